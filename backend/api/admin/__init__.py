@@ -1,0 +1,12 @@
+"""The operators' admin API under /admin, every route behind the admin bearer token."""
+
+from fastapi import APIRouter
+
+from backend.api.admin import chargers, drivers, sessions, stations
+from backend.api.deps import AdminDep
+
+router = APIRouter(prefix="/admin", dependencies=[AdminDep])
+router.include_router(stations.router)
+router.include_router(chargers.router)
+router.include_router(drivers.router)
+router.include_router(sessions.router)

@@ -1,0 +1,70 @@
+"""/admin/drivers and their id tags."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, status
+
+from backend.api.deps import SessionDep, SettingsDep
+from backend.api.schemas import (
+    DriverCreate,
+    DriverPublic,
+    DriverUpdate,
+    IdTagCreate,
+    IdTagPublic,
+    IdTagUpdate,
+)
+from backend.models import Driver, IdTag
+from backend.services import drivers
+
+router = APIRouter(prefix="/drivers", tags=["drivers"])
+
+
+def driver_public(driver: Driver) -> DriverPublic:
+    return DriverPublic(**driver.model_dump())
+
+
+def id_tag_public(tag: IdTag) -> IdTagPublic:
+    return IdTagPublic(**tag.model_dump())
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def create_driver(body: DriverCreate, db: SessionDep, settings: SettingsDep) -> DriverPublic:
+    driver = await drivers.create_driver(db, body.model_dump(), settings.default_phone_region)
+    return driver_public(driver)
+
+
+@router.get("")
+async def list_drivers(db: SessionDep) -> list[DriverPublic]:
+    return [driver_public(d) for d in await drivers.list_drivers(db)]
+
+
+@router.get("/{driver_id}")
+async def get_driver(driver_id: int, db: SessionDep) -> DriverPublic:
+    return driver_public(await drivers.get_driver(db, driver_id))
+
+
+@router.patch("/{driver_id}")
+async def update_driver(
+    driver_id: int, body: DriverUpdate, db: SessionDep, settings: SettingsDep
+) -> DriverPublic:
+    changes = body.model_dump(exclude_unset=True)
+    driver = await drivers.update_driver(db, driver_id, changes, settings.default_phone_region)
+    return driver_public(driver)
+
+
+@router.post("/{driver_id}/id-tags", status_code=status.HTTP_201_CREATED)
+async def add_id_tag(driver_id: int, body: IdTagCreate, db: SessionDep) -> IdTagPublic:
+    return id_tag_public(await drivers.add_id_tag(db, driver_id, body.model_dump()))
+
+
+@router.get("/{driver_id}/id-tags")
+async def list_id_tags(driver_id: int, db: SessionDep) -> list[IdTagPublic]:
+    return [id_tag_public(t) for t in await drivers.list_id_tags(db, driver_id)]
+
+
+@router.patch("/{driver_id}/id-tags/{id_tag}")
+async def update_id_tag(
+    driver_id: int, id_tag: str, body: IdTagUpdate, db: SessionDep
+) -> IdTagPublic:
+    tag = await drivers.update_id_tag(db, driver_id, id_tag, body.model_dump(exclude_unset=True))
+    return id_tag_public(tag)

@@ -1,0 +1,234 @@
+"""Request and response bodies of the admin API (field names are a public contract)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
+
+from backend.models import Billing, BootStatus, ConnectorType, IdTagStatus, Language
+
+Text120 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
+Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Text80 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
+Latitude = Annotated[float, Field(ge=-90, le=90)]
+Longitude = Annotated[float, Field(ge=-180, le=180)]
+Minor = Annotated[int, Field(ge=0, le=1_000_000, description="Minor units incl. VAT (öre)")]
+ChargerIdentity = Annotated[
+    str,
+    StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,47}$"),
+    Field(description="OCPP charge point identity: letters, digits, . _ -; at most 48"),
+]
+# OCPP 1.6 security profiles 1/2: AuthorizationKey passwords are 16-40 characters.
+ChargerPassword = Annotated[str, StringConstraints(min_length=16, max_length=40)]
+
+_CONNECTOR_ALIASES = {
+    "type2": ConnectorType.TYPE2,
+    "mennekes": ConnectorType.TYPE2,
+    "iec621962": ConnectorType.TYPE2,
+    "ccs": ConnectorType.CCS,
+    "ccs2": ConnectorType.CCS,
+    "combo2": ConnectorType.CCS,
+    "chademo": ConnectorType.CHADEMO,
+    "type1": ConnectorType.TYPE1,
+}
+
+
+def _connector_type(value: str) -> ConnectorType:
+    key = "".join(ch for ch in value.lower() if ch.isalnum())
+    if key not in _CONNECTOR_ALIASES:
+        allowed = ", ".join(t.value for t in ConnectorType)
+        raise ValueError(f"unknown connector type {value!r}; use one of {allowed}")
+    return _CONNECTOR_ALIASES[key]
+
+
+ConnectorTypeIn = Annotated[str, AfterValidator(_connector_type)]
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is not None and value.tzinfo is None:
+        raise ValueError("give a time zone offset, e.g. 2026-12-31T23:59:00+01:00")
+    return value.astimezone(UTC) if value is not None else None
+
+
+AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StationCreate(_In):
+    name: Text120
+    address: Text200
+    city: Text80
+    latitude: Latitude
+    longitude: Longitude
+
+
+class StationUpdate(_In):
+    name: Text120 | None = None
+    address: Text200 | None = None
+    city: Text80 | None = None
+    latitude: Latitude | None = None
+    longitude: Longitude | None = None
+
+
+class TariffIn(_In):
+    currency: Literal["SEK"] = "SEK"
+    price_per_kwh_minor: Minor = 0
+    price_per_minute_minor: Minor = 0
+    session_fee_minor: Minor = 0
+    idle_fee_per_minute_minor: Minor = 0
+    idle_grace_minutes: Annotated[int, Field(ge=0, le=1440)] = 0
+
+
+class TariffPublic(BaseModel):
+    currency: str
+    price_per_kwh_minor: int
+    price_per_minute_minor: int
+    session_fee_minor: int
+    idle_fee_per_minute_minor: int
+    idle_grace_minutes: int
+    vat_rate_percent: int
+    updated_at: datetime
+
+
+class StationPublic(BaseModel):
+    id: int
+    name: str
+    address: str
+    city: str
+    latitude: float
+    longitude: float
+    tariff: TariffPublic | None
+    created_at: datetime
+
+
+class ConnectorIn(_In):
+    connector_id: Annotated[int, Field(ge=1, le=99)]
+    connector_type: ConnectorTypeIn
+    max_power_kw: Annotated[float, Field(gt=0, le=1000)]
+
+
+class ChargerCreate(_In):
+    id: ChargerIdentity
+    station_id: int
+    password: ChargerPassword | None = None
+    connectors: Annotated[list[ConnectorIn], Field(min_length=1, max_length=20)]
+
+    @field_validator("connectors")
+    @classmethod
+    def _distinct_connector_ids(cls, connectors: list[ConnectorIn]) -> list[ConnectorIn]:
+        ids = [c.connector_id for c in connectors]
+        if len(ids) != len(set(ids)):
+            raise ValueError("connector_id values must be distinct")
+        return connectors
+
+
+class ChargerUpdate(_In):
+    station_id: int | None = None
+    password: ChargerPassword | None = Field(
+        default=None, description="A new password; null removes it (no HTTP Basic auth)."
+    )
+    boot_status: BootStatus | None = None
+
+
+class ConnectorPublic(BaseModel):
+    connector_id: int
+    code: str
+    connector_type: str
+    max_power_kw: float
+    status: str
+    error_code: str
+
+
+class ChargerPublic(BaseModel):
+    id: str
+    station_id: int
+    online: bool
+    boot_status: str
+    last_seen_at: datetime | None
+    has_password: bool
+    vendor: str | None
+    model: str | None
+    serial_number: str | None
+    firmware_version: str | None
+    connectors: list[ConnectorPublic]
+
+
+class DriverCreate(_In):
+    name: Text120
+    phone: str | None = None
+    telegram_user_id: Annotated[int, Field(gt=0, lt=2**52)] | None = None
+    language: Language = Language.SV
+    billing: Billing = Billing.PAY_PER_SESSION
+
+
+class DriverUpdate(_In):
+    name: Text120 | None = None
+    phone: str | None = None
+    telegram_user_id: Annotated[int, Field(gt=0, lt=2**52)] | None = None
+    language: Language | None = None
+    billing: Billing | None = None
+    blocked: bool | None = None
+
+
+class DriverPublic(BaseModel):
+    id: int
+    name: str
+    phone: str | None
+    telegram_user_id: int | None
+    language: str
+    billing: str
+    blocked: bool
+    created_at: datetime
+
+
+# OCPP IdToken: CiString20 (compared case-insensitively), printable ASCII.
+IdTagValue = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[\x21-\x7e]{1,20}$")
+]
+
+
+class IdTagCreate(_In):
+    id_tag: IdTagValue
+    expires_at: AwareDatetime | None = None
+
+
+class IdTagUpdate(_In):
+    status: IdTagStatus | None = None
+    expires_at: AwareDatetime | None = None
+
+
+class IdTagPublic(BaseModel):
+    id: int
+    id_tag: str
+    driver_id: int
+    status: str
+    expires_at: datetime | None
+    created_at: datetime
+
+
+class SessionPublic(BaseModel):
+    id: int
+    driver_id: int | None
+    charger_id: str
+    connector_id: int
+    transaction_id: int | None
+    status: str
+    failure_reason: str | None
+    energy_wh: int
+    cost_minor: int | None
+    currency: str
+    created_at: datetime
+    started_at: datetime | None
+    stopped_at: datetime | None

@@ -1,0 +1,323 @@
+"""SQLModel tables for the domain. Money is integer öre; times are timezone-aware UTC."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlmodel import Field, SQLModel
+
+from backend.db import UTCDateTime, utcnow
+
+ACTIVE_SESSION_STATUSES = ("pending", "starting", "charging", "stopping")
+
+# Stable constraint names, so migrations can refer to them on every backend.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class ConnectorType(StrEnum):
+    TYPE2 = "type2"
+    CCS = "ccs"
+    CHADEMO = "chademo"
+    TYPE1 = "type1"
+
+
+class Billing(StrEnum):
+    PAY_PER_SESSION = "pay_per_session"
+    CARD_ON_FILE = "card_on_file"
+    INVOICE = "invoice"
+
+
+class Language(StrEnum):
+    SV = "sv"
+    EN = "en"
+
+
+class BootStatus(StrEnum):
+    """How the central system answers this charger's BootNotification."""
+
+    ACCEPTED = "Accepted"
+    PENDING = "Pending"
+    REJECTED = "Rejected"
+
+
+class IdTagStatus(StrEnum):
+    ACCEPTED = "Accepted"
+    BLOCKED = "Blocked"
+
+
+class SessionStatus(StrEnum):
+    PENDING = "pending"
+    STARTING = "starting"
+    CHARGING = "charging"
+    STOPPING = "stopping"
+    COMPLETED = "completed"
+    FAILED = "failed"
+
+
+class PaymentStatus(StrEnum):
+    PENDING = "pending"
+    AUTHORIZED = "authorized"
+    CAPTURED = "captured"
+    RELEASED = "released"
+    REFUNDED = "refunded"
+    FAILED = "failed"
+
+
+class ConversationMode(StrEnum):
+    BOT = "bot"
+    WAITING = "waiting"
+    AGENT = "agent"
+
+
+class StaffRole(StrEnum):
+    OPERATOR = "operator"
+    SUPPORT = "support"
+
+
+def _created() -> Any:
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+
+
+def _fk(target: str, *, nullable: bool = False, ondelete: str | None = None) -> Any:
+    """A foreign-key column; kept explicit so the migration names match the model."""
+    column_type = String(64) if target.startswith("charger.") else Integer()
+    return Field(
+        default=None if nullable else ...,
+        sa_column=Column(
+            column_type, ForeignKey(target, ondelete=ondelete), nullable=nullable, index=True
+        ),
+    )
+
+
+class Station(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120)
+    address: str = Field(max_length=200)
+    city: str = Field(max_length=80, index=True)
+    latitude: float
+    longitude: float
+    created_at: datetime = _created()
+
+
+class Tariff(SQLModel, table=True):
+    """A station's price list. Prices include VAT, in minor units (450 = 4.50 SEK)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    station_id: int = Field(
+        sa_column=Column(
+            Integer(), ForeignKey("station.id", ondelete="CASCADE"), nullable=False, unique=True
+        )
+    )
+    currency: str = Field(default="SEK", max_length=3)
+    price_per_kwh_minor: int = 0
+    price_per_minute_minor: int = 0
+    session_fee_minor: int = 0
+    idle_fee_per_minute_minor: int = 0
+    idle_grace_minutes: int = 0
+    vat_rate_percent: int = 25
+    updated_at: datetime = _created()
+
+
+class Charger(SQLModel, table=True):
+    """A charge point; `id` is its OCPP identity (the last path segment of its URL)."""
+
+    id: str = Field(primary_key=True, max_length=64)
+    station_id: int = _fk("station.id")
+    password_hash: str | None = Field(default=None, max_length=200)
+    boot_status: str = Field(default=BootStatus.ACCEPTED, sa_type=String(16))
+    vendor: str | None = Field(default=None, max_length=50)
+    model: str | None = Field(default=None, max_length=50)
+    serial_number: str | None = Field(default=None, max_length=50)
+    firmware_version: str | None = Field(default=None, max_length=50)
+    online: bool = False
+    last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = _created()
+
+
+class Connector(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("charger_id", "connector_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    charger_id: str = _fk("charger.id", ondelete="CASCADE")
+    connector_id: int
+    code: str = Field(sa_column=Column(String(8), nullable=False, unique=True))
+    connector_type: str = Field(sa_type=String(16))
+    max_power_kw: float
+    status: str = Field(default="Unavailable", sa_type=String(20))
+    error_code: str = Field(default="NoError", sa_type=String(30))
+    status_updated_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class Driver(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=120)
+    phone: str | None = Field(
+        default=None, sa_column=Column(String(20), unique=True, nullable=True)
+    )
+    telegram_user_id: int | None = Field(
+        default=None, sa_column=Column(BigInteger(), unique=True, nullable=True)
+    )
+    language: str = Field(default=Language.SV, sa_type=String(2))
+    billing: str = Field(default=Billing.PAY_PER_SESSION, sa_type=String(20))
+    blocked: bool = False
+    stripe_customer_id: str | None = Field(default=None, max_length=64)
+    created_at: datetime = _created()
+
+
+class IdTag(SQLModel, table=True):
+    """An RFID card or virtual token (OCPP IdToken, at most 20 characters)."""
+
+    __tablename__ = "id_tag"
+
+    id: int | None = Field(default=None, primary_key=True)
+    id_tag: str = Field(sa_column=Column(String(20), nullable=False, unique=True))
+    driver_id: int = _fk("driver.id", ondelete="CASCADE")
+    status: str = Field(default=IdTagStatus.ACCEPTED, sa_type=String(16))
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = _created()
+
+
+class ChargingSession(SQLModel, table=True):
+    """One charge from request to receipt; the OCPP transactionId is issued from this row."""
+
+    __tablename__ = "charging_session"
+    __table_args__ = (
+        # At most one active session per connector, enforced by the database itself.
+        Index(
+            "uq_charging_session_active_connector",
+            "charger_id",
+            "connector_id",
+            unique=True,
+            sqlite_where=text("status IN ('pending', 'starting', 'charging', 'stopping')"),
+            postgresql_where=text("status IN ('pending', 'starting', 'charging', 'stopping')"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    driver_id: int | None = _fk("driver.id", nullable=True)
+    charger_id: str = _fk("charger.id")
+    connector_id: int
+    id_tag: str | None = Field(default=None, max_length=20)
+    transaction_id: int | None = Field(
+        default=None, sa_column=Column(Integer(), unique=True, nullable=True)
+    )
+    status: str = Field(default=SessionStatus.PENDING, sa_type=String(16), index=True)
+    failure_reason: str | None = Field(default=None, max_length=200)
+    channel: str | None = Field(default=None, max_length=16)
+    meter_start_wh: int | None = None
+    meter_stop_wh: int | None = None
+    energy_wh: int = 0
+    power_w: float | None = None
+    cost_minor: int | None = None
+    currency: str = Field(default="SEK", max_length=3)
+    tariff_snapshot: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    cost_breakdown: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    transaction_data: list[Any] | None = Field(default=None, sa_type=JSON)
+    stop_reason: str | None = Field(default=None, max_length=30)
+    created_at: datetime = _created()
+    started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    charging_finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    stopped_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    updated_at: datetime = _created()
+
+
+class MeterSample(SQLModel, table=True):
+    __tablename__ = "meter_sample"
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int = _fk("charging_session.id", ondelete="CASCADE")
+    measurand: str = Field(max_length=50)
+    value: float
+    unit: str | None = Field(default=None, max_length=10)
+    phase: str | None = Field(default=None, max_length=10)
+    sampled_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Payment(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: int | None = _fk("charging_session.id", nullable=True)
+    driver_id: int | None = _fk("driver.id", nullable=True)
+    method: str = Field(sa_type=String(20))
+    status: str = Field(default=PaymentStatus.PENDING, sa_type=String(16))
+    currency: str = Field(default="SEK", max_length=3)
+    amount_authorized_minor: int = 0
+    amount_captured_minor: int = 0
+    amount_refunded_minor: int = 0
+    stripe_checkout_session_id: str | None = Field(default=None, max_length=255, index=True)
+    stripe_payment_intent_id: str | None = Field(default=None, max_length=255, index=True)
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class Conversation(SQLModel, table=True):
+    """One chat per (channel, address): where the driver is in a flow and who answers."""
+
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel: str = Field(max_length=16)
+    address: str = Field(max_length=64)
+    driver_id: int | None = _fk("driver.id", nullable=True)
+    language: str = Field(default=Language.SV, sa_type=String(2))
+    state: str | None = Field(default=None, max_length=64)
+    data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    mode: str = Field(default=ConversationMode.BOT, sa_type=String(10))
+    assigned_to: int | None = _fk("staff_user.id", nullable=True)
+    waiting_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    version: int = 0
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class Message(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    conversation_id: int = _fk("conversation.id", ondelete="CASCADE")
+    direction: str = Field(sa_type=String(3))
+    author: str = Field(sa_type=String(10))
+    staff_id: int | None = _fk("staff_user.id", nullable=True)
+    text: str = Field(sa_type=Text)
+    created_at: datetime = _created()
+
+
+class StaffUser(SQLModel, table=True):
+    __tablename__ = "staff_user"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(sa_column=Column(String(254), nullable=False, unique=True))
+    name: str = Field(max_length=120)
+    role: str = Field(sa_type=String(10))
+    password_hash: str = Field(max_length=200)
+    active: bool = True
+    created_at: datetime = _created()
+
+
+class ProcessedEvent(SQLModel, table=True):
+    """A webhook or inbound message already handled (Stripe event, Twilio MessageSid, ...)."""
+
+    __tablename__ = "processed_event"
+    __table_args__ = (UniqueConstraint("source", "event_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=16)
+    event_id: str = Field(max_length=255)
+    processed_at: datetime = _created()

@@ -1,0 +1,1 @@
+"""The domain: no web framework and no OCPP types here."""

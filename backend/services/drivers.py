@@ -1,0 +1,133 @@
+"""Drivers and their id tags (RFID cards and virtual tokens)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from backend.models import Driver, IdTag
+from backend.services.errors import ConflictError, InvalidFieldError, NotFoundError
+from backend.services.phones import InvalidPhoneNumberError, to_e164
+
+
+def normalize_id_tag(value: str) -> str:
+    """OCPP id tags are CiString20: compared case-insensitively, so stored upper-case."""
+    return value.strip().upper()
+
+
+def _phone_or_error(raw: str | None, region: str) -> str | None:
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return to_e164(raw, region)
+    except InvalidPhoneNumberError as exc:
+        raise InvalidFieldError(
+            "phone", f"{exc}; write it like 070-123 45 67 or +46701234567"
+        ) from exc
+
+
+async def get_driver(db: AsyncSession, driver_id: int) -> Driver:
+    driver = await db.get(Driver, driver_id)
+    if driver is None:
+        raise NotFoundError(f"driver {driver_id} not found")
+    return driver
+
+
+async def list_drivers(db: AsyncSession) -> Sequence[Driver]:
+    return (await db.scalars(select(Driver).order_by(col(Driver.id)))).all()
+
+
+async def _check_unique(
+    db: AsyncSession, phone: str | None, telegram_user_id: int | None, exclude: int | None
+) -> None:
+    if phone is not None:
+        other = await db.scalar(select(col(Driver.id)).where(col(Driver.phone) == phone))
+        if other is not None and other != exclude:
+            raise ConflictError(f"phone {phone} already belongs to driver {other}")
+    if telegram_user_id is not None:
+        other = await db.scalar(
+            select(col(Driver.id)).where(col(Driver.telegram_user_id) == telegram_user_id)
+        )
+        if other is not None and other != exclude:
+            raise ConflictError(
+                f"telegram_user_id {telegram_user_id} already belongs to driver {other}"
+            )
+
+
+async def _commit(db: AsyncSession, what: str) -> None:
+    try:
+        await db.commit()
+    except IntegrityError as exc:
+        await db.rollback()
+        raise ConflictError(f"{what} collides with an existing driver") from exc
+
+
+async def create_driver(db: AsyncSession, fields: dict[str, Any], region: str) -> Driver:
+    fields = dict(fields)
+    fields["phone"] = _phone_or_error(fields.get("phone"), region)
+    await _check_unique(db, fields["phone"], fields.get("telegram_user_id"), exclude=None)
+    driver = Driver(**fields)
+    db.add(driver)
+    await _commit(db, "the phone or telegram_user_id")
+    return driver
+
+
+async def update_driver(
+    db: AsyncSession, driver_id: int, changes: dict[str, Any], region: str
+) -> Driver:
+    driver = await get_driver(db, driver_id)
+    if "phone" in changes:
+        changes["phone"] = _phone_or_error(changes["phone"], region)
+    await _check_unique(db, changes.get("phone"), changes.get("telegram_user_id"), driver_id)
+    for name, value in changes.items():
+        if value is None and name not in ("phone", "telegram_user_id"):
+            continue  # null only clears the optional contact fields
+        setattr(driver, name, value)
+    await _commit(db, "the phone or telegram_user_id")
+    return driver
+
+
+async def add_id_tag(db: AsyncSession, driver_id: int, fields: dict[str, Any]) -> IdTag:
+    await get_driver(db, driver_id)
+    value = normalize_id_tag(fields["id_tag"])
+    if await db.scalar(select(col(IdTag.id)).where(col(IdTag.id_tag) == value)) is not None:
+        raise ConflictError(f"id tag {value!r} is already registered")
+    tag = IdTag(driver_id=driver_id, id_tag=value, expires_at=fields.get("expires_at"))
+    db.add(tag)
+    try:
+        await db.commit()
+    except IntegrityError as exc:
+        await db.rollback()
+        raise ConflictError(f"id tag {value!r} is already registered") from exc
+    return tag
+
+
+async def list_id_tags(db: AsyncSession, driver_id: int) -> Sequence[IdTag]:
+    await get_driver(db, driver_id)
+    return (
+        await db.scalars(
+            select(IdTag).where(col(IdTag.driver_id) == driver_id).order_by(col(IdTag.id))
+        )
+    ).all()
+
+
+async def update_id_tag(
+    db: AsyncSession, driver_id: int, id_tag: str, changes: dict[str, Any]
+) -> IdTag:
+    tag = await db.scalar(
+        select(IdTag).where(
+            col(IdTag.driver_id) == driver_id, col(IdTag.id_tag) == normalize_id_tag(id_tag)
+        )
+    )
+    if tag is None:
+        raise NotFoundError(f"driver {driver_id} has no id tag {id_tag!r}")
+    for name, value in changes.items():
+        if name == "status" and value is None:
+            continue
+        setattr(tag, name, value)
+    await db.commit()
+    return tag

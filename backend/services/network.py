@@ -1,0 +1,248 @@
+"""Stations, tariffs, chargers and connectors: what operators manage."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import delete, exists, func
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from backend.db import utcnow
+from backend.models import BootStatus, Charger, ChargingSession, Connector, Station, Tariff
+from backend.services import codes
+from backend.services.errors import ConflictError, NotFoundError
+from backend.services.passwords import hash_password
+
+
+@dataclass(frozen=True)
+class ConnectorSpec:
+    connector_id: int
+    connector_type: str
+    max_power_kw: float
+
+
+@dataclass(frozen=True)
+class ConnectorListing:
+    """One connector with where it is: what a directory or the demo banner shows."""
+
+    station: str
+    city: str
+    charger_id: str
+    connector_id: int
+    code: str
+    connector_type: str
+    max_power_kw: float
+
+
+@dataclass(frozen=True)
+class ChargerView:
+    charger: Charger
+    connectors: list[Connector]
+
+
+async def get_station(db: AsyncSession, station_id: int) -> Station:
+    station = await db.get(Station, station_id)
+    if station is None:
+        raise NotFoundError(f"station {station_id} not found")
+    return station
+
+
+async def list_stations(db: AsyncSession) -> Sequence[Station]:
+    return (await db.scalars(select(Station).order_by(col(Station.id)))).all()
+
+
+async def tariffs_by_station(db: AsyncSession, station_ids: Sequence[int]) -> dict[int, Tariff]:
+    if not station_ids:
+        return {}
+    rows = await db.scalars(select(Tariff).where(col(Tariff.station_id).in_(station_ids)))
+    return {tariff.station_id: tariff for tariff in rows}
+
+
+async def create_station(db: AsyncSession, **fields: Any) -> Station:
+    station = Station(**fields)
+    db.add(station)
+    await db.commit()
+    return station
+
+
+async def update_station(db: AsyncSession, station_id: int, changes: dict[str, Any]) -> Station:
+    station = await get_station(db, station_id)
+    for name, value in changes.items():
+        setattr(station, name, value)
+    await db.commit()
+    return station
+
+
+async def delete_station(db: AsyncSession, station_id: int) -> None:
+    station = await get_station(db, station_id)
+    has_chargers = await db.scalar(select(exists().where(col(Charger.station_id) == station_id)))
+    if has_chargers:
+        raise ConflictError(f"station {station_id} still has chargers; delete or move them first")
+    await db.execute(delete(Tariff).where(col(Tariff.station_id) == station_id))
+    await db.delete(station)
+    await db.commit()
+
+
+async def put_tariff(db: AsyncSession, station_id: int, fields: dict[str, Any]) -> Tariff:
+    await get_station(db, station_id)
+    tariff = await db.scalar(select(Tariff).where(col(Tariff.station_id) == station_id))
+    if tariff is None:
+        tariff = Tariff(station_id=station_id)
+        db.add(tariff)
+    for name, value in fields.items():
+        setattr(tariff, name, value)
+    tariff.updated_at = utcnow()
+    await db.commit()
+    return tariff
+
+
+async def _connectors_of(
+    db: AsyncSession, charger_ids: Sequence[str]
+) -> dict[str, list[Connector]]:
+    result: dict[str, list[Connector]] = {charger_id: [] for charger_id in charger_ids}
+    if not charger_ids:
+        return result
+    rows = await db.scalars(
+        select(Connector)
+        .where(col(Connector.charger_id).in_(charger_ids))
+        .order_by(col(Connector.charger_id), col(Connector.connector_id))
+    )
+    for connector in rows:
+        result[connector.charger_id].append(connector)
+    return result
+
+
+async def get_charger(db: AsyncSession, charger_id: str) -> ChargerView:
+    charger = await db.get(Charger, charger_id)
+    if charger is None:
+        raise NotFoundError(f"charger {charger_id!r} not found")
+    connectors = await _connectors_of(db, [charger_id])
+    return ChargerView(charger, connectors[charger_id])
+
+
+async def list_chargers(db: AsyncSession, station_id: int | None = None) -> list[ChargerView]:
+    query = select(Charger).order_by(col(Charger.id))
+    if station_id is not None:
+        query = query.where(col(Charger.station_id) == station_id)
+    chargers = (await db.scalars(query)).all()
+    connectors = await _connectors_of(db, [c.id for c in chargers])
+    return [ChargerView(c, connectors[c.id]) for c in chargers]
+
+
+async def _taken_codes(db: AsyncSession) -> set[str]:
+    return set((await db.scalars(select(col(Connector.code)))).all())
+
+
+async def create_charger(
+    db: AsyncSession,
+    charger_id: str,
+    station_id: int,
+    password: str | None,
+    connectors: Sequence[ConnectorSpec],
+    choice: Callable[[str], str] = secrets.choice,
+) -> ChargerView:
+    """Register a charger and its connectors in one transaction, each with a fresh code."""
+    await get_station(db, station_id)
+    if await db.get(Charger, charger_id) is not None:
+        raise ConflictError(f"charger {charger_id!r} already exists")
+    duplicate = await db.scalar(
+        select(col(Charger.id)).where(func.lower(col(Charger.id)) == charger_id.lower())
+    )
+    if duplicate is not None:
+        raise ConflictError(f"charger {duplicate!r} already exists (identities ignore case)")
+    charger = Charger(
+        id=charger_id,
+        station_id=station_id,
+        password_hash=hash_password(password) if password else None,
+        boot_status=BootStatus.ACCEPTED,
+    )
+    db.add(charger)
+    taken = await _taken_codes(db)
+    rows = []
+    for spec in connectors:
+        code = codes.new_code(taken, choice)
+        taken.add(code)
+        rows.append(
+            Connector(
+                charger_id=charger_id,
+                connector_id=spec.connector_id,
+                code=code,
+                connector_type=spec.connector_type,
+                max_power_kw=spec.max_power_kw,
+            )
+        )
+    db.add_all(rows)
+    try:
+        await db.commit()
+    except IntegrityError as exc:
+        await db.rollback()
+        raise ConflictError(f"charger {charger_id!r} or one of its codes already exists") from exc
+    return ChargerView(charger, sorted(rows, key=lambda c: c.connector_id))
+
+
+async def update_charger(db: AsyncSession, charger_id: str, changes: dict[str, Any]) -> ChargerView:
+    view = await get_charger(db, charger_id)
+    charger = view.charger
+    if "station_id" in changes and changes["station_id"] is not None:
+        await get_station(db, changes["station_id"])
+        charger.station_id = changes["station_id"]
+    if "password" in changes:
+        password = changes["password"]
+        charger.password_hash = hash_password(password) if password else None
+    if changes.get("boot_status") is not None:
+        charger.boot_status = changes["boot_status"]
+    await db.commit()
+    return view
+
+
+async def delete_charger(db: AsyncSession, charger_id: str) -> None:
+    view = await get_charger(db, charger_id)
+    has_sessions = await db.scalar(
+        select(exists().where(col(ChargingSession.charger_id) == charger_id))
+    )
+    if has_sessions:
+        raise ConflictError(
+            f"charger {charger_id!r} has charging sessions on record; they are kept for "
+            "receipts and accounting, so the charger cannot be deleted"
+        )
+    await db.execute(delete(Connector).where(col(Connector.charger_id) == charger_id))
+    await db.delete(view.charger)
+    await db.commit()
+
+
+async def get_connector_by_code(db: AsyncSession, code: str) -> Connector:
+    normalized = codes.normalize_code(code)
+    connector = (
+        await db.scalar(select(Connector).where(col(Connector.code) == normalized))
+        if normalized
+        else None
+    )
+    if connector is None:
+        raise NotFoundError(f"no connector has the code {code!r}")
+    return connector
+
+
+async def connector_listings(db: AsyncSession) -> list[ConnectorListing]:
+    rows = await db.execute(
+        select(Station, Connector)
+        .join(Charger, col(Charger.station_id) == col(Station.id))
+        .join(Connector, col(Connector.charger_id) == col(Charger.id))
+        .order_by(col(Station.id), col(Charger.id), col(Connector.connector_id))
+    )
+    return [
+        ConnectorListing(
+            station=station.name,
+            city=station.city,
+            charger_id=connector.charger_id,
+            connector_id=connector.connector_id,
+            code=connector.code,
+            connector_type=connector.connector_type,
+            max_power_kw=connector.max_power_kw,
+        )
+        for station, connector in rows
+    ]

@@ -1,0 +1,71 @@
+"""All configuration in one pydantic-settings class, read from the environment and `.env`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///./var/chargebot.sqlite3"
+DEV_ADMIN_TOKEN = "dev-admin-token"
+_PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "changethis", "secret", DEV_ADMIN_TOKEN}
+
+
+class ConfigurationError(RuntimeError):
+    """A setting is missing or unsafe; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    """Every setting the app reads. Variable names are the field names in upper case."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    environment: Literal["development", "production"] = "production"
+    database_url: str = DEFAULT_DATABASE_URL
+    admin_token: str = ""
+    public_base_url: str = "http://127.0.0.1:8000"
+
+    telegram_bot_username: str = "chargebot_demo_bot"
+    sms_number: str = Field(default="", description="Number drivers text; printed on stickers.")
+    default_phone_region: str = "SE"
+
+    @field_validator("public_base_url")
+    @classmethod
+    def _strip_trailing_slash(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    @field_validator("default_phone_region")
+    @classmethod
+    def _upper_region(cls, value: str) -> str:
+        return value.upper()
+
+    @model_validator(mode="after")
+    def _development_defaults(self) -> Settings:
+        if self.environment == "development" and not self.admin_token:
+            self.admin_token = DEV_ADMIN_TOKEN
+        return self
+
+    @property
+    def is_development(self) -> bool:
+        return self.environment == "development"
+
+    def check_secrets(self) -> None:
+        """Refuse to start outside development with a missing or placeholder secret."""
+        if self.is_development:
+            return
+        for name in ("admin_token",):
+            value = getattr(self, name)
+            if value.strip().lower() in _PLACEHOLDER_SECRETS:
+                state = "missing" if not value else "set to a placeholder"
+                raise ConfigurationError(
+                    f"{name.upper()} is {state}; set it to a long random value "
+                    f"(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`) "
+                    f"or run with ENVIRONMENT=development."
+                )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

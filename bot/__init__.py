@@ -1,0 +1,1 @@
+"""chargebot conversation engine: channel-neutral flows, FAQ and channel adapters."""

@@ -1,0 +1,1 @@
+"""FAQ loading and fuzzy matching over data/faq.yaml."""

@@ -1,0 +1,1 @@
+"""One module per conversation job (find, start, status, stop, history, prices, support)."""

@@ -1,0 +1,161 @@
+"""Shared fixtures: every database test runs on SQLite and on a fresh PostgreSQL database.
+
+PostgreSQL is on by default (it runs on this machine and in CI). If it is unreachable the
+run fails and names it; `CHARGEBOT_TEST_POSTGRES=off` is the explicit switch for machines
+without it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlmodel import SQLModel
+
+from backend import migrate
+from backend.app import create_app
+from backend.db import create_engine, session_factory
+from backend.settings import Settings
+
+ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+POSTGRES_SWITCH = os.environ.get("CHARGEBOT_TEST_POSTGRES", "on").strip().lower()
+POSTGRES_ENABLED = POSTGRES_SWITCH not in {"off", "0", "no", "false"}
+POSTGRES_ADMIN_URL = os.environ.get(
+    "CHARGEBOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+BACKENDS = ["sqlite", "postgresql"] if POSTGRES_ENABLED else ["sqlite"]
+
+
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_admin_url() -> str:
+    """The server's maintenance database; fails the run loudly if PostgreSQL is down."""
+    try:
+        psycopg.connect(_libpq(POSTGRES_ADMIN_URL), connect_timeout=5).close()
+    except psycopg.Error as exc:
+        pytest.fail(
+            f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL} ({exc}). Start it, point "
+            "CHARGEBOT_TEST_POSTGRES_URL at one, or run with CHARGEBOT_TEST_POSTGRES=off "
+            "to test on SQLite only.",
+            pytrace=False,
+        )
+    return POSTGRES_ADMIN_URL
+
+
+def create_postgres_database(admin_url: str) -> str:
+    name = f"chargebot_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_libpq(admin_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(admin_url: str, url: str) -> None:
+    name = make_url(url).database
+    with psycopg.connect(_libpq(admin_url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_database(postgres_admin_url: str) -> Iterator[str]:
+    """A fresh database for this run, dropped at the end."""
+    url = create_postgres_database(postgres_admin_url)
+    yield url
+    drop_postgres_database(postgres_admin_url, url)
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def migrated_template(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[str, str]:
+    """(backend, url) of a database brought to head by the real migrations."""
+    backend = request.param
+    if backend == "sqlite":
+        path = tmp_path_factory.mktemp("template") / "template.sqlite3"
+        url = f"sqlite:///{path}"
+    else:
+        url = request.getfixturevalue("postgres_database")
+    asyncio.run(migrate.upgrade(url))
+    return backend, url
+
+
+def _truncate_postgres(url: str) -> None:
+    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    with psycopg.connect(_libpq(url), autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+
+
+@pytest.fixture
+def database_url(migrated_template: tuple[str, str], tmp_path: Path) -> str:
+    """An empty, migrated database for one test (a copied SQLite file or truncated PG)."""
+    backend, url = migrated_template
+    if backend == "sqlite":
+        template = Path(make_url(url).database or "")
+        target = tmp_path / "test.sqlite3"
+        shutil.copyfile(template, target)
+        return f"sqlite:///{target}"
+    _truncate_postgres(url)
+    return url
+
+
+@pytest.fixture
+def settings(database_url: str) -> Settings:
+    return Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        environment="production",
+        database_url=database_url,
+        admin_token=ADMIN_TOKEN,
+        public_base_url="https://chargebot.example.se",
+        telegram_bot_username="chargebot_test_bot",
+        sms_number="+46766862334",
+    )
+
+
+@pytest.fixture
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def db(engine: AsyncEngine) -> AsyncIterator[AsyncSession]:
+    async with session_factory(engine)() as session:
+        yield session
+
+
+@pytest.fixture
+async def app(settings: Settings) -> AsyncIterator[FastAPI]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+@pytest.fixture
+async def anonymous(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        yield client
+
+
+@pytest.fixture
+async def admin(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """A client that sends the admin bearer token."""
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers=headers
+    ) as client:
+        yield client
