@@ -2,17 +2,33 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy import update
 
 from backend import migrate
 from backend.api import admin
+from backend.chargers import central
+from backend.chargers.registry import ChargerRegistry
+from backend.chargers.relay import LocalChargerCommands
 from backend.db import create_engine, session_factory, sqlite_file
-from backend.services.errors import ConflictError, InvalidFieldError, NotFoundError
+from backend.models import Charger
+from backend.services.charger_state import ChargerStateService
+from backend.services.charging import ChargingService
+from backend.services.errors import (
+    AccessDeniedError,
+    CommandFailedError,
+    ConflictError,
+    InvalidFieldError,
+    NotFoundError,
+    RefusedError,
+)
+from backend.services.events import EventBus
 from backend.settings import Settings, get_settings
 
 log = logging.getLogger(__name__)
@@ -25,12 +41,33 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(ConflictError)
     async def _conflict(_: Request, exc: ConflictError) -> JSONResponse:
-        return JSONResponse(status_code=409, content={"detail": str(exc)})
+        content: dict[str, str] = {"detail": str(exc)}
+        if isinstance(exc, RefusedError):
+            content["reason"] = exc.reason
+        return JSONResponse(status_code=409, content=content)
+
+    @app.exception_handler(AccessDeniedError)
+    async def _denied(_: Request, exc: AccessDeniedError) -> JSONResponse:
+        return JSONResponse(status_code=403, content={"detail": str(exc), "reason": exc.reason})
+
+    @app.exception_handler(CommandFailedError)
+    async def _command_failed(_: Request, exc: CommandFailedError) -> JSONResponse:
+        status = 504 if exc.outcome == "timed_out" else 409
+        return JSONResponse(status_code=status, content={"detail": str(exc), "reason": exc.outcome})
 
     @app.exception_handler(InvalidFieldError)
     async def _invalid(_: Request, exc: InvalidFieldError) -> JSONResponse:
         error = {"loc": ["body", exc.field], "msg": str(exc), "type": "value_error"}
         return JSONResponse(status_code=422, content={"detail": [error]})
+
+
+async def _run_timers(charging: ChargingService, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await charging.run_timers()
+        except Exception:
+            log.exception("charging timers failed; retrying in %s s", interval)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -43,11 +80,40 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if sqlite_file(settings.database_url) is not None:
             # The embedded default keeps itself current; PostgreSQL uses the Procfile release.
             await migrate.upgrade_engine(engine)
+        sessions = session_factory(engine)
         app.state.engine = engine
-        app.state.sessions = session_factory(engine)
+        app.state.sessions = sessions
+        events: EventBus = app.state.events
+        registry = ChargerRegistry()
+        commands = LocalChargerCommands(registry, timeout=settings.ocpp_call_timeout)
+        charging = ChargingService(
+            sessions,
+            commands,
+            events,
+            start_timeout=settings.ocpp_start_timeout,
+            idle_warning_minutes=settings.idle_warning_minutes,
+        )
+        app.state.commands = commands
+        app.state.charging = charging
+        app.state.central = central.CentralSystem(
+            ChargerStateService(sessions),
+            charging,
+            registry,
+            commands,
+            auto_register=settings.ocpp_auto_register,
+            call_timeout=settings.ocpp_call_timeout,
+            heartbeat_interval=settings.ocpp_heartbeat_interval,
+        )
+        async with sessions() as db:
+            # One process holds every socket in the embedded setup: none is open yet.
+            await db.execute(update(Charger).values(online=False))
+            await db.commit()
+        timers = asyncio.create_task(_run_timers(charging, settings.sweep_interval))
         try:
             yield
         finally:
+            timers.cancel()
+            await app.state.central.close_all()
             await engine.dispose()
 
     app = FastAPI(
@@ -57,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.events = EventBus()
     _install_error_handlers(app)
 
     @app.get("/healthz", tags=["health"])
@@ -64,4 +131,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     app.include_router(admin.router)
+    app.include_router(central.router)
     return app

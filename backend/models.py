@@ -109,6 +109,11 @@ def _fk(target: str, *, nullable: bool = False, ondelete: str | None = None) -> 
     )
 
 
+class StationAccess(StrEnum):
+    PUBLIC = "public"
+    RESTRICTED = "restricted"
+
+
 class Station(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     name: str = Field(max_length=120)
@@ -116,7 +121,44 @@ class Station(SQLModel, table=True):
     city: str = Field(max_length=80, index=True)
     latitude: float
     longitude: float
+    access: str = Field(
+        default=StationAccess.PUBLIC,
+        sa_column=Column(String(12), nullable=False, server_default="public"),
+    )
+    # [{"days": [0..6 (Monday=0)], "open": "06:00", "close": "22:00"}] in Europe/Stockholm time;
+    # null means always open.
+    opening_hours: list[dict[str, Any]] | None = Field(default=None, sa_type=JSON)
     created_at: datetime = _created()
+
+
+class DriverGroup(SQLModel, table=True):
+    """Drivers who share access: a housing association's residents, a company's fleet."""
+
+    __tablename__ = "driver_group"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_column=Column(String(120), nullable=False, unique=True))
+    created_at: datetime = _created()
+
+
+class GroupMembership(SQLModel, table=True):
+    __tablename__ = "group_membership"
+    __table_args__ = (UniqueConstraint("group_id", "driver_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    group_id: int = _fk("driver_group.id", ondelete="CASCADE")
+    driver_id: int = _fk("driver.id", ondelete="CASCADE")
+
+
+class StationGroup(SQLModel, table=True):
+    """A group allowed at a restricted station."""
+
+    __tablename__ = "station_group"
+    __table_args__ = (UniqueConstraint("station_id", "group_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    station_id: int = _fk("station.id", ondelete="CASCADE")
+    group_id: int = _fk("driver_group.id", ondelete="CASCADE")
 
 
 class Tariff(SQLModel, table=True):
@@ -142,7 +184,7 @@ class Charger(SQLModel, table=True):
     """A charge point; `id` is its OCPP identity (the last path segment of its URL)."""
 
     id: str = Field(primary_key=True, max_length=64)
-    station_id: int = _fk("station.id")
+    station_id: int | None = _fk("station.id", nullable=True)  # None: auto-registered, unplaced
     password_hash: str | None = Field(default=None, max_length=200)
     boot_status: str = Field(default=BootStatus.ACCEPTED, sa_type=String(16))
     vendor: str | None = Field(default=None, max_length=50)
@@ -151,6 +193,9 @@ class Charger(SQLModel, table=True):
     firmware_version: str | None = Field(default=None, max_length=50)
     online: bool = False
     last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Connector 0 of StatusNotification: the charge point as a whole.
+    status: str | None = Field(default=None, sa_type=String(20))
+    error_code: str | None = Field(default=None, sa_type=String(30))
     created_at: datetime = _created()
 
 
@@ -234,6 +279,8 @@ class ChargingSession(SQLModel, table=True):
     cost_breakdown: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     transaction_data: list[Any] | None = Field(default=None, sa_type=JSON)
     stop_reason: str | None = Field(default=None, max_length=30)
+    start_deadline_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    idle_warning_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     created_at: datetime = _created()
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     charging_finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -251,6 +298,20 @@ class MeterSample(SQLModel, table=True):
     unit: str | None = Field(default=None, max_length=10)
     phase: str | None = Field(default=None, max_length=10)
     sampled_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class OrphanTransaction(SQLModel, table=True):
+    """A StopTransaction for a transaction we never issued (unknown id or -1): kept, answered."""
+
+    __tablename__ = "orphan_transaction"
+
+    id: int | None = Field(default=None, primary_key=True)
+    charger_id: str = Field(max_length=64, index=True)
+    transaction_id: int | None = None
+    meter_stop_wh: int | None = None
+    stopped_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    payload: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    received_at: datetime = _created()
 
 
 class Payment(SQLModel, table=True):

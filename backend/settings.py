@@ -31,6 +31,15 @@ class Settings(BaseSettings):
     sms_number: str = Field(default="", description="Number drivers text; printed on stickers.")
     default_phone_region: str = "SE"
 
+    ocpp_auto_register: bool = False
+    ocpp_call_timeout: float = Field(default=30.0, gt=0, description="Seconds to await a charger.")
+    ocpp_start_timeout: float = Field(
+        default=120.0, gt=0, description="Seconds from an accepted RemoteStart to StartTransaction."
+    )
+    ocpp_heartbeat_interval: int = Field(default=300, ge=10)
+    idle_warning_minutes: int = Field(default=5, ge=0, description="Notice before idle fees.")
+    sweep_interval: float = Field(default=5.0, gt=0, description="Seconds between timer checks.")
+
     @field_validator("public_base_url")
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:

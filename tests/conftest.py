@@ -12,11 +12,13 @@ import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -159,3 +161,47 @@ async def admin(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         transport=transport, base_url="http://testserver", headers=headers
     ) as client:
         yield client
+
+
+@dataclass
+class LiveServer:
+    """The whole app served by uvicorn on a loopback port, in the test's event loop."""
+
+    app: FastAPI
+    port: int
+    http: httpx.AsyncClient  # sends the admin token
+
+    @property
+    def ocpp_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ocpp"
+
+
+@pytest.fixture
+def live_settings(settings: Settings) -> Settings:
+    """Short OCPP timers so timeouts are testable; tests may override more."""
+    return settings.model_copy(
+        update={"ocpp_call_timeout": 5.0, "ocpp_start_timeout": 30.0, "sweep_interval": 0.1}
+    )
+
+
+@pytest.fixture
+async def live(live_settings: Settings) -> AsyncIterator[LiveServer]:
+    app = create_app(live_settings)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(500):
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.01)
+    if not server.started:
+        task.result()  # raises the startup error
+        raise AssertionError("uvicorn did not start")
+    port = server.servers[0].sockets[0].getsockname()[1]
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30
+    ) as http:
+        yield LiveServer(app, port, http)
+    server.should_exit = True
+    await asyncio.wait_for(task, 30)

@@ -153,7 +153,7 @@ class ConnectorPublic(BaseModel):
 
 class ChargerPublic(BaseModel):
     id: str
-    station_id: int
+    station_id: int | None
     online: bool
     boot_status: str
     last_seen_at: datetime | None

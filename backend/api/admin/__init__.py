@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from backend.api.admin import chargers, drivers, sessions, stations
+from backend.api.admin import access, chargers, drivers, operations, sessions, stations
 from backend.api.deps import AdminDep
 
 router = APIRouter(prefix="/admin", dependencies=[AdminDep])
@@ -10,3 +10,5 @@ router.include_router(stations.router)
 router.include_router(chargers.router)
 router.include_router(drivers.router)
 router.include_router(sessions.router)
+router.include_router(access.router)
+router.include_router(operations.router)

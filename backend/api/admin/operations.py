@@ -1,0 +1,148 @@
+"""Commands to chargers and sessions: remote start/stop, unlock, reset, availability."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from backend.api.admin.sessions import session_public
+from backend.api.deps import SessionDep
+from backend.api.schemas import IdTagValue, SessionPublic
+from backend.services import network
+from backend.services.charging import ChargingService
+from backend.services.errors import CommandFailedError
+from backend.services.ports import ChargerCommands, CommandResult, CommandStatus
+
+router = APIRouter(tags=["operations"])
+
+
+def _charging(request: Request) -> ChargingService:
+    service: ChargingService = request.app.state.charging
+    return service
+
+
+def _commands(request: Request) -> ChargerCommands:
+    commands: ChargerCommands = request.app.state.commands
+    return commands
+
+
+ChargingDep = Annotated[ChargingService, Depends(_charging)]
+CommandsDep = Annotated[ChargerCommands, Depends(_commands)]
+ConnectorNumber = Annotated[int, Field(ge=0, le=99)]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RemoteStartIn(_In):
+    connector_id: Annotated[int, Field(ge=1, le=99)]
+    id_tag: IdTagValue
+
+
+class RemoteStopIn(_In):
+    transaction_id: int
+
+
+class UnlockIn(_In):
+    connector_id: Annotated[int, Field(ge=1, le=99)]
+
+
+class ResetIn(_In):
+    type: Literal["Soft", "Hard"] = "Soft"
+
+
+class AvailabilityIn(_In):
+    connector_id: ConnectorNumber = 0
+    available: bool
+
+
+class TriggerIn(_In):
+    message: Literal["StatusNotification", "BootNotification", "Heartbeat", "MeterValues"] = (
+        "StatusNotification"
+    )
+    connector_id: ConnectorNumber | None = None
+
+
+class CommandOut(BaseModel):
+    status: str
+    session_id: int | None = None
+    session: SessionPublic | None = None
+
+
+def answered(result: CommandResult, charger_id: str) -> str:
+    """The charger's own answer; no answer at all is an error (409 offline, 504 timeout)."""
+    if result.status is CommandStatus.OFFLINE:
+        raise CommandFailedError("offline", f"charger {charger_id} is offline")
+    if result.status is CommandStatus.TIMED_OUT:
+        raise CommandFailedError("timed_out", result.detail or f"{charger_id} did not answer")
+    return result.ocpp_status or str(result.status)
+
+
+@router.post("/chargers/{charger_id}/remote-start")
+async def remote_start(charger_id: str, body: RemoteStartIn, charging: ChargingDep) -> CommandOut:
+    outcome = await charging.start_remote(
+        charger_id, body.connector_id, id_tag=body.id_tag, channel="admin"
+    )
+    status = answered(outcome.result, charger_id)
+    return CommandOut(
+        status=status, session_id=outcome.session.id, session=session_public(outcome.session)
+    )
+
+
+@router.post("/chargers/{charger_id}/remote-stop")
+async def remote_stop(charger_id: str, body: RemoteStopIn, charging: ChargingDep) -> CommandOut:
+    outcome = await charging.request_stop(
+        charger_id=charger_id, transaction_id=body.transaction_id, by_operator=True
+    )
+    status = answered(outcome.result, charger_id)
+    return CommandOut(
+        status=status, session_id=outcome.session.id, session=session_public(outcome.session)
+    )
+
+
+@router.post("/sessions/{session_id}/stop")
+async def stop_session(session_id: int, charging: ChargingDep) -> CommandOut:
+    outcome = await charging.request_stop(session_id=session_id, by_operator=True)
+    status = answered(outcome.result, outcome.session.charger_id)
+    return CommandOut(
+        status=status, session_id=outcome.session.id, session=session_public(outcome.session)
+    )
+
+
+@router.post("/chargers/{charger_id}/unlock")
+async def unlock(
+    charger_id: str, body: UnlockIn, db: SessionDep, commands: CommandsDep
+) -> CommandOut:
+    await network.get_charger(db, charger_id)
+    return CommandOut(
+        status=answered(await commands.unlock(charger_id, body.connector_id), charger_id)
+    )
+
+
+@router.post("/chargers/{charger_id}/reset")
+async def reset(
+    charger_id: str, body: ResetIn, db: SessionDep, commands: CommandsDep
+) -> CommandOut:
+    await network.get_charger(db, charger_id)
+    return CommandOut(status=answered(await commands.reset(charger_id, body.type), charger_id))
+
+
+@router.post("/chargers/{charger_id}/availability")
+async def change_availability(
+    charger_id: str, body: AvailabilityIn, db: SessionDep, commands: CommandsDep
+) -> CommandOut:
+    await network.get_charger(db, charger_id)
+    result = await commands.change_availability(charger_id, body.connector_id, body.available)
+    return CommandOut(status=answered(result, charger_id))
+
+
+@router.post("/chargers/{charger_id}/trigger")
+async def trigger(
+    charger_id: str, body: TriggerIn, db: SessionDep, commands: CommandsDep
+) -> CommandOut:
+    await network.get_charger(db, charger_id)
+    result = await commands.trigger_message(charger_id, body.message, body.connector_id)
+    return CommandOut(status=answered(result, charger_id))

@@ -1,0 +1,179 @@
+"""The central system: accepts charge point WebSockets at /ocpp/{id} and serves them."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import binascii
+import logging
+import time
+from typing import Any
+
+from fastapi import APIRouter, WebSocket
+from starlette.responses import Response
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from backend.chargers.handlers import CentralChargePoint
+from backend.chargers.protocol import SUBPROTOCOL
+from backend.chargers.registry import ChargerRegistry, Connection
+from backend.services.charger_state import ChargerIdentity, ChargerStateService
+from backend.services.charging import ChargingService
+from backend.services.passwords import verify_password
+from backend.services.ports import ChargerCommands
+
+log = logging.getLogger(__name__)
+
+LAST_SEEN_EVERY = 60.0  # seconds between last_seen_at writes for a busy charger
+
+
+class StarletteConnection:
+    """What the ocpp library needs of a socket: recv() and send()."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self._websocket = websocket
+
+    async def recv(self) -> str | bytes:
+        message = await self._websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+        text = message.get("text")
+        return text if text is not None else message.get("bytes") or b""
+
+    async def send(self, data: str) -> None:
+        await self._websocket.send_text(data)
+
+
+def basic_credentials(header: str | None) -> tuple[str, str] | None:
+    if not header or not header.lower().startswith("basic "):
+        return None
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    username, sep, password = decoded.partition(":")
+    return (username, password) if sep else None
+
+
+class CentralSystem:
+    """Everything the OCPP endpoint needs, built once per app."""
+
+    def __init__(
+        self,
+        state: ChargerStateService,
+        charging: ChargingService,
+        registry: ChargerRegistry,
+        commands: ChargerCommands,
+        *,
+        auto_register: bool = False,
+        call_timeout: float = 30.0,
+        heartbeat_interval: int = 300,
+    ) -> None:
+        self.state = state
+        self.charging = charging
+        self.registry = registry
+        self.commands = commands
+        self.auto_register = auto_register
+        self.call_timeout = call_timeout
+        self.heartbeat_interval = heartbeat_interval
+        self._last_seen_write: dict[str, float] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def seen(self, charger_id: str) -> None:
+        """Keep last_seen_at true to life without a write per message."""
+        now = time.monotonic()
+        if now - self._last_seen_write.get(charger_id, 0.0) >= LAST_SEEN_EVERY:
+            self._last_seen_write[charger_id] = now
+            await self.state.touch(charger_id)
+
+    async def _admit(self, websocket: WebSocket, charger_id: str) -> ChargerIdentity | None:
+        """Identity and password are checked before the upgrade (404 / 401)."""
+        identity = await self.state.identity(charger_id)
+        if identity is None:
+            if not self.auto_register:
+                await websocket.send_denial_response(Response(status_code=404))
+                return None
+            identity = await self.state.auto_register(charger_id)
+            log.info("auto-registered unknown charger %s (boot answered Pending)", charger_id)
+        if identity.password_hash is not None:
+            credentials = basic_credentials(websocket.headers.get("authorization"))
+            ok = credentials is not None and credentials[0] == charger_id
+            if ok and credentials is not None:
+                ok = await asyncio.to_thread(
+                    verify_password, identity.password_hash, credentials[1]
+                )
+            if not ok:
+                await websocket.send_denial_response(
+                    Response(status_code=401, headers={"WWW-Authenticate": 'Basic realm="OCPP"'})
+                )
+                return None
+        return identity
+
+    async def serve(self, websocket: WebSocket, charger_id: str) -> None:
+        identity = await self._admit(websocket, charger_id)
+        if identity is None:
+            return
+        if SUBPROTOCOL not in websocket.scope.get("subprotocols", []):
+            # OCPP-J 1.6 §3.1.2: complete the handshake without a subprotocol, then close.
+            await websocket.accept()
+            await websocket.close(code=1002, reason=f"{SUBPROTOCOL} subprotocol required")
+            return
+        await websocket.accept(subprotocol=SUBPROTOCOL)
+        charge_point = CentralChargePoint(identity.id, StarletteConnection(websocket), self)
+
+        async def close(code: int = 1000, reason: str = "") -> None:
+            if websocket.client_state != WebSocketState.DISCONNECTED:
+                await websocket.close(code=code, reason=reason)
+
+        connection = Connection(charger_id=identity.id, charge_point=charge_point, close=close)
+        stale = self.registry.register(connection)
+        if stale is not None:
+            log.info("%s reconnected; closing its stale socket", identity.id)
+            stale.closed.set()
+            self._spawn(self._close_quietly(stale, 1001, "replaced by a new connection"))
+        await self.state.set_online(identity.id, True)
+        self._last_seen_write[identity.id] = time.monotonic()
+        self._spawn(self._ask_for_status(identity.id))
+        try:
+            await charge_point.start()
+        except WebSocketDisconnect:
+            pass
+        except Exception:
+            log.exception("%s: connection ended with an error", identity.id)
+        finally:
+            connection.closed.set()
+            if self.registry.unregister(connection):
+                await self.state.set_online(identity.id, False)
+
+    async def _ask_for_status(self, charger_id: str) -> None:
+        """Fresh connector statuses after every connect (never from inside a handler)."""
+        result = await self.commands.trigger_message(charger_id, "StatusNotification")
+        if not result.accepted:
+            log.info("%s: TriggerMessage StatusNotification: %s", charger_id, result.status)
+
+    async def _close_quietly(self, connection: Connection, code: int, reason: str) -> None:
+        try:
+            await connection.close(code, reason)
+        except Exception as error:  # it may already be gone
+            log.debug("closing stale socket of %s: %r", connection.charger_id, error)
+
+    def _spawn(self, coroutine: Any) -> None:
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def close_all(self) -> None:
+        for charger_id in self.registry.ids():
+            connection = self.registry.get(charger_id)
+            if connection is not None:
+                await self._close_quietly(connection, 1001, "server shutting down")
+        for task in list(self._tasks):
+            task.cancel()
+
+
+router = APIRouter()
+
+
+@router.websocket("/ocpp/{charge_point_id}")
+async def ocpp_endpoint(websocket: WebSocket, charge_point_id: str) -> None:
+    central: CentralSystem = websocket.app.state.central
+    await central.serve(websocket, charge_point_id)

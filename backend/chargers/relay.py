@@ -1,0 +1,92 @@
+"""Commands to chargers whose socket this process holds (the embedded, in-process relay)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Literal
+
+from ocpp.exceptions import OCPPError
+from ocpp.v16 import call
+
+from backend.chargers.registry import ChargerRegistry
+from backend.services.ports import CommandResult, CommandStatus
+
+log = logging.getLogger(__name__)
+
+ACCEPTING = {"Accepted", "Unlocked", "Scheduled"}
+
+
+class LocalChargerCommands:
+    """ChargerCommands over the registry of this process, with typed outcomes."""
+
+    def __init__(self, registry: ChargerRegistry, timeout: float = 30.0) -> None:
+        self._registry = registry
+        self._timeout = timeout
+
+    async def _call(self, charger_id: str, payload: Any) -> CommandResult:
+        connection = self._registry.get(charger_id)
+        if connection is None:
+            return CommandResult(CommandStatus.OFFLINE, detail=f"charger {charger_id} is offline")
+        request = asyncio.ensure_future(connection.charge_point.call(payload, suppress=False))
+        closed = asyncio.ensure_future(connection.closed.wait())
+        try:
+            done, _ = await asyncio.wait(
+                {request, closed}, timeout=self._timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            closed.cancel()
+        if request not in done:
+            request.cancel()
+            if closed in done:
+                return CommandResult(
+                    CommandStatus.OFFLINE, detail=f"charger {charger_id} disconnected"
+                )
+            return CommandResult(
+                CommandStatus.TIMED_OUT, detail=f"no answer from {charger_id} in {self._timeout} s"
+            )
+        try:
+            response = request.result()
+        except OCPPError as error:
+            return CommandResult(
+                CommandStatus.REJECTED, ocpp_status=error.code, detail=str(error.description)
+            )
+        except TimeoutError:
+            return CommandResult(CommandStatus.TIMED_OUT, detail=f"no answer from {charger_id}")
+        except Exception as error:  # the socket broke while sending
+            log.info("command to %s failed: %r", charger_id, error)
+            return CommandResult(CommandStatus.OFFLINE, detail=f"charger {charger_id} went away")
+        status = str(getattr(response, "status", ""))
+        outcome = CommandStatus.ACCEPTED if status in ACCEPTING else CommandStatus.REJECTED
+        return CommandResult(outcome, ocpp_status=status, response=dict(vars(response)))
+
+    async def remote_start(self, charger_id: str, connector_id: int, id_tag: str) -> CommandResult:
+        return await self._call(
+            charger_id, call.RemoteStartTransaction(id_tag=id_tag, connector_id=connector_id)
+        )
+
+    async def remote_stop(self, charger_id: str, transaction_id: int) -> CommandResult:
+        return await self._call(
+            charger_id, call.RemoteStopTransaction(transaction_id=transaction_id)
+        )
+
+    async def unlock(self, charger_id: str, connector_id: int) -> CommandResult:
+        return await self._call(charger_id, call.UnlockConnector(connector_id=connector_id))
+
+    async def reset(self, charger_id: str, kind: Literal["Soft", "Hard"]) -> CommandResult:
+        return await self._call(charger_id, call.Reset(type=kind))
+
+    async def change_availability(
+        self, charger_id: str, connector_id: int, available: bool
+    ) -> CommandResult:
+        kind = "Operative" if available else "Inoperative"
+        return await self._call(
+            charger_id, call.ChangeAvailability(connector_id=connector_id, type=kind)
+        )
+
+    async def trigger_message(
+        self, charger_id: str, message: str, connector_id: int | None = None
+    ) -> CommandResult:
+        return await self._call(
+            charger_id, call.TriggerMessage(requested_message=message, connector_id=connector_id)
+        )

@@ -1,0 +1,756 @@
+"""Charging sessions: one state machine for every channel, the admin API and the chargers.
+
+pending → starting → charging → stopping → completed, or failed with a reason. Status
+changes are compare-and-set UPDATEs (`WHERE status IN (...)`), so a charger's message and a
+driver's request racing on one session cannot overwrite each other, on SQLite or PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col, select
+
+from backend.db import utcnow
+from backend.models import (
+    ACTIVE_SESSION_STATUSES,
+    Charger,
+    ChargingSession,
+    Connector,
+    Driver,
+    IdTag,
+    IdTagStatus,
+    MeterSample,
+    OrphanTransaction,
+    SessionStatus,
+    Tariff,
+)
+from backend.services import access
+from backend.services.drivers import normalize_id_tag
+from backend.services.errors import (
+    AccessDeniedError,
+    ConflictError,
+    ConnectorUnavailableError,
+    NotFoundError,
+    RefusedError,
+)
+from backend.services.events import (
+    ChargingFinished,
+    EventBus,
+    IdleFeeSoon,
+    SessionCompleted,
+    SessionFailed,
+    SessionStarted,
+)
+from backend.services.ports import ChargerCommands, CommandResult, CommandStatus
+from backend.services.pricing import FREE, CostBreakdown, TariffSnapshot, compute_cost
+
+log = logging.getLogger(__name__)
+
+ENERGY = "Energy.Active.Import.Register"
+POWER = "Power.Active.Import"
+SOC = "SoC"
+# Below this the car is taken to have stopped drawing power (idle time may begin).
+FINISHED_BELOW_W = 100.0
+OCCUPIED_STATUSES = {"Charging", "SuspendedEV", "SuspendedEVSE", "Finishing", "Reserved"}
+FAILURE_BY_OUTCOME = {
+    CommandStatus.REJECTED: "rejected",
+    CommandStatus.OFFLINE: "charger_offline",
+    CommandStatus.TIMED_OUT: "timed_out",
+}
+VIRTUAL_TAG_PREFIX = "CB"
+
+
+@dataclass(frozen=True)
+class StartOutcome:
+    session: ChargingSession
+    result: CommandResult
+
+
+@dataclass(frozen=True)
+class StopOutcome:
+    session: ChargingSession
+    result: CommandResult
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One sampled value of MeterValues, in base units (Wh, W, %)."""
+
+    measurand: str
+    value: float
+    unit: str | None
+    phase: str | None
+    at: datetime
+
+
+def virtual_id_tag(driver_id: int) -> str:
+    """The id tag a chat start sends to the charger on a driver's behalf."""
+    return f"{VIRTUAL_TAG_PREFIX}{driver_id:010d}"
+
+
+def _snapshot(tariff: Tariff | None) -> TariffSnapshot:
+    if tariff is None:
+        return FREE
+    return TariffSnapshot(
+        currency=tariff.currency,
+        price_per_kwh_minor=tariff.price_per_kwh_minor,
+        price_per_minute_minor=tariff.price_per_minute_minor,
+        session_fee_minor=tariff.session_fee_minor,
+        idle_fee_per_minute_minor=tariff.idle_fee_per_minute_minor,
+        idle_grace_minutes=tariff.idle_grace_minutes,
+        vat_rate_percent=tariff.vat_rate_percent,
+    )
+
+
+def session_cost(session: ChargingSession, until: datetime | None = None) -> CostBreakdown:
+    """The cost of a session so far (or final, once stopped)."""
+    tariff = TariffSnapshot.from_json(session.tariff_snapshot) if session.tariff_snapshot else FREE
+    end = session.stopped_at or until or utcnow()
+    return compute_cost(
+        tariff, session.energy_wh, session.started_at, end, session.charging_finished_at
+    )
+
+
+class ChargingService:
+    """Starts, follows and ends charging sessions; publishes domain events."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        commands: ChargerCommands,
+        events: EventBus,
+        start_timeout: float = 120.0,
+        idle_warning_minutes: int = 5,
+    ) -> None:
+        self._sessions = sessions
+        self._commands = commands
+        self._events = events
+        self._start_timeout = timedelta(seconds=start_timeout)
+        self._idle_warning = timedelta(minutes=idle_warning_minutes)
+
+    # -- starting ---------------------------------------------------------------------------
+
+    async def start_remote(
+        self,
+        charger_id: str,
+        connector_id: int,
+        *,
+        id_tag: str | None = None,
+        driver_id: int | None = None,
+        channel: str = "admin",
+    ) -> StartOutcome:
+        """Check the rules, create the session, send RemoteStartTransaction, record the outcome."""
+        async with self._sessions() as db:
+            session = await self._create_pending(
+                db, charger_id, connector_id, id_tag, driver_id, channel
+            )
+        assert session.id is not None and session.id_tag is not None
+        result = await self._commands.remote_start(charger_id, connector_id, session.id_tag)
+        async with self._sessions() as db:
+            if result.accepted:
+                deadline = utcnow() + self._start_timeout
+                await self._transition(
+                    db,
+                    session.id,
+                    {SessionStatus.PENDING},
+                    status=SessionStatus.STARTING,
+                    start_deadline_at=deadline,
+                )
+                failed_reason = None
+            else:
+                failed_reason = FAILURE_BY_OUTCOME[result.status]
+                failed_reason = await self._fail(
+                    db, session.id, {SessionStatus.PENDING, SessionStatus.STARTING}, failed_reason
+                )
+            await db.commit()
+            current = await db.get(ChargingSession, session.id, populate_existing=True)
+            assert current is not None
+        if failed_reason:
+            await self._events.publish(
+                SessionFailed(current.id or 0, current.driver_id, current.channel, failed_reason)
+            )
+        return StartOutcome(current, result)
+
+    async def _create_pending(
+        self,
+        db: AsyncSession,
+        charger_id: str,
+        connector_id: int,
+        id_tag: str | None,
+        driver_id: int | None,
+        channel: str,
+    ) -> ChargingSession:
+        charger = await db.get(Charger, charger_id)
+        if charger is None:
+            raise NotFoundError(f"charger {charger_id!r} not found")
+        connector = await db.scalar(
+            select(Connector).where(
+                col(Connector.charger_id) == charger_id, col(Connector.connector_id) == connector_id
+            )
+        )
+        if connector is None:
+            raise NotFoundError(f"charger {charger_id!r} has no connector {connector_id}")
+        driver, id_tag = await self._who(db, id_tag, driver_id)
+        if charger.station_id is None:
+            raise ConnectorUnavailableError(
+                "unplaced", f"charger {charger_id!r} is not placed at a station yet"
+            )
+        if driver is not None:
+            decision = await access.check_access(db, charger.station_id, driver.id, utcnow())
+            if not decision.allowed:
+                raise AccessDeniedError(decision.reason or "denied", decision.message or "denied")
+        await self._check_connector(db, charger, connector)
+        tariff = await db.scalar(select(Tariff).where(col(Tariff.station_id) == charger.station_id))
+        snapshot = _snapshot(tariff)
+        session = ChargingSession(
+            driver_id=driver.id if driver else None,
+            charger_id=charger_id,
+            connector_id=connector_id,
+            id_tag=id_tag,
+            status=SessionStatus.PENDING,
+            channel=channel,
+            currency=snapshot.currency,
+            tariff_snapshot=snapshot.to_json(),
+        )
+        db.add(session)
+        try:
+            await db.commit()
+        except IntegrityError as exc:
+            await db.rollback()
+            raise ConnectorUnavailableError(
+                "busy", f"connector {connector_id} of {charger_id!r} already has an active session"
+            ) from exc
+        return session
+
+    async def _who(
+        self, db: AsyncSession, id_tag: str | None, driver_id: int | None
+    ) -> tuple[Driver | None, str]:
+        """The driver behind a start and the id tag to send to the charger."""
+        driver = await db.get(Driver, driver_id) if driver_id is not None else None
+        if driver_id is not None and driver is None:
+            raise NotFoundError(f"driver {driver_id} not found")
+        if id_tag is not None:
+            id_tag = normalize_id_tag(id_tag)
+            tag = await db.scalar(select(IdTag).where(col(IdTag.id_tag) == id_tag))
+            if tag is not None:
+                status = _tag_status(tag, utcnow())
+                if status != "Accepted":
+                    raise AccessDeniedError(
+                        f"id_tag_{status.lower()}", f"id tag {id_tag} is {status.lower()}"
+                    )
+                if driver is None:
+                    driver = await db.get(Driver, tag.driver_id)
+        elif driver is not None:
+            id_tag = await self._ensure_virtual_tag(db, driver)
+        else:
+            raise ValueError("a start needs a driver or an id tag")
+        if driver is not None and driver.blocked:
+            raise AccessDeniedError("blocked", f"driver {driver.id} is blocked")
+        return driver, id_tag
+
+    async def _ensure_virtual_tag(self, db: AsyncSession, driver: Driver) -> str:
+        assert driver.id is not None
+        value = virtual_id_tag(driver.id)
+        if await db.scalar(select(col(IdTag.id)).where(col(IdTag.id_tag) == value)) is None:
+            db.add(IdTag(id_tag=value, driver_id=driver.id))
+            await db.flush()
+        return value
+
+    async def _check_connector(
+        self, db: AsyncSession, charger: Charger, connector: Connector
+    ) -> None:
+        where = f"connector {connector.connector_id} of {charger.id!r}"
+        if not charger.online:
+            raise ConnectorUnavailableError("offline", f"charger {charger.id!r} is offline")
+        active = await db.scalar(
+            select(col(ChargingSession.id)).where(
+                col(ChargingSession.charger_id) == charger.id,
+                col(ChargingSession.connector_id) == connector.connector_id,
+                col(ChargingSession.status).in_(ACTIVE_SESSION_STATUSES),
+            )
+        )
+        if active is not None:
+            raise ConnectorUnavailableError("busy", f"{where} already has an active session")
+        if connector.status == "Faulted":
+            raise ConnectorUnavailableError("faulted", f"{where} reports a fault")
+        if connector.status == "Unavailable":
+            raise ConnectorUnavailableError("unavailable", f"{where} is out of service")
+        if connector.status in OCCUPIED_STATUSES:
+            raise ConnectorUnavailableError("occupied", f"{where} is in use")
+
+    # -- stopping ---------------------------------------------------------------------------
+
+    async def request_stop(
+        self,
+        *,
+        session_id: int | None = None,
+        charger_id: str | None = None,
+        transaction_id: int | None = None,
+        driver_id: int | None = None,
+        by_operator: bool = False,
+    ) -> StopOutcome:
+        """RemoteStopTransaction for a session; drivers may only stop their own."""
+        async with self._sessions() as db:
+            session = await self._find_session(db, session_id, charger_id, transaction_id)
+            if not by_operator and (driver_id is None or session.driver_id != driver_id):
+                raise AccessDeniedError("not_yours", "you can only stop your own session")
+            if session.status == SessionStatus.STOPPING:
+                pass  # a repeated stop asks the charger again
+            elif session.status != SessionStatus.CHARGING:
+                raise ConflictError(f"session {session.id} is {session.status}, not charging")
+            assert session.id is not None and session.transaction_id is not None
+            await self._transition(
+                db, session.id, {SessionStatus.CHARGING}, status=SessionStatus.STOPPING
+            )
+            await db.commit()
+        result = await self._commands.remote_stop(session.charger_id, session.transaction_id)
+        async with self._sessions() as db:
+            if not result.accepted:
+                await self._transition(
+                    db, session.id, {SessionStatus.STOPPING}, status=SessionStatus.CHARGING
+                )
+                await db.commit()
+            current = await db.get(ChargingSession, session.id, populate_existing=True)
+            assert current is not None
+        return StopOutcome(current, result)
+
+    async def _find_session(
+        self,
+        db: AsyncSession,
+        session_id: int | None,
+        charger_id: str | None,
+        transaction_id: int | None,
+    ) -> ChargingSession:
+        if session_id is not None:
+            session = await db.get(ChargingSession, session_id)
+            what = f"charging session {session_id}"
+        else:
+            session = await db.scalar(
+                select(ChargingSession).where(
+                    col(ChargingSession.charger_id) == charger_id,
+                    col(ChargingSession.transaction_id) == transaction_id,
+                )
+            )
+            what = f"transaction {transaction_id} on {charger_id!r}"
+        if session is None:
+            raise NotFoundError(f"{what} not found")
+        return session
+
+    # -- what chargers report ---------------------------------------------------------------
+
+    async def authorize(self, charger_id: str, id_tag: str) -> tuple[str, datetime | None]:
+        """OCPP Authorize: Accepted, Blocked, Expired or Invalid (unknown, or not allowed here)."""
+        async with self._sessions() as db:
+            return await self._authorize(db, charger_id, normalize_id_tag(id_tag))
+
+    async def _authorize(
+        self, db: AsyncSession, charger_id: str, id_tag: str
+    ) -> tuple[str, datetime | None]:
+        tag = await db.scalar(select(IdTag).where(col(IdTag.id_tag) == id_tag))
+        if tag is None:
+            return "Invalid", None
+        driver = await db.get(Driver, tag.driver_id)
+        if driver is None or driver.blocked:
+            return "Blocked", None
+        status = _tag_status(tag, utcnow())
+        if status != "Accepted":
+            return status, tag.expires_at
+        charger = await db.get(Charger, charger_id)
+        if charger is None or charger.station_id is None:
+            return "Invalid", None
+        decision = await access.check_access(db, charger.station_id, driver.id, utcnow())
+        return ("Accepted" if decision.allowed else "Invalid"), tag.expires_at
+
+    async def on_start_transaction(
+        self, charger_id: str, connector_id: int, id_tag: str, meter_start: int, at: datetime
+    ) -> tuple[int, str]:
+        """StartTransaction → (transactionId from our database, idTagInfo status)."""
+        id_tag = normalize_id_tag(id_tag)
+        started: ChargingSession | None = None
+        async with self._sessions() as db:
+            retry = await db.scalar(
+                select(ChargingSession).where(
+                    col(ChargingSession.charger_id) == charger_id,
+                    col(ChargingSession.connector_id) == connector_id,
+                    col(ChargingSession.id_tag) == id_tag,
+                    col(ChargingSession.meter_start_wh) == meter_start,
+                    col(ChargingSession.started_at) == at,
+                    col(ChargingSession.transaction_id).is_not(None),
+                )
+            )
+            if retry is not None:
+                assert retry.transaction_id is not None
+                status = "Accepted" if retry.status != SessionStatus.FAILED else "Invalid"
+                return retry.transaction_id, status
+            waiting = (
+                await db.scalars(
+                    select(ChargingSession)
+                    .where(
+                        col(ChargingSession.charger_id) == charger_id,
+                        col(ChargingSession.connector_id) == connector_id,
+                        col(ChargingSession.status).in_(
+                            [SessionStatus.PENDING, SessionStatus.STARTING]
+                        ),
+                    )
+                    .order_by(col(ChargingSession.id).desc())
+                )
+            ).first()
+            if waiting is not None and waiting.id is not None:
+                attached = await self._transition(
+                    db,
+                    waiting.id,
+                    {SessionStatus.PENDING, SessionStatus.STARTING},
+                    status=SessionStatus.CHARGING,
+                    transaction_id=waiting.id,
+                    started_at=at,
+                    meter_start_wh=meter_start,
+                    start_deadline_at=None,
+                )
+                if attached:
+                    await db.commit()
+                    started = waiting
+            if started is None:
+                started, status = await self._local_start(
+                    db, charger_id, connector_id, id_tag, meter_start, at
+                )
+                if status != "Accepted":
+                    assert started.id is not None
+                    return started.id, status
+        assert started.id is not None
+        await self._events.publish(SessionStarted(started.id, started.driver_id, started.channel))
+        return started.id, "Accepted"
+
+    async def _local_start(
+        self,
+        db: AsyncSession,
+        charger_id: str,
+        connector_id: int,
+        id_tag: str,
+        meter_start: int,
+        at: datetime,
+    ) -> tuple[ChargingSession, str]:
+        """A start we did not ask for (RFID at the charger): authorize, then open a session."""
+        status, _ = await self._authorize(db, charger_id, id_tag)
+        await self._supersede(db, charger_id, connector_id, at)
+        tag = await db.scalar(select(IdTag).where(col(IdTag.id_tag) == id_tag))
+        charger = await db.get(Charger, charger_id)
+        tariff = None
+        if charger is not None and charger.station_id is not None:
+            tariff = await db.scalar(
+                select(Tariff).where(col(Tariff.station_id) == charger.station_id)
+            )
+        snapshot = _snapshot(tariff)
+        accepted = status == "Accepted"
+        session = ChargingSession(
+            driver_id=tag.driver_id if tag else None,
+            charger_id=charger_id,
+            connector_id=connector_id,
+            id_tag=id_tag,
+            status=SessionStatus.CHARGING if accepted else SessionStatus.FAILED,
+            failure_reason=None if accepted else f"id tag {status.lower()}",
+            channel="rfid",
+            meter_start_wh=meter_start,
+            started_at=at,
+            currency=snapshot.currency,
+            tariff_snapshot=snapshot.to_json(),
+        )
+        db.add(session)
+        await db.flush()
+        session.transaction_id = session.id
+        await db.commit()
+        return session, status
+
+    async def _supersede(
+        self, db: AsyncSession, charger_id: str, connector_id: int, at: datetime
+    ) -> None:
+        """A new transaction on a connector ends one the charger never stopped (e.g. a reboot)."""
+        stale = (
+            await db.scalars(
+                select(ChargingSession).where(
+                    col(ChargingSession.charger_id) == charger_id,
+                    col(ChargingSession.connector_id) == connector_id,
+                    col(ChargingSession.status).in_(ACTIVE_SESSION_STATUSES),
+                )
+            )
+        ).all()
+        for session in stale:
+            if session.transaction_id is None:
+                await self._fail(db, session.id or 0, set(ACTIVE_SESSION_STATUSES), "superseded")
+                continue
+            meter_stop = (session.meter_start_wh or 0) + session.energy_wh
+            await self._complete(db, session, meter_stop, at, "Superseded", None)
+        await db.flush()
+
+    async def on_meter_values(
+        self,
+        charger_id: str,
+        connector_id: int,
+        transaction_id: int | None,
+        samples: list[Sample],
+    ) -> None:
+        """Store energy and power samples and keep the live session current."""
+        finished: ChargingSession | None = None
+        async with self._sessions() as db:
+            session = await self._live_session(db, charger_id, connector_id, transaction_id)
+            if session is None or session.id is None:
+                return
+            for sample in samples:
+                db.add(
+                    MeterSample(
+                        session_id=session.id,
+                        measurand=sample.measurand,
+                        value=sample.value,
+                        unit=sample.unit,
+                        phase=sample.phase,
+                        sampled_at=sample.at,
+                    )
+                )
+            energy = [s for s in samples if s.measurand == ENERGY and s.phase is None]
+            if energy and session.meter_start_wh is not None:
+                latest = max(energy, key=lambda s: s.at)
+                session.energy_wh = max(
+                    session.energy_wh, round(latest.value) - session.meter_start_wh
+                )
+            power = _total_power(samples)
+            if power is not None:
+                power_w, at = power
+                session.power_w = power_w
+                if power_w < FINISHED_BELOW_W and session.energy_wh > 0:
+                    if session.charging_finished_at is None:
+                        session.charging_finished_at = at
+                        finished = session
+                elif power_w >= FINISHED_BELOW_W and session.charging_finished_at is not None:
+                    session.charging_finished_at = None  # the car draws power again
+                    session.idle_warning_sent_at = None
+            session.updated_at = utcnow()
+            await db.commit()
+        if finished is not None:
+            await self._events.publish(
+                ChargingFinished(finished.id or 0, finished.driver_id, finished.channel)
+            )
+
+    async def _live_session(
+        self, db: AsyncSession, charger_id: str, connector_id: int, transaction_id: int | None
+    ) -> ChargingSession | None:
+        query = select(ChargingSession).where(col(ChargingSession.charger_id) == charger_id)
+        if transaction_id is not None:
+            query = query.where(col(ChargingSession.transaction_id) == transaction_id)
+        else:
+            query = query.where(
+                col(ChargingSession.connector_id) == connector_id,
+                col(ChargingSession.status).in_([SessionStatus.CHARGING, SessionStatus.STOPPING]),
+            )
+        return await db.scalar(query)
+
+    async def on_stop_transaction(
+        self,
+        charger_id: str,
+        transaction_id: int,
+        meter_stop: int,
+        at: datetime,
+        reason: str | None,
+        transaction_data: list[Any] | None,
+    ) -> None:
+        """Close the session and price it; unknown transactions are kept as orphans."""
+        completed: ChargingSession | None = None
+        async with self._sessions() as db:
+            session = await db.scalar(
+                select(ChargingSession).where(
+                    col(ChargingSession.charger_id) == charger_id,
+                    col(ChargingSession.transaction_id) == transaction_id,
+                )
+            )
+            if session is None or transaction_id < 0:
+                db.add(
+                    OrphanTransaction(
+                        charger_id=charger_id,
+                        transaction_id=transaction_id,
+                        meter_stop_wh=meter_stop,
+                        stopped_at=at,
+                        payload={
+                            "reason": reason,
+                            "meter_stop": meter_stop,
+                            "transaction_data": transaction_data,
+                        },
+                    )
+                )
+                await db.commit()
+                log.warning(
+                    "StopTransaction for unknown transaction %s on %s", transaction_id, charger_id
+                )
+                return
+            if session.stopped_at is not None:
+                return  # a retried StopTransaction: already recorded
+            if await self._complete(db, session, meter_stop, at, reason, transaction_data):
+                completed = session
+            await db.commit()
+        if completed is not None:
+            await self._events.publish(
+                SessionCompleted(
+                    completed.id or 0,
+                    completed.driver_id,
+                    completed.channel,
+                    completed.cost_minor,
+                    completed.energy_wh,
+                )
+            )
+
+    async def _complete(
+        self,
+        db: AsyncSession,
+        session: ChargingSession,
+        meter_stop: int,
+        at: datetime,
+        reason: str | None,
+        transaction_data: list[Any] | None,
+    ) -> bool:
+        """Final figures on a session; True if it became completed (False: it had failed)."""
+        assert session.id is not None
+        session.meter_stop_wh = meter_stop
+        session.energy_wh = max(0, meter_stop - (session.meter_start_wh or meter_stop))
+        session.stopped_at = max(at, session.started_at) if session.started_at else at
+        session.stop_reason = (reason or "")[:30] or None
+        session.transaction_data = transaction_data
+        session.power_w = 0.0
+        session.updated_at = utcnow()
+        if session.status == SessionStatus.FAILED:
+            return False
+        cost = session_cost(session)
+        session.cost_minor = cost.total_minor
+        session.cost_breakdown = cost.to_json()
+        await db.flush()
+        return await self._transition(
+            db, session.id, set(ACTIVE_SESSION_STATUSES), status=SessionStatus.COMPLETED
+        )
+
+    # -- timers -----------------------------------------------------------------------------
+
+    async def run_timers(self, now: datetime | None = None) -> None:
+        """Fail starts whose StartTransaction never came; warn before idle fees begin."""
+        now = now or utcnow()
+        failed: list[ChargingSession] = []
+        warned: list[tuple[ChargingSession, int]] = []
+        async with self._sessions() as db:
+            expired = (
+                await db.scalars(
+                    select(ChargingSession).where(
+                        col(ChargingSession.status) == SessionStatus.STARTING,
+                        col(ChargingSession.start_deadline_at) < now,
+                    )
+                )
+            ).all()
+            for session in expired:
+                reason = await self._fail(
+                    db, session.id or 0, {SessionStatus.STARTING}, "no_start_transaction"
+                )
+                if reason:
+                    failed.append(session)
+            idle = (
+                await db.scalars(
+                    select(ChargingSession).where(
+                        col(ChargingSession.status) == SessionStatus.CHARGING,
+                        col(ChargingSession.charging_finished_at).is_not(None),
+                        col(ChargingSession.idle_warning_sent_at).is_(None),
+                    )
+                )
+            ).all()
+            for session in idle:
+                tariff = TariffSnapshot.from_json(session.tariff_snapshot or FREE.to_json())
+                if tariff.idle_fee_per_minute_minor <= 0 or session.charging_finished_at is None:
+                    continue
+                fee_starts = session.charging_finished_at + timedelta(
+                    minutes=tariff.idle_grace_minutes
+                )
+                if now >= fee_starts - self._idle_warning:
+                    claimed = await db.execute(
+                        update(ChargingSession)
+                        .where(
+                            col(ChargingSession.id) == session.id,
+                            col(ChargingSession.idle_warning_sent_at).is_(None),
+                        )
+                        .values(idle_warning_sent_at=now)
+                    )
+                    if claimed.rowcount:  # type: ignore[attr-defined]
+                        minutes = max(0, -(-int((fee_starts - now).total_seconds()) // 60))
+                        warned.append((session, minutes))
+            await db.commit()
+        for session in failed:
+            await self._events.publish(
+                SessionFailed(
+                    session.id or 0, session.driver_id, session.channel, "no_start_transaction"
+                )
+            )
+        for session, minutes in warned:
+            await self._events.publish(
+                IdleFeeSoon(session.id or 0, session.driver_id, session.channel, minutes)
+            )
+
+    # -- helpers ----------------------------------------------------------------------------
+
+    async def _transition(
+        self, db: AsyncSession, session_id: int, from_statuses: set[str], **values: Any
+    ) -> bool:
+        """Compare-and-set: change the row only if its status is still one of `from_statuses`."""
+        values.setdefault("updated_at", utcnow())
+        result = await db.execute(
+            update(ChargingSession)
+            .where(
+                col(ChargingSession.id) == session_id,
+                col(ChargingSession.status).in_(sorted(from_statuses)),
+            )
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def _fail(
+        self, db: AsyncSession, session_id: int, from_statuses: set[str], reason: str
+    ) -> str | None:
+        changed = await self._transition(
+            db,
+            session_id,
+            from_statuses,
+            status=SessionStatus.FAILED,
+            failure_reason=reason,
+            start_deadline_at=None,
+        )
+        return reason if changed else None
+
+
+def _tag_status(tag: IdTag, now: datetime) -> str:
+    if tag.status == IdTagStatus.BLOCKED:
+        return "Blocked"
+    if tag.expires_at is not None and tag.expires_at <= now:
+        return "Expired"
+    return "Accepted"
+
+
+def _total_power(samples: list[Sample]) -> tuple[float, datetime] | None:
+    """The newest total active power: the phase-less value, else the sum over phases."""
+    power = [s for s in samples if s.measurand == POWER]
+    if not power:
+        return None
+    latest_at = max(s.at for s in power)
+    at_latest = [s for s in power if s.at == latest_at]
+    total = [s for s in at_latest if s.phase is None]
+    if total:
+        return total[0].value, latest_at
+    return sum(s.value for s in at_latest if not (s.phase or "").endswith("-N")), latest_at
+
+
+__all__ = [
+    "ChargingService",
+    "RefusedError",
+    "Sample",
+    "StartOutcome",
+    "StopOutcome",
+    "session_cost",
+    "virtual_id_tag",
+]

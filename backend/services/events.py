@@ -1,0 +1,63 @@
+"""Domain events and the in-process bus that carries them to subscribers (the notifier)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SessionEvent:
+    session_id: int
+    driver_id: int | None
+    channel: str | None
+
+
+@dataclass(frozen=True)
+class SessionStarted(SessionEvent):
+    """The charger sent StartTransaction: energy can flow."""
+
+
+@dataclass(frozen=True)
+class SessionFailed(SessionEvent):
+    reason: str
+
+
+@dataclass(frozen=True)
+class ChargingFinished(SessionEvent):
+    """The car stopped drawing power; the session is still open (idle time may start)."""
+
+
+@dataclass(frozen=True)
+class IdleFeeSoon(SessionEvent):
+    minutes: int
+
+
+@dataclass(frozen=True)
+class SessionCompleted(SessionEvent):
+    cost_minor: int | None
+    energy_wh: int
+
+
+DomainEvent = SessionEvent
+Subscriber = Callable[[DomainEvent], Awaitable[None]]
+
+
+class EventBus:
+    """Publishes events to every subscriber; a failing subscriber never breaks the publisher."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Subscriber] = []
+
+    def subscribe(self, subscriber: Subscriber) -> None:
+        self._subscribers.append(subscriber)
+
+    async def publish(self, event: DomainEvent) -> None:
+        for subscriber in list(self._subscribers):
+            try:
+                await subscriber(event)
+            except Exception:
+                log.exception("subscriber %r failed on %r", subscriber, event)

@@ -1,0 +1,106 @@
+"""Session cost from a tariff: integer öre, prices include VAT, rounding stated here.
+
+Rounding rules (each component is rounded on its own, then summed):
+- energy: energy_wh × price_per_kwh / 1000, rounded half up to whole öre;
+- time: charging duration in seconds × price_per_minute / 60, rounded half up;
+- session fee: as is;
+- idle fee: whole idle minutes only (a started minute is free), counted from the moment the
+  car stopped drawing power plus the grace period, until the session ended;
+- VAT is the part of the total that is VAT: total × rate / (100 + rate), rounded half up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from fractions import Fraction
+from typing import Any
+
+
+def round_half_up(value: Fraction) -> int:
+    """Round a non-negative amount to the nearest integer, halves up."""
+    if value < 0:
+        raise ValueError("amounts are never negative")
+    return int(value + Fraction(1, 2))
+
+
+@dataclass(frozen=True)
+class TariffSnapshot:
+    """The prices a session was started under (shown before, charged after)."""
+
+    currency: str
+    price_per_kwh_minor: int
+    price_per_minute_minor: int
+    session_fee_minor: int
+    idle_fee_per_minute_minor: int
+    idle_grace_minutes: int
+    vat_rate_percent: int
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> TariffSnapshot:
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
+
+
+FREE = TariffSnapshot("SEK", 0, 0, 0, 0, 0, 25)
+
+
+@dataclass(frozen=True)
+class CostBreakdown:
+    currency: str
+    energy_wh: int
+    charging_seconds: int
+    idle_minutes: int
+    energy_minor: int
+    time_minor: int
+    session_fee_minor: int
+    idle_minor: int
+    total_minor: int
+    vat_minor: int
+    vat_rate_percent: int
+
+    @property
+    def net_minor(self) -> int:
+        return self.total_minor - self.vat_minor
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _seconds(start: datetime | None, end: datetime | None) -> int:
+    if start is None or end is None or end <= start:
+        return 0
+    return int((end - start).total_seconds())
+
+
+def compute_cost(
+    tariff: TariffSnapshot,
+    energy_wh: int,
+    started_at: datetime | None,
+    stopped_at: datetime | None,
+    charging_finished_at: datetime | None = None,
+) -> CostBreakdown:
+    energy_wh = max(0, energy_wh)
+    charging_seconds = _seconds(started_at, stopped_at)
+    idle_seconds = _seconds(charging_finished_at, stopped_at) - tariff.idle_grace_minutes * 60
+    idle_minutes = max(0, idle_seconds) // 60
+    energy_minor = round_half_up(Fraction(energy_wh * tariff.price_per_kwh_minor, 1000))
+    time_minor = round_half_up(Fraction(charging_seconds * tariff.price_per_minute_minor, 60))
+    idle_minor = idle_minutes * tariff.idle_fee_per_minute_minor
+    total = energy_minor + time_minor + tariff.session_fee_minor + idle_minor
+    vat = round_half_up(Fraction(total * tariff.vat_rate_percent, 100 + tariff.vat_rate_percent))
+    return CostBreakdown(
+        currency=tariff.currency,
+        energy_wh=energy_wh,
+        charging_seconds=charging_seconds,
+        idle_minutes=idle_minutes,
+        energy_minor=energy_minor,
+        time_minor=time_minor,
+        session_fee_minor=tariff.session_fee_minor,
+        idle_minor=idle_minor,
+        total_minor=total,
+        vat_minor=vat,
+        vat_rate_percent=tariff.vat_rate_percent,
+    )
