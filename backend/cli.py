@@ -56,6 +56,25 @@ def _cmd_db_revision(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from backend.chargers.simulator import SimulatorConfig, simulate_forever
+
+    config = SimulatorConfig(
+        url=args.url.rstrip("/"),
+        charge_point_id=args.id,
+        password=args.password,
+        connectors=args.connectors,
+        power_kw=args.power_kw,
+        meter_interval=args.meter_interval,
+        time_scale=args.time_scale,
+    )
+    try:
+        asyncio.run(simulate_forever(config))
+    except KeyboardInterrupt:
+        print(f"simulator {args.id} stopped.")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from backend.demo import reset_demo_database, run_demo
 
@@ -100,6 +119,20 @@ def build_parser() -> argparse.ArgumentParser:
     revision.add_argument("--message", "-m", required=True)
     revision.set_defaults(handler=_cmd_db_revision)
 
+    simulate = commands.add_parser(
+        "simulate", help="a simulated OCPP 1.6-J charge point that connects to a central system"
+    )
+    simulate.add_argument("--url", required=True, help="endpoint base, e.g. ws://HOST:PORT/ocpp")
+    simulate.add_argument("--id", required=True, help="charge point identity, e.g. CP-1")
+    simulate.add_argument("--password", default=None, help="HTTP Basic auth password")
+    simulate.add_argument("--connectors", type=int, default=2)
+    simulate.add_argument("--power-kw", type=float, default=11.0)
+    simulate.add_argument("--meter-interval", type=float, default=10.0, help="seconds")
+    simulate.add_argument(
+        "--time-scale", type=float, default=1.0, help="simulated seconds per real second"
+    )
+    simulate.set_defaults(handler=_cmd_simulate)
+
     demo = commands.add_parser("demo", help="the embedded demo: SQLite, seeded network, server")
     demo.add_argument("--host", default="127.0.0.1")
     demo.add_argument("--port", type=int, default=8000)
@@ -114,7 +147,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # Frames carry id tags (personal data) and are many: opt in with OCPP_FRAME_LOG=1.
+    quiet = ["alembic", "backend.chargers.simulator"]
+    if os.environ.get("OCPP_FRAME_LOG") != "1":
+        quiet += ["ocpp"]
+    for name in quiet:
+        logging.getLogger(name).setLevel(logging.WARNING)
     args = build_parser().parse_args(argv)
     code: int = args.handler(args)
     return code

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from pathlib import Path
 
 import uvicorn
 
 from backend import migrate
 from backend.app import create_app
+from backend.chargers.simulator import SimulatorConfig, run_simulators
 from backend.db import create_engine, session_factory
 from backend.services import network
 from backend.services.network import ConnectorListing
@@ -15,6 +18,9 @@ from backend.services.seed import seed_demo_network
 from backend.settings import Settings
 
 DEMO_DATABASE = Path("var/demo.sqlite3")
+# Simulated chargers run their energy curve this much faster than the clock, so a demo
+# session shows kWh and kronor within a minute.
+DEMO_TIME_SCALE = 30.0
 
 
 def _banner(settings: Settings, base: str, connectors: list[ConnectorListing]) -> str:
@@ -37,7 +43,18 @@ def _banner(settings: Settings, base: str, connectors: list[ConnectorListing]) -
             f"  {c.code:<6} {c.connector_type:<8} {c.max_power_kw:>5.0f}  {c.charger_id:<18} "
             f"{c.station}, {c.city}"
         )
-    lines += ["", "Ctrl-C stops the demo.", ""]
+    lines += [
+        "",
+        f"  {len({c.charger_id for c in connectors})} simulated chargers connect over OCPP 1.6-J "
+        f"to ws://.../ocpp/<charger>.",
+        f"  try           curl -X POST -H 'Authorization: Bearer {token}' "
+        f"-H 'Content-Type: application/json' "
+        f'-d \'{{"connector_id": 1, "id_tag": "DEMO-TAG"}}\' '
+        f"{base}/admin/chargers/{connectors[0].charger_id if connectors else 'CP'}/remote-start",
+        "",
+        "Ctrl-C stops the demo.",
+        "",
+    ]
     return "\n".join(lines)
 
 
@@ -67,7 +84,32 @@ async def run_demo(host: str, port: int) -> int:
         public_base_url=f"http://{host}:{port}",
     )
     connectors = await _prepare(settings)
+    charger_ids = sorted({c.charger_id for c in connectors})
     print(_banner(settings, settings.public_base_url, connectors), flush=True)
     config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
-    await uvicorn.Server(config).serve()
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no event
+        await asyncio.sleep(0.05)
+    simulators = asyncio.create_task(
+        run_simulators(
+            [
+                SimulatorConfig(
+                    url=f"ws://{host}:{port}/ocpp",
+                    charge_point_id=charger_id,
+                    connectors=sum(1 for c in connectors if c.charger_id == charger_id),
+                    power_kw=max(c.max_power_kw for c in connectors if c.charger_id == charger_id),
+                    meter_interval=5.0,
+                    time_scale=DEMO_TIME_SCALE,
+                )
+                for charger_id in charger_ids
+            ]
+        )
+    )
+    try:
+        await serving
+    finally:
+        simulators.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await simulators
     return 0

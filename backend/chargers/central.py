@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from backend.chargers.handlers import CentralChargePoint
-from backend.chargers.protocol import SUBPROTOCOL
+from backend.chargers.protocol import SUBPROTOCOL, ConnectionLost
 from backend.chargers.registry import ChargerRegistry, Connection
 from backend.services.charger_state import ChargerIdentity, ChargerStateService
 from backend.services.charging import ChargingService
@@ -33,14 +33,20 @@ class StarletteConnection:
         self._websocket = websocket
 
     async def recv(self) -> str | bytes:
-        message = await self._websocket.receive()
+        try:
+            message = await self._websocket.receive()
+        except (RuntimeError, WebSocketDisconnect) as error:
+            raise ConnectionLost(str(error)) from error
         if message["type"] == "websocket.disconnect":
-            raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+            raise ConnectionLost(f"closed with code {message.get('code', 1000)}")
         text = message.get("text")
         return text if text is not None else message.get("bytes") or b""
 
     async def send(self, data: str) -> None:
-        await self._websocket.send_text(data)
+        try:
+            await self._websocket.send_text(data)
+        except (RuntimeError, WebSocketDisconnect) as error:  # closed meanwhile
+            raise ConnectionLost(str(error)) from error
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:
@@ -135,7 +141,7 @@ class CentralSystem:
         self._spawn(self._ask_for_status(identity.id))
         try:
             await charge_point.start()
-        except WebSocketDisconnect:
+        except ConnectionLost:
             pass
         except Exception:
             log.exception("%s: connection ended with an error", identity.id)

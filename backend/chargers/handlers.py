@@ -9,7 +9,13 @@ from ocpp.routing import on
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action, DataTransferStatus, RegistrationStatus
 
-from backend.chargers.protocol import RobustChargePoint, ocpp_now, ocpp_time, parse_ocpp_time
+from backend.chargers.protocol import (
+    FRAME_LOGGER,
+    RobustChargePoint,
+    ocpp_now,
+    ocpp_time,
+    parse_ocpp_time,
+)
 from backend.db import utcnow
 from backend.services.charger_state import BootInfo
 from backend.services.charging import ENERGY, Sample
@@ -50,7 +56,7 @@ class CentralChargePoint(RobustChargePoint):
             charger_id,
             connection,
             response_timeout=central.call_timeout,
-            logger=logging.getLogger("ocpp.frames"),
+            logger=FRAME_LOGGER,
         )
         self.central = central
 

@@ -36,6 +36,21 @@ def parse_ocpp_time(value: Any) -> datetime:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+class ConnectionLost(Exception):
+    """The socket is gone; raised by connection adapters from recv() and send()."""
+
+
+class ProtocolLogger(logging.LoggerAdapter[logging.Logger]):
+    """The library logs every CallError it sends with a traceback; a warning line is enough."""
+
+    def exception(self, msg: object, *args: object, **kwargs: Any) -> None:
+        kwargs.pop("exc_info", None)
+        self.warning(msg, *args, **kwargs)
+
+
+FRAME_LOGGER = ProtocolLogger(logging.getLogger("ocpp.frames"), {})
+
+
 class RobustChargePoint(ChargePoint):
     """No frame a charger sends can end the connection; malformed CALLs get a CallError.
 
@@ -73,6 +88,8 @@ class RobustChargePoint(ChargePoint):
         self._responded = False
         try:
             await super().route_message(raw_msg)
+        except ConnectionLost:
+            raise
         except Exception:
             log.exception("%s: error while routing a frame", self.id)
             if msg[0] == MessageType.Call and not self._responded:

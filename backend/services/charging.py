@@ -202,10 +202,10 @@ class ChargingService:
             raise ConnectorUnavailableError(
                 "unplaced", f"charger {charger_id!r} is not placed at a station yet"
             )
-        if driver is not None:
-            decision = await access.check_access(db, charger.station_id, driver.id, utcnow())
-            if not decision.allowed:
-                raise AccessDeniedError(decision.reason or "denied", decision.message or "denied")
+        driver_key = driver.id if driver is not None else None
+        decision = await access.check_access(db, charger.station_id, driver_key, utcnow())
+        if not decision.allowed:
+            raise AccessDeniedError(decision.reason or "denied", decision.message or "denied")
         await self._check_connector(db, charger, connector)
         tariff = await db.scalar(select(Tariff).where(col(Tariff.station_id) == charger.station_id))
         snapshot = _snapshot(tariff)

@@ -12,15 +12,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.models import Station
 from backend.paths import DATA_DIR
-from backend.services import network
+from backend.services import drivers, network
 
 DEMO_NETWORK_FILE = DATA_DIR / "demo_network.yaml"
 
 
-def load_network(path: Path = DEMO_NETWORK_FILE) -> list[dict[str, Any]]:
+def _document(path: Path) -> dict[str, Any]:
     with path.open(encoding="utf-8") as handle:
-        document = yaml.safe_load(handle)
-    stations: list[dict[str, Any]] = document["stations"]
+        document: dict[str, Any] = yaml.safe_load(handle)
+    return document
+
+
+def load_network(path: Path = DEMO_NETWORK_FILE) -> list[dict[str, Any]]:
+    stations: list[dict[str, Any]] = _document(path)["stations"]
     return stations
 
 
@@ -51,4 +55,10 @@ async def seed_demo_network(
                 connectors=[network.ConnectorSpec(**c) for c in charger["connectors"]],
                 choice=rng.choice,
             )
+    for entry in _document(path).get("drivers", []):
+        fields = {k: v for k, v in entry.items() if k != "id_tags"}
+        driver = await drivers.create_driver(db, fields, region="SE")
+        assert driver.id is not None
+        for tag in entry.get("id_tags", []):
+            await drivers.add_id_tag(db, driver.id, {"id_tag": tag})
     return await network.connector_listings(db)
