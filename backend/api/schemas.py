@@ -157,6 +157,8 @@ class ChargerPublic(BaseModel):
     online: bool
     boot_status: str
     last_seen_at: datetime | None
+    status: str | None = Field(description="StatusNotification of connector 0 (whole charger)")
+    error_code: str | None
     has_password: bool
     vendor: str | None
     model: str | None

@@ -15,6 +15,7 @@ from backend.services.ports import CommandResult, CommandStatus
 log = logging.getLogger(__name__)
 
 ACCEPTING = {"Accepted", "Unlocked", "Scheduled"}
+CLOSE_GRACE = 0.2  # seconds
 
 
 class LocalChargerCommands:
@@ -34,11 +35,14 @@ class LocalChargerCommands:
             done, _ = await asyncio.wait(
                 {request, closed}, timeout=self._timeout, return_when=asyncio.FIRST_COMPLETED
             )
+            if request not in done and closed in done:
+                # An answer that came just before the close may still be on its way in.
+                done, _ = await asyncio.wait({request}, timeout=CLOSE_GRACE)
         finally:
             closed.cancel()
         if request not in done:
             request.cancel()
-            if closed in done:
+            if connection.closed.is_set():
                 return CommandResult(
                     CommandStatus.OFFLINE, detail=f"charger {charger_id} disconnected"
                 )

@@ -20,6 +20,8 @@ def charger_public(view: network.ChargerView) -> ChargerPublic:
         online=charger.online,
         boot_status=charger.boot_status,
         last_seen_at=charger.last_seen_at,
+        status=charger.status,
+        error_code=charger.error_code,
         has_password=charger.password_hash is not None,
         vendor=charger.vendor,
         model=charger.model,
