@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -18,6 +20,7 @@ from backend.chargers.registry import ChargerRegistry
 from backend.chargers.relay import LocalChargerCommands
 from backend.db import create_engine, session_factory, sqlite_file
 from backend.models import Charger
+from backend.paths import DATA_DIR
 from backend.services.charger_state import ChargerStateService
 from backend.services.charging import ChargingService
 from backend.services.errors import (
@@ -29,7 +32,15 @@ from backend.services.errors import (
     RefusedError,
 )
 from backend.services.events import EventBus
+from backend.services.places import Gazetteer
 from backend.settings import Settings, get_settings
+from bot.adapters.telegram import router as telegram_router
+from bot.adapters.telegram import start_telegram, stop_telegram
+from bot.context import BotServices
+from bot.engine import Engine
+from bot.faq.matcher import FaqService
+from bot.notifier import Notifier
+from bot.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -104,16 +115,36 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             call_timeout=settings.ocpp_call_timeout,
             heartbeat_interval=settings.ocpp_heartbeat_interval,
         )
+        app.state.outbox = Outbox()
+        faq_path = Path(settings.faq_file) if settings.faq_file else DATA_DIR / "faq.yaml"
+        bot_services = BotServices(
+            charging=charging,
+            faq=FaqService(faq_path),
+            places=Gazetteer.load(),
+            settings=settings,
+        )
+        app.state.engine = Engine(sessions, bot_services)
+        app.state.notifier = Notifier(
+            sessions, app.state.outbox, live_interval=settings.live_status_interval
+        )
+        events.subscribe(app.state.notifier)
         async with sessions() as db:
             # One process holds every socket in the embedded setup: none is open yet.
             await db.execute(update(Charger).values(online=False))
             await db.commit()
         timers = asyncio.create_task(_run_timers(charging, settings.sweep_interval))
+        app.state.telegram = await start_telegram(app)
         try:
             yield
         finally:
+            # Let everything that holds a database connection finish before the engine goes:
+            # an abandoned aiosqlite connection can never be closed.
             timers.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await timers
+            await stop_telegram(app.state.telegram)
             await app.state.central.close_all()
+            await app.state.notifier.drain()
             await engine.dispose()
 
     app = FastAPI(
@@ -132,4 +163,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(admin.router)
     app.include_router(central.router)
+    app.include_router(telegram_router)
     return app

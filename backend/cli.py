@@ -81,7 +81,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     if not args.keep:
         reset_demo_database()
     try:
-        return asyncio.run(run_demo(host=args.host, port=args.port))
+        return asyncio.run(
+            run_demo(host=args.host, port=args.port, chat=not args.no_chat, lang=args.lang)
+        )
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after a clean shutdown
         print("chargebot demo stopped.")
         return 0
@@ -139,7 +141,15 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--keep", action="store_true", help="keep the demo database of a previous run"
     )
+    demo.add_argument("--no-chat", action="store_true", help="serve only, no console chat")
+    demo.add_argument(
+        "--lang", choices=["sv", "en"], default="sv", help="the console driver's language"
+    )
     demo.set_defaults(handler=_cmd_demo)
+
+    from bot.faq.cli import add_faq_parser
+
+    add_faq_parser(commands)
     return parser
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -16,6 +18,8 @@ from backend.services import network
 from backend.services.network import ConnectorListing
 from backend.services.seed import seed_demo_network
 from backend.settings import Settings
+from bot.adapters.console import ConsoleChat
+from bot.messages import ChannelUser
 
 DEMO_DATABASE = Path("var/demo.sqlite3")
 # Simulated chargers run their energy curve this much faster than the clock, so a demo
@@ -23,7 +27,7 @@ DEMO_DATABASE = Path("var/demo.sqlite3")
 DEMO_TIME_SCALE = 30.0
 
 
-def _banner(settings: Settings, base: str, connectors: list[ConnectorListing]) -> str:
+def _banner(settings: Settings, base: str, connectors: list[ConnectorListing], chat: bool) -> str:
     first = connectors[0].code if connectors else "CODE"
     token = settings.admin_token
     lines = [
@@ -52,7 +56,15 @@ def _banner(settings: Settings, base: str, connectors: list[ConnectorListing]) -
         f'-d \'{{"connector_id": 1, "id_tag": "DEMO-TAG"}}\' '
         f"{base}/admin/chargers/{connectors[0].charger_id if connectors else 'CP'}/remote-start",
         "",
-        "Ctrl-C stops the demo.",
+        *(
+            [
+                "Below is the demo chat: the same engine as Telegram and SMS, as a demo driver",
+                "with an invoice account. Type /help, a connector code from the list, or a",
+                "question. Ctrl-D (end of input) or Ctrl-C stops the demo.",
+            ]
+            if chat
+            else ["Ctrl-C stops the demo."]
+        ),
         "",
     ]
     return "\n".join(lines)
@@ -75,7 +87,20 @@ def reset_demo_database(path: Path = DEMO_DATABASE) -> None:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
 
 
-async def run_demo(host: str, port: int) -> int:
+DEMO_PHONES = {"sv": "+46701234567", "en": "+46731234567"}
+
+
+async def _chat(app: Any, lang: str) -> None:
+    """The console chat as the demo driver of `lang` (an invoice account, so starts work)."""
+    user = ChannelUser(phone=DEMO_PHONES[lang], name="Demo", language_code=lang)
+    chat = ConsoleChat(app.state.engine.handle, user)
+    app.state.outbox.register("console", chat.send)
+    await chat.run(sys.stdin)
+    await asyncio.sleep(0.5)  # let notifications of the last line arrive
+    await app.state.notifier.drain()
+
+
+async def run_demo(host: str, port: int, chat: bool = True, lang: str = "sv") -> int:
     """Migrate and seed the demo database, print where everything is, serve until Ctrl-C."""
     settings = Settings(
         _env_file=None,
@@ -85,8 +110,9 @@ async def run_demo(host: str, port: int) -> int:
     )
     connectors = await _prepare(settings)
     charger_ids = sorted({c.charger_id for c in connectors})
-    print(_banner(settings, settings.public_base_url, connectors), flush=True)
-    config = uvicorn.Config(create_app(settings), host=host, port=port, log_level="warning")
+    print(_banner(settings, settings.public_base_url, connectors, chat), flush=True)
+    app = create_app(settings)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning")
     server = uvicorn.Server(config)
     serving = asyncio.create_task(server.serve())
     while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no event
@@ -107,7 +133,15 @@ async def run_demo(host: str, port: int) -> int:
         )
     )
     try:
-        await serving
+        if chat:
+            chatting = asyncio.create_task(_chat(app, lang))
+            await asyncio.wait({serving, chatting}, return_when=asyncio.FIRST_COMPLETED)
+            if chatting.done():
+                server.should_exit = True
+                await serving
+                chatting.result()
+        else:
+            await serving
     finally:
         simulators.cancel()
         with contextlib.suppress(asyncio.CancelledError):

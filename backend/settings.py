@@ -28,8 +28,17 @@ class Settings(BaseSettings):
     public_base_url: str = "http://127.0.0.1:8000"
 
     telegram_bot_username: str = "chargebot_demo_bot"
+    telegram_bot_token: str = ""
+    telegram_mode: Literal["polling", "webhook"] = "webhook"
+    telegram_webhook_secret: str = ""
+    telegram_base_url: str = Field(
+        default="", description="python-telegram-bot base_url, e.g. http://127.0.0.1:8081/bot"
+    )
     sms_number: str = Field(default="", description="Number drivers text; printed on stickers.")
     default_phone_region: str = "SE"
+
+    faq_file: str = Field(default="", description="FAQ YAML; default data/faq.yaml")
+    live_status_interval: float = Field(default=10.0, gt=0, description="Seconds between edits.")
 
     ocpp_auto_register: bool = False
     ocpp_call_timeout: float = Field(default=30.0, gt=0, description="Seconds to await a charger.")
@@ -64,7 +73,10 @@ class Settings(BaseSettings):
         """Refuse to start outside development with a missing or placeholder secret."""
         if self.is_development:
             return
-        for name in ("admin_token",):
+        secrets_needed = ["admin_token"]
+        if self.telegram_bot_token and self.telegram_mode == "webhook":
+            secrets_needed.append("telegram_webhook_secret")
+        for name in secrets_needed:
             value = getattr(self, name)
             if value.strip().lower() in _PLACEHOLDER_SECRETS:
                 state = "missing" if not value else "set to a placeholder"

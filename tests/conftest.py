@@ -205,3 +205,20 @@ async def live(live_settings: Settings) -> AsyncIterator[LiveServer]:
         yield LiveServer(app, port, http)
     server.should_exit = True
     await asyncio.wait_for(task, 30)
+    await _no_stuck_tasks()
+
+
+async def _no_stuck_tasks() -> None:
+    """Cancel what the test left running; a task that ignores cancellation fails the test.
+
+    Without this, such a task hangs the event loop's close forever, with no clue why.
+    """
+    leftovers = {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
+    for task in leftovers:
+        task.cancel()
+    if not leftovers:
+        return
+    _, pending = await asyncio.wait(leftovers, timeout=10)
+    if pending:
+        stacks = "\n".join(f"{t!r}\n{t.get_stack(limit=8)}" for t in pending)
+        raise AssertionError(f"tasks ignored cancellation:\n{stacks}")

@@ -17,7 +17,7 @@ def test_the_demo_serves_a_seeded_swedish_network(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     process = subprocess.Popen(
-        [CHARGEBOT, "demo", "--port", str(port)],
+        [CHARGEBOT, "demo", "--no-chat", "--port", str(port)],
         cwd=tmp_path,
         env=clean_env(),
         stdout=subprocess.PIPE,
@@ -92,3 +92,33 @@ def test_db_upgrade_migrates_the_database_in_database_url(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     assert "database at revision head" in result.stdout
     assert target.exists()
+
+
+def _demo_chat(tmp_path: Path, lines: list[str], *extra: str) -> str:
+    result = subprocess.run(
+        [CHARGEBOT, "demo", "--port", str(free_port()), *extra],
+        cwd=tmp_path,
+        env=clean_env(),
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    return result.stdout
+
+
+def test_the_demo_chat_answers_piped_lines_and_exits(tmp_path: Path) -> None:
+    out = _demo_chat(tmp_path, ["/help", "/find Uppsala", "/prices", "/language"])
+    assert "du> /help" in out
+    assert "bot> Det här kan jag:" in out
+    assert "nära Uppsala" in out
+    assert "25 % moms" in out
+    assert "bot>   2) English" in out
+
+
+def test_the_demo_chat_speaks_english_with_lang_en(tmp_path: Path) -> None:
+    out = _demo_chat(tmp_path, ["/help", "/find Göteborg central"], "--lang", "en")
+    assert "bot> Here's what I can do:" in out
+    assert "Göteborg Centralstation" in out

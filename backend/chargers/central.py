@@ -174,6 +174,8 @@ class CentralSystem:
                 await self._close_quietly(connection, 1001, "server shutting down")
         for task in list(self._tasks):
             task.cancel()
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
 
 
 router = APIRouter()

@@ -46,6 +46,7 @@ from backend.services.events import (
     IdleFeeSoon,
     SessionCompleted,
     SessionFailed,
+    SessionProgress,
     SessionStarted,
 )
 from backend.services.ports import ChargerCommands, CommandResult, CommandStatus
@@ -531,6 +532,10 @@ class ChargingService:
                     session.idle_warning_sent_at = None
             session.updated_at = utcnow()
             await db.commit()
+            progress = SessionProgress(
+                session.id, session.driver_id, session.channel, session.energy_wh, session.power_w
+            )
+        await self._events.publish(progress)
         if finished is not None:
             await self._events.publish(
                 ChargingFinished(finished.id or 0, finished.driver_id, finished.channel)

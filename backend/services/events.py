@@ -32,6 +32,14 @@ class ChargingFinished(SessionEvent):
 
 
 @dataclass(frozen=True)
+class SessionProgress(SessionEvent):
+    """New meter values on a live session (for live status displays)."""
+
+    energy_wh: int
+    power_w: float | None
+
+
+@dataclass(frozen=True)
 class IdleFeeSoon(SessionEvent):
     minutes: int
 

@@ -1,0 +1,1 @@
+"""Channel adapters: parse channel input into Inbound, render Replies for the channel."""

@@ -1,0 +1,99 @@
+"""The demo chat in a terminal: the same engine on a third channel, `console`."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TextIO
+
+from bot.messages import ChannelUser, Choice, Inbound, Reply
+
+LOCATION = re.compile(r"^@\s*(-?\d+(?:\.\d+)?)\s*[, ]\s*(-?\d+(?:\.\d+)?)\s*$")
+HINT = "(/help, a number for a choice, @59.36,17.97 to share a location, Ctrl-D to quit)"
+
+
+def render(replies: Sequence[Reply]) -> tuple[str, list[Choice]]:
+    """Text for the terminal and the choices its numbers refer to."""
+    blocks, choices = [], []
+    for reply in replies:
+        lines = [reply.text]
+        for choice in reply.choices:
+            choices.append(choice)
+            lines.append(f"  {len(choices)}) {choice.label}")
+        for link in reply.links:
+            lines.append(f"  {link.label}: {link.url}")
+        if reply.request_location:
+            lines.append("  [share a location: @latitude,longitude]")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks), choices
+
+
+def parse(line: str, choices: Sequence[Choice], user: ChannelUser) -> Inbound:
+    text = line.strip()
+    if text.isdigit() and 1 <= int(text) <= len(choices):
+        return Inbound("console", "console", choice=choices[int(text) - 1].payload, user=user)
+    match = LOCATION.match(text)
+    if match:
+        position = (float(match.group(1)), float(match.group(2)))
+        return Inbound("console", "console", location=position, user=user)
+    if text.startswith("/"):
+        command, _, args = text[1:].partition(" ")
+        return Inbound("console", "console", command=command.lower(), args=args, user=user)
+    return Inbound("console", "console", text=text, user=user)
+
+
+class ConsoleChat:
+    """Reads lines, prints the bot's answers; notifications are printed as they arrive."""
+
+    def __init__(
+        self,
+        handle: Callable[[Inbound], Awaitable[list[Reply]]],
+        user: ChannelUser,
+        out: TextIO = sys.stdout,
+        prompt: str = "du> ",
+    ) -> None:
+        self._handle = handle
+        self._user = user
+        self._out = out
+        self._prompt = prompt
+        self._choices: list[Choice] = []
+
+    def _print(self, text: str) -> None:
+        self._out.write(text + "\n")
+        self._out.flush()
+
+    async def send(self, address: str, replies: Sequence[Reply]) -> None:
+        """The console's outbox sender (notifications)."""
+        text, choices = render(replies)
+        if choices:
+            self._choices = choices
+        self._print(_indent(text))
+
+    async def run(self, lines: TextIO = sys.stdin) -> None:
+        interactive = lines.isatty()
+        if interactive:
+            self._print(HINT)
+        while True:
+            if interactive:
+                self._out.write(self._prompt)
+                self._out.flush()
+            line = await asyncio.to_thread(lines.readline)
+            if not line:
+                return
+            if not line.strip():
+                continue
+            if not interactive:
+                self._print(f"{self._prompt}{line.rstrip()}")
+            inbound = parse(line, self._choices, self._user)
+            replies = await self._handle(inbound)
+            text, choices = render(replies)
+            if choices or replies:
+                self._choices = choices
+            if text:
+                self._print(_indent(text))
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"bot> {line}" if line else "bot>" for line in text.splitlines())

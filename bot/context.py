@@ -1,0 +1,57 @@
+"""What a flow step gets: the database, the conversation, the driver, services, the strings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from backend.models import Conversation, Driver
+from backend.services.charging import ChargingService
+from backend.services.places import Gazetteer
+from backend.settings import Settings
+from bot.faq.matcher import FaqService
+from bot.i18n import t
+from bot.messages import Choice, Inbound, Link, Reply
+
+
+@dataclass
+class BotServices:
+    """The backend services the conversation engine uses (no web framework, no OCPP)."""
+
+    charging: ChargingService
+    faq: FaqService
+    places: Gazetteer
+    settings: Settings
+
+
+@dataclass
+class Context:
+    db: AsyncSession
+    inbound: Inbound
+    conversation: Conversation
+    driver: Driver
+    services: BotServices
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def lang(self) -> str:
+        return self.conversation.language
+
+    def t(self, key: str, **values: object) -> str:
+        return t(self.lang, key, **values)
+
+    def reply(
+        self,
+        text: str,
+        choices: tuple[Choice, ...] | list[Choice] = (),
+        links: tuple[Link, ...] | list[Link] = (),
+        *,
+        request_location: bool = False,
+        live_key: str | None = None,
+    ) -> Reply:
+        return Reply(text, tuple(choices), tuple(links), request_location, live_key)
+
+    def choice(self, key: str, payload: str) -> Choice:
+        return Choice(self.t(key), payload)

@@ -1,0 +1,456 @@
+"""The FAQ: loading and validating data/faq.yaml, fuzzy matching of driver questions."""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import threading
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from rapidfuzz import fuzz, process
+
+LANGS = ("sv", "en")
+DEFAULT_LANG = "sv"
+# Measured on tests/data/faq_paraphrases.yaml (see README, "FAQ"): at 55 and 5 points ahead
+# of the next entry about two in three driver phrasings are answered, 3 % wrongly, and no
+# off-topic message; from 40 the top three entries are offered as choices (the right one is
+# among them for 97 % of the phrasings); below 40 the driver is offered a person.
+ANSWER_THRESHOLD = 55.0
+ANSWER_MARGIN = 5.0
+UNSURE_THRESHOLD = 40.0
+MAX_ANSWER_CHARS = 380
+MAX_QUERY_CHARS = 200
+
+# An entry's score (0-100) is its best phrasing's score, plus how much of the query (idf
+# weighted) appears anywhere in the entry's phrasings or in its answer.
+_PHRASING_WEIGHT = 0.75
+_ENTRY_WEIGHT = 0.15
+_ANSWER_WEIGHT = 0.10
+# A phrasing's score: rapidfuzz ratio of the sorted content words (30 %) and the F1 of the
+# idf-weighted fuzzy word overlap (70 %).
+_CHAR_WEIGHT = 0.3
+# Words in at least this share of the entries ("hur", "jag", "the", "ladda") are left out of
+# the character comparison; in the word overlap their low idf keeps them light.
+_COMMON_SHARE = 0.12
+# Query and FAQ words match at this rapidfuzz ratio (typos: "kvito", "reciept"), or, counted at
+# _PART_FACTOR, as a part of a compound ("bricka" in "laddbricka") or sharing a stem of at
+# least _STEM_SHARE of the shorter word ("nekat", "nekades"), both at least _PART_MIN_LEN long.
+_WORD_CUTOFF = 80.0
+_PART_MIN_LEN = 4
+_PART_FACTOR = 0.85
+_STEM_SHARE = 0.75
+
+_GSM7 = frozenset(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+    "^{}\\[~]|€"
+)
+_FOLD = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "þ": "th"})
+_NON_WORD = re.compile(r"[\W_]+")
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml if installed
+_ENTRY_KEYS = frozenset({"id", "tags", "questions", "answer"})
+
+Kind = Literal["answer", "unsure", "none"]
+
+
+def normalize(text: str) -> str:
+    """Fold text for matching: casefold, strip accents (å→a, ö→o), words only, single spaces."""
+    folded = unicodedata.normalize("NFKD", text.casefold().translate(_FOLD))
+    bare = "".join(char for char in folded if not unicodedata.combining(char))
+    return " ".join(_NON_WORD.sub(" ", bare).split())
+
+
+@dataclass(frozen=True)
+class FaqEntry:
+    """One question with its phrasings and answer in each language."""
+
+    id: str
+    tags: tuple[str, ...]
+    questions: dict[str, tuple[str, ...]]
+    answers: dict[str, str]
+
+    def question(self, lang: str) -> str:
+        """The first phrasing in `lang` (Swedish for an unknown language)."""
+        return self.questions.get(lang, self.questions[DEFAULT_LANG])[0]
+
+    def answer(self, lang: str) -> str:
+        """The answer in `lang` (Swedish for an unknown language)."""
+        return self.answers.get(lang, self.answers[DEFAULT_LANG])
+
+
+@dataclass(frozen=True)
+class FaqMatch:
+    """An entry, how well a text matched it (0-100), and its closest phrasing."""
+
+    entry: FaqEntry
+    score: float
+    phrasing: str = ""
+    lang: str = ""
+
+
+@dataclass(frozen=True)
+class FaqResult:
+    """The outcome for one text: answer it, offer choices, or offer a person."""
+
+    kind: Kind
+    best: FaqMatch | None
+    alternatives: tuple[FaqMatch, ...]
+
+
+def _fail(where: str, problem: str) -> ValueError:
+    return ValueError(f"{where}: {problem}")
+
+
+def _text_list(value: object, where: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not value:
+        raise _fail(where, "must be a non-empty list of phrasings")
+    for number, item in enumerate(value, 1):
+        if not isinstance(item, str) or not normalize(item):
+            raise _fail(where, f"phrasing {number} must be text with at least one letter or digit")
+    return tuple(item.strip() for item in value)
+
+
+def _answer_text(value: object, where: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _fail(where, "must be non-empty text")
+    text = " ".join(value.split())
+    bad = sorted({char for char in text if char not in _GSM7})
+    if bad:
+        shown = ", ".join(f"{char!r} (U+{ord(char):04X})" for char in bad)
+        raise _fail(where, f"has characters SMS (GSM-7) cannot send: {shown}")
+    if len(text) > MAX_ANSWER_CHARS:
+        raise _fail(where, f"has {len(text)} characters (at most {MAX_ANSWER_CHARS})")
+    return text
+
+
+def _by_language(value: object, where: str) -> Mapping[str, object]:
+    if not isinstance(value, dict):
+        raise _fail(where, f"must be a mapping with {' and '.join(LANGS)}")
+    for lang in LANGS:
+        if lang not in value:
+            raise _fail(f"{where}.{lang}", "is missing")
+    extra = sorted(str(key) for key in value if key not in LANGS)
+    if extra:
+        raise _fail(where, f"unknown language(s) {', '.join(extra)}")
+    return value
+
+
+def parse_entries(data: object, source: str = "FAQ") -> tuple[FaqEntry, ...]:
+    """Validate loaded YAML data; a ValueError names the entry and field at fault."""
+    if not isinstance(data, list) or not data:
+        raise _fail(source, "must be a non-empty list of entries")
+    entries: list[FaqEntry] = []
+    seen: dict[str, int] = {}
+    for number, raw in enumerate(data, 1):
+        where = f"{source}: entry {number}"
+        if not isinstance(raw, dict):
+            raise _fail(where, "must be a mapping with id, tags, questions, answer")
+        entry_id = raw.get("id")
+        if not isinstance(entry_id, str) or not re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", entry_id):
+            raise _fail(where, f"id must be lowercase-words-with-dashes, got {entry_id!r}")
+        where = f"{source}: entry {entry_id!r}"
+        if entry_id in seen:
+            raise _fail(where, f"duplicate id (also entry {seen[entry_id]})")
+        seen[entry_id] = number
+        extra = sorted(str(key) for key in raw if key not in _ENTRY_KEYS)
+        if extra:
+            raise _fail(where, f"unknown field(s) {', '.join(extra)}")
+        tags = raw.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(tag, str) for tag in tags):
+            raise _fail(f"{where} tags", "must be a list of words")
+        questions = _by_language(raw.get("questions"), f"{where} questions")
+        answers = _by_language(raw.get("answer"), f"{where} answer")
+        entries.append(
+            FaqEntry(
+                id=entry_id,
+                tags=tuple(tags),
+                questions={
+                    lang: _text_list(questions[lang], f"{where} questions.{lang}") for lang in LANGS
+                },
+                answers={
+                    lang: _answer_text(answers[lang], f"{where} answer.{lang}") for lang in LANGS
+                },
+            )
+        )
+    return tuple(entries)
+
+
+def load_entries(path: str | os.PathLike[str]) -> tuple[FaqEntry, ...]:
+    """Read and validate a FAQ file."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        data = yaml.load(text, Loader=_YAML_LOADER)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"{path}: not valid YAML: {exc}") from exc
+    return parse_entries(data, str(path))
+
+
+def _postings(bags: Sequence[Iterable[str]]) -> dict[str, tuple[int, ...]]:
+    found: dict[str, list[int]] = defaultdict(list)
+    for number, bag in enumerate(bags):
+        for word in bag:
+            found[word].append(number)
+    return {word: tuple(numbers) for word, numbers in found.items()}
+
+
+class FaqIndex:
+    """The FAQ entries with their phrasings prepared once for fuzzy matching."""
+
+    def __init__(
+        self,
+        entries: Sequence[FaqEntry],
+        *,
+        answer_threshold: float = ANSWER_THRESHOLD,
+        unsure_threshold: float = UNSURE_THRESHOLD,
+        answer_margin: float = ANSWER_MARGIN,
+    ) -> None:
+        if not 0 <= unsure_threshold <= answer_threshold <= 100:
+            raise ValueError("thresholds must satisfy 0 <= unsure <= answer <= 100")
+        if answer_margin < 0:
+            raise ValueError("answer_margin must not be negative")
+        ids = [entry.id for entry in entries]
+        if not entries or len(set(ids)) != len(ids):
+            raise ValueError("entries must be non-empty with unique ids")
+        self.entries: tuple[FaqEntry, ...] = tuple(entries)
+        self.answer_threshold = float(answer_threshold)
+        self.unsure_threshold = float(unsure_threshold)
+        self.answer_margin = float(answer_margin)
+        self._by_id = {entry.id: entry for entry in self.entries}
+        self._prepare()
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], **settings: float) -> FaqIndex:
+        """Build an index from a FAQ file (ValueError naming the entry on bad data)."""
+        return cls(load_entries(path), **settings)
+
+    def get(self, entry_id: str) -> FaqEntry | None:
+        """The entry with this id, or None."""
+        return self._by_id.get(entry_id)
+
+    def ids(self) -> list[str]:
+        """All entry ids in file order."""
+        return [entry.id for entry in self.entries]
+
+    def _prepare(self) -> None:
+        self._phrasings: list[tuple[int, str, str]] = []  # (entry number, lang, text)
+        self._spans: list[tuple[tuple[str, int, int], ...]] = []  # per entry (lang, start, end)
+        for number, entry in enumerate(self.entries):
+            spans = []
+            for lang in LANGS:
+                start = len(self._phrasings)
+                self._phrasings += [(number, lang, text) for text in entry.questions[lang]]
+                spans.append((lang, start, len(self._phrasings)))
+            self._spans.append(tuple(spans))
+        normalized = [normalize(text) for _, _, text in self._phrasings]
+        words = [frozenset(text.split()) for text in normalized]
+        entry_words: list[set[str]] = [set() for _ in self.entries]
+        for (number, _, _), bag in zip(self._phrasings, words, strict=True):
+            entry_words[number] |= bag
+        answer_words = [
+            frozenset(normalize(" ".join(entry.answers.values())).split()) for entry in self.entries
+        ]
+        count = len(self.entries)
+        frequency = dict.fromkeys(set().union(*answer_words), 0)
+        for entry_bag in entry_words:
+            for word in entry_bag:
+                frequency[word] = frequency.get(word, 0) + 1
+        self._idf = {word: math.log((count + 1) / (n + 0.5)) for word, n in frequency.items()}
+        self._unknown_idf = math.log((count + 1) / 0.5)
+        self._common = frozenset(w for w, n in frequency.items() if n >= _COMMON_SHARE * count)
+        self._content = [self._content_of(text) for text in normalized]
+        self._mass = [sum(self._idf[word] for word in bag) for bag in words]
+        self._postings = _postings(words)
+        self._entry_postings = _postings(entry_words)
+        self._answer_postings = _postings(answer_words)
+        vocabulary = sorted(frequency)
+        share = 1 - _WORD_CUTOFF / 100  # ratio = 1 - indel / (a + b) and indel >= |a - b|
+        longest = max(len(word) for word in vocabulary)
+        self._near_length = {
+            length: tuple(
+                w for w in vocabulary if abs(len(w) - length) <= share * (len(w) + length)
+            )
+            for length in range(1, 2 * longest)
+        }
+        parts: dict[str, list[str]] = defaultdict(list)  # proper substring -> words with it
+        prefixes: dict[str, list[str]] = defaultdict(list)
+        for word in vocabulary:
+            inside = {
+                word[start:end]
+                for start in range(len(word))
+                for end in range(start + _PART_MIN_LEN, len(word) + 1)
+                if end - start < len(word)
+            }
+            for part in inside:
+                parts[part].append(word)
+            for end in range(_PART_MIN_LEN, len(word) + 1):
+                prefixes[word[:end]].append(word)
+        self._parts = {part: tuple(found) for part, found in parts.items()}
+        self._prefixes = {prefix: tuple(found) for prefix, found in prefixes.items()}
+
+    def _content_of(self, normalized: str) -> str:
+        """The words that are not common, sorted (the whole text if all are common)."""
+        kept = [word for word in normalized.split() if word not in self._common]
+        return " ".join(sorted(kept or normalized.split()))
+
+    def _similar_words(self, word: str) -> list[tuple[str, float, float]]:
+        """FAQ words like `word`: (word, similarity 0-1, idf), most similar first."""
+        similar = {
+            found: score / 100
+            for found, score, _ in process.extract(
+                word,
+                self._near_length.get(len(word), ()),
+                scorer=fuzz.ratio,
+                score_cutoff=_WORD_CUTOFF,
+                limit=None,
+            )
+        }
+        if len(word) >= _PART_MIN_LEN:
+            for found in self._parts.get(word, ()):
+                similar.setdefault(found, _PART_FACTOR)
+            for start in range(len(word) - _PART_MIN_LEN + 1):
+                for end in range(start + _PART_MIN_LEN, len(word) + 1):
+                    if word[start:end] in self._idf and end - start < len(word):
+                        similar.setdefault(word[start:end], _PART_FACTOR)
+            for length in range(len(word), _PART_MIN_LEN - 1, -1):
+                for found in self._prefixes.get(word[:length], ()):
+                    if length >= _STEM_SHARE * min(len(word), len(found)):
+                        similar.setdefault(found, _PART_FACTOR)
+        ordered = sorted(similar.items(), key=lambda item: (-item[1], item[0]))
+        return [(found, similarity, self._idf[found]) for found, similarity in ordered]
+
+    def rank(self, text: str, lang: str | None = None, limit: int | None = None) -> list[FaqMatch]:
+        """Entries scored against `text`, best first (ties: `lang` first); [] without words."""
+        query = normalize(text[: 2 * MAX_QUERY_CHARS])[:MAX_QUERY_CHARS].strip()
+        if not query:
+            return []
+        # Word overlap: per phrasing the idf mass of query words found (recall) and of phrasing
+        # words found (precision); per entry the query mass found in all phrasings and answer.
+        recall: dict[int, float] = defaultdict(float)
+        precision: dict[int, float] = defaultdict(float)
+        in_entry: dict[int, float] = defaultdict(float)
+        in_answer: dict[int, float] = defaultdict(float)
+        query_mass = 0.0
+        for word in dict.fromkeys(query.split()):
+            similar = self._similar_words(word)
+            weight = similar[0][2] if similar else self._unknown_idf
+            query_mass += weight
+            # Per phrasing/entry/answer the most similar FAQ word: least similar first, so
+            # that more similar words overwrite.
+            phrasings: dict[int, tuple[float, float]] = {}
+            entries: dict[int, float] = {}
+            answers: dict[int, float] = {}
+            for found, similarity, idf in reversed(similar):
+                phrasings.update(dict.fromkeys(self._postings.get(found, ()), (similarity, idf)))
+                entries.update(dict.fromkeys(self._entry_postings.get(found, ()), similarity))
+                answers.update(dict.fromkeys(self._answer_postings.get(found, ()), similarity))
+            for number, (similarity, idf) in phrasings.items():
+                recall[number] += weight * similarity
+                precision[number] += idf * similarity
+            for number, similarity in entries.items():
+                in_entry[number] += weight * similarity
+            for number, similarity in answers.items():
+                in_answer[number] += weight * similarity
+        scores = [0.0] * len(self._phrasings)
+        for _, score, number in process.extract(
+            self._content_of(query), self._content, scorer=fuzz.ratio, limit=None
+        ):
+            scores[number] = _CHAR_WEIGHT * score
+        for number, mass in recall.items():
+            r = mass / query_mass
+            p = min(1.0, precision[number] / self._mass[number])
+            scores[number] += (1 - _CHAR_WEIGHT) * 200 * r * p / (r + p)
+        ranked: list[tuple[float, bool, int, int]] = []
+        for owner, spans in enumerate(self._spans):
+            top, preferred, closest = -1.0, False, 0
+            for phrasing_lang, start, end in spans:
+                value = max(scores[start:end])
+                if value > top or (value == top and phrasing_lang == lang and not preferred):
+                    top, preferred = value, phrasing_lang == lang
+                    closest = scores.index(value, start, end)
+            total = (
+                _PHRASING_WEIGHT * top
+                + (_ENTRY_WEIGHT * in_entry[owner] + _ANSWER_WEIGHT * in_answer[owner])
+                * 100
+                / query_mass
+            )
+            ranked.append((-total, not preferred, owner, closest))
+        ranked.sort()
+        return [
+            FaqMatch(
+                self.entries[owner],
+                round(min(100.0, -total), 2),
+                self._phrasings[number][2],
+                self._phrasings[number][1],
+            )
+            for total, _, owner, number in ranked[:limit]
+        ]
+
+    def match(self, text: str, lang: str | None = None) -> FaqResult:
+        """The best entry for a driver's text: a confident answer, choices, or none.
+
+        "answer": the top entry reaches answer_threshold and leads the next by answer_margin;
+        its alternatives are the next entries (at most 2) that reach unsure_threshold.
+        "unsure": the top entry reaches unsure_threshold; the alternatives are the next 2, so
+        the driver chooses among the top 3. "none": no entry reaches unsure_threshold.
+        """
+        ranked = self.rank(text, lang, limit=3)
+        if not ranked or ranked[0].score < self.unsure_threshold:
+            return FaqResult("none", None, ())
+        top, rest = ranked[0], tuple(ranked[1:])
+        ahead = top.score - (rest[0].score if rest else 0.0)
+        if top.score >= self.answer_threshold and ahead >= self.answer_margin:
+            likely = tuple(m for m in rest if m.score >= self.unsure_threshold)
+            return FaqResult("answer", top, likely)
+        return FaqResult("unsure", top, rest)
+
+
+class FaqService:
+    """The current FAQ index for a file, reloadable while the bot runs."""
+
+    def __init__(self, path: str | os.PathLike[str], **thresholds: float) -> None:
+        self.path = Path(path)
+        self._thresholds = thresholds
+        self._lock = threading.Lock()
+        self._signature = self._stat()
+        self._failed: tuple[int, int, int] | None = None
+        self._index = FaqIndex.load(self.path, **thresholds)
+
+    @property
+    def index(self) -> FaqIndex:
+        """The index in use."""
+        return self._index
+
+    def _stat(self) -> tuple[int, int, int]:
+        stat = self.path.stat()
+        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+    def reload(self) -> FaqIndex:
+        """Re-read the file; on bad data raise ValueError and keep the current index."""
+        with self._lock:
+            signature = self._stat()
+            try:
+                index = FaqIndex.load(self.path, **self._thresholds)
+            except ValueError:
+                self._failed = signature
+                raise
+            self._index, self._signature, self._failed = index, signature, None
+            return index
+
+    def reload_if_changed(self) -> bool:
+        """Reload if the file's mtime, size or inode changed; a known bad version is skipped."""
+        signature = self._stat()
+        if signature in (self._signature, self._failed):
+            return False
+        self.reload()
+        return True
+
+    def match(self, text: str, lang: str | None = None) -> FaqResult:
+        """Match against the current index."""
+        return self._index.match(text, lang)

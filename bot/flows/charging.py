@@ -1,0 +1,118 @@
+"""status, stop and history: the driver's own sessions."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import datetime
+
+from sqlmodel import col, select
+
+from backend.models import ACTIVE_SESSION_STATUSES, Charger, ChargingSession, Station
+from backend.services.errors import ConflictError
+from backend.services.ports import CommandStatus
+from bot.context import Context
+from bot.flows.sessions_text import STOCKHOLM, status_text
+from bot.formatting import kronor, kwh
+from bot.messages import Reply
+
+
+async def active_session(ctx: Context) -> ChargingSession | None:
+    return await ctx.db.scalar(
+        select(ChargingSession)
+        .where(
+            col(ChargingSession.driver_id) == ctx.driver.id,
+            col(ChargingSession.status).in_(ACTIVE_SESSION_STATUSES),
+        )
+        .order_by(col(ChargingSession.id).desc())
+    )
+
+
+async def station_of(ctx: Context, session: ChargingSession) -> Station | None:
+    charger = await ctx.db.get(Charger, session.charger_id)
+    if charger is None or charger.station_id is None:
+        return None
+    return await ctx.db.get(Station, charger.station_id)
+
+
+async def status(ctx: Context) -> list[Reply]:
+    session = await active_session(ctx)
+    if session is None:
+        return [ctx.reply(ctx.t("status_none"))]
+    ctx.conversation.data = {**ctx.conversation.data, "live_session": session.id}
+    text = status_text(ctx.lang, session, await station_of(ctx, session))
+    return [ctx.reply(text, live_key=f"status:{session.id}")]
+
+
+async def stop(ctx: Context) -> list[Reply]:
+    session = await active_session(ctx)
+    if session is None:
+        return [ctx.reply(ctx.t("stop_none"))]
+    if session.status in {"pending", "starting"}:
+        return [ctx.reply(ctx.t("stop_not_started"))]
+    await ctx.db.commit()
+    try:
+        outcome = await ctx.services.charging.request_stop(
+            session_id=session.id, driver_id=ctx.driver.id
+        )
+    except ConflictError:
+        return [ctx.reply(ctx.t("stop_none"))]
+    if outcome.result.accepted:
+        return [ctx.reply(ctx.t("stopping"))]
+    if outcome.result.status is CommandStatus.OFFLINE:
+        return [ctx.reply(ctx.t("stop_offline"))]
+    return [ctx.reply(ctx.t("stop_failed"))]
+
+
+async def history(ctx: Context) -> list[Reply]:
+    sessions = (
+        await ctx.db.scalars(
+            select(ChargingSession)
+            .where(
+                col(ChargingSession.driver_id) == ctx.driver.id,
+                col(ChargingSession.status) == "completed",
+            )
+            .order_by(col(ChargingSession.id).desc())
+            .limit(200)
+        )
+    ).all()
+    if not sessions:
+        return [ctx.reply(ctx.t("history_none"))]
+    lines = [ctx.t("history_header")]
+    names: dict[str, str] = {}
+    for session in sessions[:5]:
+        if session.charger_id not in names:
+            station = await station_of(ctx, session)
+            names[session.charger_id] = station.name if station else session.charger_id
+        when = (session.started_at or session.created_at).astimezone(STOCKHOLM)
+        lines.append(
+            ctx.t(
+                "history_line",
+                date=when.strftime("%Y-%m-%d"),
+                station=names[session.charger_id],
+                energy=kwh(session.energy_wh, ctx.lang, 1),
+                cost=kronor(session.cost_minor or 0, ctx.lang),
+            )
+        )
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for session in sessions:
+        month = _month(session.started_at or session.created_at)
+        totals[month][0] += 1
+        totals[month][1] += session.energy_wh
+        totals[month][2] += session.cost_minor or 0
+    this_month = _month(datetime.now(STOCKHOLM))
+    count, energy, cost = totals.get(this_month, [0, 0, 0])
+    lines.append("")
+    lines.append(
+        ctx.t(
+            "history_month_one" if count == 1 else "history_month",
+            month=this_month,
+            count=count,
+            energy=kwh(energy, ctx.lang, 1),
+            cost=kronor(cost, ctx.lang),
+        )
+    )
+    return [ctx.reply("\n".join(lines))]
+
+
+def _month(moment: datetime) -> str:
+    return moment.astimezone(STOCKHOLM).strftime("%Y-%m")

@@ -1,0 +1,68 @@
+"""prices, help, language: answers that need no session."""
+
+from __future__ import annotations
+
+from sqlmodel import col, func, select
+
+from backend.models import Tariff
+from bot.context import Context
+from bot.flows import start
+from bot.flows.pricing_text import full_price
+from bot.formatting import kronor
+from bot.messages import Choice, Reply
+
+
+async def prices(ctx: Context, code: str = "") -> list[Reply]:
+    if code.strip():
+        found = await start._place(ctx, code)
+        if found is None:
+            return [ctx.reply(ctx.t("unknown_code", code=code.strip().upper()))]
+        _, _, station, tariff = found
+        name = station.name if station else ""
+        return [ctx.reply(f"{name}\n{full_price(ctx, tariff)}".strip())]
+    low, high = (
+        await ctx.db.execute(
+            select(
+                func.min(col(Tariff.price_per_kwh_minor)), func.max(col(Tariff.price_per_kwh_minor))
+            )
+        )
+    ).one()
+    parts = [ctx.t("prices_intro")]
+    if low is not None and high is not None:
+        parts.append(ctx.t("prices_range", low=kronor(low, ctx.lang), high=kronor(high, ctx.lang)))
+    parts.append(ctx.t("prices_plans"))
+    parts.append(ctx.t("prices_hint", code="K7P3Q"))
+    return [ctx.reply("\n\n".join(parts))]
+
+
+async def help_text(ctx: Context) -> list[Reply]:
+    return [ctx.reply(ctx.t("help"), request_location=True)]
+
+
+async def welcome(ctx: Context) -> list[Reply]:
+    first_name = (ctx.inbound.user.name or "").split(" ")[0]
+    return [
+        ctx.reply(
+            ctx.t("welcome", name=first_name).replace("  ", " ").replace(" !", "!"),
+            request_location=True,
+        )
+    ]
+
+
+async def language(ctx: Context, wanted: str = "") -> list[Reply]:
+    wanted = wanted.strip().lower()[:2]
+    aliases = {"sv": "sv", "en": "en", "sw": "sv", "sl": "sv"}
+    if wanted in aliases:
+        return await set_language(ctx, aliases[wanted])
+    return [
+        ctx.reply(
+            ctx.t("language_choose"),
+            [Choice("Svenska", "lang:sv"), Choice("English", "lang:en")],
+        )
+    ]
+
+
+async def set_language(ctx: Context, lang: str) -> list[Reply]:
+    ctx.conversation.language = lang
+    ctx.driver.language = lang
+    return [ctx.reply(ctx.t("language_set"))]

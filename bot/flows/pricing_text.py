@@ -1,0 +1,44 @@
+"""Prices in words: the one-liner of a station and the full list before a start."""
+
+from __future__ import annotations
+
+from backend.models import Tariff
+from bot.context import Context
+from bot.formatting import kronor
+
+
+def short_price(ctx: Context, tariff: Tariff | None) -> str:
+    if tariff is None:
+        return ""
+    parts = [ctx.t("price_short", price=kronor(tariff.price_per_kwh_minor, ctx.lang))]
+    if tariff.price_per_minute_minor:
+        parts.append(
+            ctx.t("price_short_minute", price=kronor(tariff.price_per_minute_minor, ctx.lang))
+        )
+    if tariff.session_fee_minor:
+        parts.append(ctx.t("price_short_fee", price=kronor(tariff.session_fee_minor, ctx.lang)))
+    return " ".join(parts)
+
+
+def full_price(ctx: Context, tariff: Tariff | None) -> str:
+    """Every component, so nothing on the receipt comes as a surprise."""
+    lines = [ctx.t("price_header")]
+    if tariff is None:
+        lines.append(ctx.t("price_energy", price=kronor(0, ctx.lang)))
+        return "\n".join(lines)
+    lines.append(ctx.t("price_energy", price=kronor(tariff.price_per_kwh_minor, ctx.lang)))
+    if tariff.price_per_minute_minor:
+        lines.append(ctx.t("price_minute", price=kronor(tariff.price_per_minute_minor, ctx.lang)))
+    if tariff.session_fee_minor:
+        lines.append(ctx.t("price_fee", price=kronor(tariff.session_fee_minor, ctx.lang)))
+    if tariff.idle_fee_per_minute_minor:
+        lines.append(
+            ctx.t(
+                "price_idle",
+                price=kronor(tariff.idle_fee_per_minute_minor, ctx.lang),
+                grace=tariff.idle_grace_minutes,
+            )
+        )
+    else:
+        lines.append(ctx.t("price_no_idle"))
+    return "\n".join(lines)

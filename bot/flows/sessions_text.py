@@ -1,0 +1,91 @@
+"""Sessions in words: live status and the receipt."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from backend.models import ChargingSession, Station
+from backend.services.charging import session_cost
+from backend.services.pricing import TariffSnapshot
+from bot.formatting import duration, kronor, kwh
+from bot.i18n import t
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+
+
+def status_text(lang: str, session: ChargingSession, station: Station | None) -> str:
+    name = station.name if station else session.charger_id
+    if session.status in {"pending", "starting"}:
+        return t(lang, "status_starting", station=name)
+    if session.status == "stopping":
+        return t(lang, "status_stopping", station=name)
+    cost = session_cost(session)
+    power = (session.power_w or 0) / 1000
+    power_text = f"{power:.1f} kW"
+    return t(
+        lang,
+        "status",
+        station=name,
+        energy=kwh(session.energy_wh, lang),
+        power=power_text.replace(".", ",") if lang == "sv" else power_text,
+        duration=duration(cost.charging_seconds),
+        cost=kronor(cost.total_minor, lang),
+    )
+
+
+def receipt_text(lang: str, session: ChargingSession, station: Station | None) -> str:
+    """Energy, time, each price component, VAT and the total."""
+    cost = session_cost(session)
+    tariff = TariffSnapshot.from_json(session.tariff_snapshot) if session.tariff_snapshot else None
+    when = (session.started_at or session.created_at).astimezone(STOCKHOLM)
+    lines = [
+        t(
+            lang,
+            "receipt_header",
+            station=station.name if station else session.charger_id,
+            date=when.strftime("%Y-%m-%d %H:%M"),
+        ),
+        t(lang, "receipt_duration", duration=duration(cost.charging_seconds)),
+    ]
+    if tariff is not None:
+        lines.append(
+            t(
+                lang,
+                "receipt_energy",
+                energy=kwh(cost.energy_wh, lang),
+                price=kronor(tariff.price_per_kwh_minor, lang),
+                amount=kronor(cost.energy_minor, lang),
+            )
+        )
+        if tariff.price_per_minute_minor:
+            lines.append(
+                t(
+                    lang,
+                    "receipt_time",
+                    duration=duration(cost.charging_seconds),
+                    price=kronor(tariff.price_per_minute_minor, lang),
+                    amount=kronor(cost.time_minor, lang),
+                )
+            )
+        if tariff.session_fee_minor:
+            lines.append(t(lang, "receipt_fee", amount=kronor(cost.session_fee_minor, lang)))
+        if cost.idle_minor:
+            lines.append(
+                t(
+                    lang,
+                    "receipt_idle",
+                    minutes=cost.idle_minutes,
+                    price=kronor(tariff.idle_fee_per_minute_minor, lang),
+                    amount=kronor(cost.idle_minor, lang),
+                )
+            )
+    lines.append(
+        t(
+            lang,
+            "receipt_total",
+            total=kronor(cost.total_minor, lang),
+            rate=cost.vat_rate_percent,
+            vat=kronor(cost.vat_minor, lang),
+        )
+    )
+    return "\n".join(lines)

@@ -1,0 +1,158 @@
+"""start: from a QR deep link or a typed code, show the full price, confirm, RemoteStart."""
+
+from __future__ import annotations
+
+from sqlmodel import col, select
+
+from backend.db import utcnow
+from backend.models import (
+    ACTIVE_SESSION_STATUSES,
+    Billing,
+    Charger,
+    ChargingSession,
+    Connector,
+    Station,
+    Tariff,
+)
+from backend.services import access, network
+from backend.services.charging import OCCUPIED_STATUSES
+from backend.services.errors import NotFoundError, RefusedError
+from backend.services.ports import CommandStatus
+from bot.context import Context
+from bot.flows.find import type_label
+from bot.flows.pricing_text import full_price
+from bot.formatting import kilowatts
+from bot.i18n import CATALOGS
+from bot.messages import Reply
+
+OUTCOME_TEXT = {
+    CommandStatus.REJECTED: "start_rejected",
+    CommandStatus.OFFLINE: "start_offline",
+    CommandStatus.TIMED_OUT: "start_timed_out",
+}
+
+
+async def _place(
+    ctx: Context, code: str
+) -> tuple[Connector, Charger, Station | None, Tariff | None] | None:
+    try:
+        connector = await network.get_connector_by_code(ctx.db, code)
+    except NotFoundError:
+        return None
+    charger = await ctx.db.get(Charger, connector.charger_id)
+    assert charger is not None
+    station = await ctx.db.get(Station, charger.station_id) if charger.station_id else None
+    tariff = None
+    if station is not None:
+        tariff = await ctx.db.scalar(select(Tariff).where(col(Tariff.station_id) == station.id))
+    return connector, charger, station, tariff
+
+
+async def refusal(ctx: Context, reason: str, station: Station | None) -> str:
+    """The reason a start cannot happen, in the driver's words."""
+    if reason in {"members_only", "closed"} and station is not None and station.id:
+        decision = await access.check_access(ctx.db, station.id, ctx.driver.id, utcnow())
+        return ctx.t(
+            f"refused_{reason}", groups=", ".join(decision.groups), hours=decision.hours or ""
+        )
+    key = f"refused_{reason}"
+    return ctx.t(key) if key in CATALOGS[ctx.lang] else ctx.t("refused_other")
+
+
+async def _precheck(
+    ctx: Context, connector: Connector, charger: Charger, station: Station | None
+) -> str | None:
+    """The first reason this driver cannot start here now, or None."""
+    if ctx.driver.blocked:
+        return "blocked"
+    if station is None:
+        return "unplaced"
+    assert station.id is not None
+    decision = await access.check_access(ctx.db, station.id, ctx.driver.id, utcnow())
+    if not decision.allowed:
+        return decision.reason or "other"
+    if not charger.online:
+        return "offline"
+    active = await ctx.db.scalar(
+        select(col(ChargingSession.id)).where(
+            col(ChargingSession.charger_id) == charger.id,
+            col(ChargingSession.connector_id) == connector.connector_id,
+            col(ChargingSession.status).in_(ACTIVE_SESSION_STATUSES),
+        )
+    )
+    if active is not None or connector.status in OCCUPIED_STATUSES:
+        return "busy"
+    if connector.status == "Faulted":
+        return "faulted"
+    if connector.status == "Unavailable":
+        return "unavailable"
+    return None
+
+
+async def show(ctx: Context, code: str) -> list[Reply]:
+    """Everything about the connector and its price, before anything happens."""
+    found = await _place(ctx, code)
+    if found is None:
+        return [ctx.reply(ctx.t("unknown_code", code=code.strip().upper()))]
+    connector, charger, station, tariff = found
+    info = ctx.t(
+        "connector_info",
+        station=station.name if station else charger.id,
+        address=station.address if station else "",
+        city=station.city if station else "",
+        code=connector.code,
+        type=type_label(ctx, connector.connector_type),
+        kw=kilowatts(connector.max_power_kw, ctx.lang),
+    )
+    text = f"{info}\n\n{full_price(ctx, tariff)}"
+    reason = await _precheck(ctx, connector, charger, station)
+    if reason is not None:
+        ctx.conversation.state = None
+        return [ctx.reply(f"{text}\n\n{await refusal(ctx, reason, station)}")]
+    ctx.conversation.state = "start:confirm"
+    ctx.conversation.data = {**ctx.conversation.data, "start_code": connector.code}
+    return [
+        ctx.reply(
+            f"{text}\n\n{ctx.t('confirm_question')}",
+            [
+                ctx.choice("confirm_button", f"start:{connector.code}"),
+                ctx.choice("cancel_button", "cancel"),
+            ],
+        )
+    ]
+
+
+async def confirm(ctx: Context, code: str) -> list[Reply]:
+    ctx.conversation.state = None
+    if ctx.conversation.data.get("start_code") != code:
+        return [ctx.reply(ctx.t("stale_choice"))]
+    ctx.conversation.data = {k: v for k, v in ctx.conversation.data.items() if k != "start_code"}
+    found = await _place(ctx, code)
+    if found is None:
+        return [ctx.reply(ctx.t("unknown_code", code=code))]
+    connector, charger, station, _ = found
+    reason = await _precheck(ctx, connector, charger, station)
+    if reason is not None:
+        return [ctx.reply(await refusal(ctx, reason, station))]
+    if ctx.driver.billing != Billing.INVOICE:
+        # Card payments arrive with the payments issue; nobody starts without a way to pay.
+        return [ctx.reply(ctx.t("payment_not_ready"))]
+    await ctx.db.commit()  # the conversation state, before the slow part
+    try:
+        outcome = await ctx.services.charging.start_remote(
+            charger.id,
+            connector.connector_id,
+            driver_id=ctx.driver.id,
+            channel=ctx.conversation.channel,
+        )
+    except RefusedError as refused:
+        return [ctx.reply(await refusal(ctx, refused.reason, station))]
+    if outcome.result.accepted:
+        return [ctx.reply(ctx.t("starting"))]
+    return [ctx.reply(ctx.t(OUTCOME_TEXT[outcome.result.status]))]
+
+
+async def cancel(ctx: Context) -> list[Reply]:
+    ctx.conversation.state = None
+    ctx.conversation.data = {k: v for k, v in ctx.conversation.data.items() if k != "start_code"}
+    return [ctx.reply(ctx.t("cancelled"))]

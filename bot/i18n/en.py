@@ -1,0 +1,150 @@
+"""English. Plain GSM-7 text only: no emoji, curly quotes or long dashes (SMS reads it too)."""
+
+STRINGS: dict[str, str] = {
+    "welcome": (
+        "Hi {name}! I'm chargebot. Scan the QR code on a charger or type the connector's code "
+        "to charge. Share your location and I'll show free chargers near you. /help shows "
+        "everything I can do."
+    ),
+    "help": (
+        "Here's what I can do:\n"
+        "/find - free chargers near you (share your location or type a place)\n"
+        "/start <code> - charge at a connector (or just type the code)\n"
+        "/status - how your charging is going\n"
+        "/stop - end your charging\n"
+        "/history - your sessions and this month's total\n"
+        "/prices - our prices\n"
+        "/support - talk to a person\n"
+        "/language - switch language (svenska)\n"
+        "You can also ask a question in your own words."
+    ),
+    "share_location": "Share my location",
+    "find_ask": (
+        "Share your location with the button below, or type a town or station, "
+        "e.g. Sundbyberg or Göteborg central."
+    ),
+    "find_header": "Free chargers near {place}:",
+    "find_header_here": "Free chargers near you:",
+    "find_none_free": "No free connectors near {place} right now. These are the nearest:",
+    "find_none_free_here": "No free connectors near you right now. These are the nearest:",
+    "find_unknown_place": (
+        "I can't find a place called {text}. Try a town, e.g. Uppsala, or share your location."
+    ),
+    "find_nothing": "I can't find any chargers you can use.",
+    "find_filter_hint": "Only one connector type? Tap it below.",
+    "find_all_types": "All types",
+    "station_line": "{index}. {name}, {address}, {city} ({distance})",
+    "availability": "{type} {kw}: {free} of {total} free",
+    "price_short": "{price}/kWh",
+    "price_short_minute": "+ {price}/min",
+    "price_short_fee": "+ {price} start fee",
+    "restricted_to": "Only for {groups}",
+    "open_hours": "Open {hours}",
+    "connector_info": "{station}\n{address}, {city}\nConnector {code}: {type}, up to {kw}",
+    "price_header": "Price (incl. 25% VAT):",
+    "price_energy": "Energy: {price} per kWh",
+    "price_minute": "Time: {price} per minute",
+    "price_fee": "Start fee: {price}",
+    "price_idle": "Idle fee: {price} per minute, from {grace} min after the car stops charging",
+    "price_no_idle": "No idle fee",
+    "confirm_question": "Do you want to start charging?",
+    "confirm_button": "Start charging",
+    "cancel_button": "Cancel",
+    "cancelled": "OK, nothing has been started.",
+    "unknown_code": "I can't find a connector with the code {code}. Check the code on the sticker.",
+    "refused_busy": "That connector is in use right now. Try another one, or type /find.",
+    "refused_occupied": "That connector is in use right now. Try another one, or type /find.",
+    "refused_faulted": "That connector has a fault and can't be used right now. Try another one.",
+    "refused_unavailable": "That connector is out of service right now. Try another one.",
+    "refused_offline": "The charger is not connected right now, so it can't be started.",
+    "refused_unplaced": "This charger is not in service yet.",
+    "refused_blocked": "Your account is blocked. Type /support and we'll help you.",
+    "refused_id_tag_blocked": "Your charging tag is blocked. Type /support and we'll help you.",
+    "refused_id_tag_expired": "Your charging tag has expired. Type /support and we'll help you.",
+    "refused_members_only": "This charger is only for {groups}.",
+    "refused_closed": "This charger is closed now. Opening hours: {hours}.",
+    "refused_other": "Charging can't be started right now.",
+    "payment_not_ready": (
+        "Paying by card right here in the chat is coming soon. For now, invoice accounts can "
+        "charge. Type /support if you'd like one."
+    ),
+    "starting": "Starting the charger... I'll tell you when the power is flowing.",
+    "start_rejected": (
+        "The charger refused to start. Check that the cable is plugged in properly and try "
+        "again. You have not been charged."
+    ),
+    "start_offline": "The charger lost its connection. Nothing was started or charged.",
+    "start_timed_out": "The charger did not answer. You have not been charged. Try again soon.",
+    "event_started": (
+        "Charging has started at {station}. Type /status to follow it and /stop to end it."
+    ),
+    "failed_no_start_transaction": (
+        "Charging never got going; maybe the cable wasn't plugged in. You have not been charged."
+    ),
+    "failed_rejected": "The charger refused to start. You have not been charged.",
+    "failed_charger_offline": "The charger lost its connection. You have not been charged.",
+    "failed_timed_out": "The charger did not answer. You have not been charged.",
+    "failed_other": "Charging could not be completed. You have not been charged.",
+    "event_charging_finished": (
+        "Your car has stopped charging (probably full). End with /stop and please move the car "
+        "so someone else can charge."
+    ),
+    "event_idle_soon": (
+        "The idle fee of {price} per minute starts in {minutes} min. End with /stop and move "
+        "the car."
+    ),
+    "status": (
+        "Charging at {station}\nEnergy: {energy}\nPower: {power}\nTime: {duration}\n"
+        "Cost so far: {cost}"
+    ),
+    "status_starting": "The charger at {station} is starting. I'll tell you when power flows.",
+    "status_stopping": "Charging at {station} is ending. The receipt is on its way.",
+    "status_none": "You have no charging in progress.",
+    "stop_none": "You have no charging in progress to end.",
+    "stop_not_started": "Charging hasn't started yet. Try again in a moment.",
+    "stopping": "Ending your charging... The receipt is on its way.",
+    "stop_failed": "The charger did not end the charging. Try again, or type /support.",
+    "stop_offline": (
+        "The charger is not connected, so I can't end it from here. End it at the charger, or "
+        "type /support."
+    ),
+    "receipt_header": "Receipt: {station}\n{date}",
+    "receipt_energy": "Energy: {energy} x {price} = {amount}",
+    "receipt_time": "Time: {duration} x {price}/min = {amount}",
+    "receipt_fee": "Start fee: {amount}",
+    "receipt_idle": "Idle: {minutes} min x {price} = {amount}",
+    "receipt_total": "Total: {total}\nincl. VAT {rate}%: {vat}",
+    "receipt_duration": "Charging time: {duration}",
+    "history_header": "Your latest sessions:",
+    "history_line": "{date} {station}: {energy}, {cost}",
+    "history_month_one": "{month}: 1 session, {energy}, total {cost}",
+    "history_month": "{month}: {count} sessions, {energy}, total {cost}",
+    "history_none": "You have no sessions yet.",
+    "prices_intro": (
+        "Prices are set per station and always shown before you start. All prices include 25% "
+        "VAT. You pay for the energy (kr/kWh), sometimes time or a start fee, and an idle fee "
+        "if the car stays after it has finished charging."
+    ),
+    "prices_plans": (
+        "Price plans:\nPay as you go: pay per session.\nMember: a monthly fee and a lower price "
+        "per kWh (coming soon)."
+    ),
+    "prices_range": "Right now: {low} to {high} per kWh.",
+    "prices_hint": "Type a connector code (e.g. /prices {code}) for the exact price there.",
+    "faq_unsure": "Did you mean one of these?",
+    "faq_none": "I'm afraid I can't answer that. Would you like to talk to a person?",
+    "faq_none_of_these": "None of these",
+    "support_button": "Talk to a person",
+    "no_thanks": "No thanks",
+    "no_thanks_reply": "OK! Write again if there's anything else.",
+    "support_queued": (
+        "You are now in line for our support. A colleague will answer here in the chat as soon "
+        "as possible."
+    ),
+    "support_already": "You are already in line. A colleague will answer here soon.",
+    "language_choose": "Välj språk / Choose language",
+    "language_set": "I'll write in English from now on.",
+    "greeting_thanks": "You're welcome! Write again if there's anything else.",
+    "stale_choice": "That button no longer applies. Type /help to see what I can do.",
+    "agent_holds": "A colleague from support will answer you here.",
+}

@@ -1,0 +1,153 @@
+"""Svenska. Plain GSM-7 text only: no emoji, curly quotes or long dashes (SMS reads it too)."""
+
+STRINGS: dict[str, str] = {
+    "welcome": (
+        "Hej {name}! Jag är chargebot. Skanna QR-koden på en laddare eller skriv uttagets kod "
+        "för att ladda. Dela din position så visar jag lediga laddare nära dig. /help visar allt "
+        "jag kan."
+    ),
+    "help": (
+        "Det här kan jag:\n"
+        "/find - lediga laddare nära dig (dela position eller skriv en ort)\n"
+        "/start <kod> - ladda vid ett uttag (eller skriv bara koden)\n"
+        "/status - hur laddningen går\n"
+        "/stop - avsluta din laddning\n"
+        "/history - dina laddningar och månadens summa\n"
+        "/prices - våra priser\n"
+        "/support - prata med en människa\n"
+        "/language - byt språk (English)\n"
+        "Du kan också ställa en fråga med egna ord."
+    ),
+    "share_location": "Dela min position",
+    "find_ask": (
+        "Dela din position med knappen nedan, eller skriv en ort eller station, "
+        "t.ex. Sundbyberg eller Göteborg central."
+    ),
+    "find_header": "Lediga laddare nära {place}:",
+    "find_header_here": "Lediga laddare nära dig:",
+    "find_none_free": "Inga lediga uttag nära {place} just nu. Här är de närmaste:",
+    "find_none_free_here": "Inga lediga uttag nära dig just nu. Här är de närmaste:",
+    "find_unknown_place": (
+        "Jag hittar ingen plats som heter {text}. Prova en ort, t.ex. Uppsala, eller dela din "
+        "position."
+    ),
+    "find_nothing": "Jag hittar inga laddare som du kan använda.",
+    "find_filter_hint": "Bara en kontakttyp? Tryck på den nedan.",
+    "find_all_types": "Alla typer",
+    "station_line": "{index}. {name}, {address}, {city} ({distance})",
+    "availability": "{type} {kw}: {free} av {total} lediga",
+    "price_short": "{price}/kWh",
+    "price_short_minute": "+ {price}/min",
+    "price_short_fee": "+ {price} startavgift",
+    "restricted_to": "Endast för {groups}",
+    "open_hours": "Öppet {hours}",
+    "connector_info": "{station}\n{address}, {city}\nUttag {code}: {type}, upp till {kw}",
+    "price_header": "Pris (inkl. 25 % moms):",
+    "price_energy": "Energi: {price} per kWh",
+    "price_minute": "Tid: {price} per minut",
+    "price_fee": "Startavgift: {price}",
+    "price_idle": (
+        "Tomgångsavgift: {price} per minut, från {grace} min efter att bilen slutat ladda"
+    ),
+    "price_no_idle": "Ingen tomgångsavgift",
+    "confirm_question": "Vill du starta laddningen?",
+    "confirm_button": "Starta laddningen",
+    "cancel_button": "Avbryt",
+    "cancelled": "Okej, inget har startats.",
+    "unknown_code": "Jag hittar inget uttag med koden {code}. Kontrollera koden på dekalen.",
+    "refused_busy": "Uttaget används just nu. Prova ett annat uttag, eller skriv /find.",
+    "refused_occupied": "Uttaget används just nu. Prova ett annat uttag, eller skriv /find.",
+    "refused_faulted": "Uttaget har ett fel och kan inte användas just nu. Prova ett annat uttag.",
+    "refused_unavailable": "Uttaget är ur drift just nu. Prova ett annat uttag.",
+    "refused_offline": "Laddaren har ingen uppkoppling just nu, så den går inte att starta.",
+    "refused_unplaced": "Laddaren är inte i drift än.",
+    "refused_blocked": "Ditt konto är spärrat. Skriv /support så hjälper vi dig.",
+    "refused_id_tag_blocked": "Din laddbricka är spärrad. Skriv /support så hjälper vi dig.",
+    "refused_id_tag_expired": "Din laddbricka har gått ut. Skriv /support så hjälper vi dig.",
+    "refused_members_only": "Den här laddaren är bara för {groups}.",
+    "refused_closed": "Laddaren är stängd nu. Öppettider: {hours}.",
+    "refused_other": "Det går inte att starta laddningen just nu.",
+    "payment_not_ready": (
+        "Betalning med kort direkt i chatten kommer snart. Just nu kan konton med faktura "
+        "ladda. Skriv /support om du vill ha ett sådant konto."
+    ),
+    "starting": "Startar laddaren... Jag säger till när strömmen börjar flöda.",
+    "start_rejected": (
+        "Laddaren sa nej till starten. Kontrollera att kabeln sitter i ordentligt och försök "
+        "igen. Inget har debiterats."
+    ),
+    "start_offline": "Laddaren tappade uppkopplingen. Inget har startats eller debiterats.",
+    "start_timed_out": "Laddaren svarade inte. Inget har debiterats. Försök igen om en stund.",
+    "event_started": (
+        "Laddningen har startat vid {station}. Skriv /status för att följa den och /stop för "
+        "att avsluta."
+    ),
+    "failed_no_start_transaction": (
+        "Laddningen kom aldrig igång, kanske var kabeln inte ansluten. Inget har debiterats."
+    ),
+    "failed_rejected": "Laddaren sa nej till starten. Inget har debiterats.",
+    "failed_charger_offline": "Laddaren tappade uppkopplingen. Inget har debiterats.",
+    "failed_timed_out": "Laddaren svarade inte. Inget har debiterats.",
+    "failed_other": "Laddningen kunde inte genomföras. Inget har debiterats.",
+    "event_charging_finished": (
+        "Bilen har slutat ladda (troligen full). Avsluta med /stop och flytta gärna bilen så att "
+        "någon annan kan ladda."
+    ),
+    "event_idle_soon": (
+        "Om {minutes} min börjar tomgångsavgiften, {price} per minut. Avsluta med /stop och "
+        "flytta bilen."
+    ),
+    "status": (
+        "Laddning vid {station}\nEnergi: {energy}\nEffekt: {power}\nTid: {duration}\n"
+        "Kostnad hittills: {cost}"
+    ),
+    "status_starting": "Laddaren vid {station} startar. Jag säger till när strömmen flödar.",
+    "status_stopping": "Laddningen vid {station} avslutas. Kvittot kommer strax.",
+    "status_none": "Du har ingen pågående laddning.",
+    "stop_none": "Du har ingen pågående laddning att avsluta.",
+    "stop_not_started": "Laddningen har inte kommit igång än. Försök igen om en liten stund.",
+    "stopping": "Avslutar laddningen... Kvittot kommer strax.",
+    "stop_failed": "Laddaren avslutade inte laddningen. Försök igen, eller skriv /support.",
+    "stop_offline": (
+        "Laddaren har ingen uppkoppling, så jag kan inte avsluta härifrån. Avsluta vid "
+        "laddaren, eller skriv /support."
+    ),
+    "receipt_header": "Kvitto: {station}\n{date}",
+    "receipt_energy": "Energi: {energy} x {price} = {amount}",
+    "receipt_time": "Tid: {duration} x {price}/min = {amount}",
+    "receipt_fee": "Startavgift: {amount}",
+    "receipt_idle": "Tomgång: {minutes} min x {price} = {amount}",
+    "receipt_total": "Totalt: {total}\nvarav moms {rate} %: {vat}",
+    "receipt_duration": "Laddtid: {duration}",
+    "history_header": "Dina senaste laddningar:",
+    "history_line": "{date} {station}: {energy}, {cost}",
+    "history_month_one": "{month}: 1 laddning, {energy}, totalt {cost}",
+    "history_month": "{month}: {count} laddningar, {energy}, totalt {cost}",
+    "history_none": "Du har inga laddningar än.",
+    "prices_intro": (
+        "Priset sätts per station och visas alltid innan du startar. Alla priser är inkl. "
+        "25 % moms. Du betalar för energin (kr/kWh), ibland tid eller en startavgift, och en "
+        "tomgångsavgift om bilen står kvar efter att den laddat klart."
+    ),
+    "prices_plans": (
+        "Prisplaner:\nLöpande: betala per laddning.\nMedlem: månadsavgift och lägre kWh-pris "
+        "(kommer snart)."
+    ),
+    "prices_range": "Just nu: {low} till {high} per kWh.",
+    "prices_hint": "Skriv en uttagskod (t.ex. /prices {code}) för exakt pris vid ett uttag.",
+    "faq_unsure": "Menade du något av det här?",
+    "faq_none": "Det kan jag tyvärr inte svara på. Vill du prata med en människa?",
+    "faq_none_of_these": "Inget av dessa",
+    "support_button": "Prata med en människa",
+    "no_thanks": "Nej tack",
+    "no_thanks_reply": "Okej! Skriv gärna igen om det är något annat.",
+    "support_queued": (
+        "Du står nu i kö till vår support. En kollega svarar här i chatten så snart som möjligt."
+    ),
+    "support_already": "Du står redan i kö. En kollega svarar här så snart som möjligt.",
+    "language_choose": "Välj språk / Choose language",
+    "language_set": "Nu skriver jag på svenska.",
+    "greeting_thanks": "Varsågod! Skriv gärna igen om det är något mer.",
+    "stale_choice": "Den knappen gäller inte längre. Skriv /help för att se vad jag kan.",
+    "agent_holds": "En kollega från supporten svarar dig här.",
+}

@@ -1,0 +1,132 @@
+"""Domain events reach the driver on the channel the session was started from."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col, select
+
+from backend.models import Charger, ChargingSession, Conversation, Station
+from backend.services.events import (
+    ChargingFinished,
+    IdleFeeSoon,
+    SessionCompleted,
+    SessionEvent,
+    SessionFailed,
+    SessionProgress,
+    SessionStarted,
+)
+from backend.services.pricing import FREE, TariffSnapshot
+from bot.conversations import record
+from bot.flows.sessions_text import receipt_text, status_text
+from bot.formatting import kronor
+from bot.i18n import CATALOGS, t
+from bot.messages import Reply
+from bot.outbox import Outbox
+
+log = logging.getLogger(__name__)
+
+
+class Notifier:
+    """An EventBus subscriber; delivery runs in its own task so chargers never wait on chat."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        outbox: Outbox,
+        *,
+        live_channels: frozenset[str] = frozenset({"telegram"}),
+        live_interval: float = 10.0,
+    ) -> None:
+        self._sessions = sessions
+        self._outbox = outbox
+        self._live_channels = live_channels
+        self._live_interval = live_interval
+        self._last_live: dict[int, float] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def __call__(self, event: SessionEvent) -> None:
+        if event.driver_id is None or event.channel is None:
+            return
+        if not self._outbox.handles(event.channel):
+            return
+        if isinstance(event, SessionProgress) and not self._live_due(event):
+            return
+        task = asyncio.create_task(self._deliver(event))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def drain(self) -> None:
+        """Wait for deliveries in flight (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _live_due(self, event: SessionProgress) -> bool:
+        if event.channel not in self._live_channels:
+            return False
+        now = time.monotonic()
+        if now - self._last_live.get(event.session_id, -1e9) < self._live_interval:
+            return False
+        self._last_live[event.session_id] = now
+        return True
+
+    async def _deliver(self, event: SessionEvent) -> None:
+        try:
+            async with self._sessions() as db:
+                found = await self._compose(db, event)
+                if found is None:
+                    return
+                conversation, reply = found
+                await record(db, conversation, "out", "bot", reply.text)
+                await db.commit()
+            await self._outbox.deliver(conversation.channel, conversation.address, [reply])
+        except Exception:
+            log.exception("could not notify about %r", event)
+
+    async def _compose(
+        self, db: AsyncSession, event: SessionEvent
+    ) -> tuple[Conversation, Reply] | None:
+        conversation = await db.scalar(
+            select(Conversation)
+            .where(
+                col(Conversation.channel) == event.channel,
+                col(Conversation.driver_id) == event.driver_id,
+            )
+            .order_by(col(Conversation.updated_at).desc())
+        )
+        session = await db.get(ChargingSession, event.session_id)
+        if conversation is None or session is None:
+            return None
+        lang = conversation.language
+        charger = await db.get(Charger, session.charger_id)
+        station = (
+            await db.get(Station, charger.station_id)
+            if charger is not None and charger.station_id
+            else None
+        )
+        name = station.name if station else session.charger_id
+        if isinstance(event, SessionProgress):
+            if conversation.data.get("live_session") != session.id:
+                return None
+            text = status_text(lang, session, station)
+            return conversation, Reply(text, live_key=f"status:{session.id}")
+        if isinstance(event, SessionStarted):
+            return conversation, Reply(t(lang, "event_started", station=name))
+        if isinstance(event, SessionFailed):
+            key = f"failed_{event.reason}"
+            return conversation, Reply(t(lang, key if key in CATALOGS[lang] else "failed_other"))
+        if isinstance(event, ChargingFinished):
+            return conversation, Reply(t(lang, "event_charging_finished"))
+        if isinstance(event, IdleFeeSoon):
+            tariff = TariffSnapshot.from_json(session.tariff_snapshot or FREE.to_json())
+            price = kronor(tariff.idle_fee_per_minute_minor, lang)
+            return conversation, Reply(
+                t(lang, "event_idle_soon", minutes=event.minutes, price=price)
+            )
+        if isinstance(event, SessionCompleted):
+            return conversation, Reply(receipt_text(lang, session, station))
+        return None

@@ -1,0 +1,188 @@
+"""The conversation engine, channel-neutral: every flow in Swedish and English."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from backend.settings import Settings
+from tests.charging_helpers import charger_of, eventually, priced_charger, session_of, simulator
+from tests.chat_helpers import chat_driver, payloads, text_of, wait_for_text
+from tests.conftest import LiveServer
+from tests.factories import make_driver
+
+PHONE = "+46701234567"
+
+
+async def invoice_driver(
+    live: LiveServer, phone: str = PHONE, language: str = "sv"
+) -> dict[str, Any]:
+    return await make_driver(
+        live.http, name="Anna", phone=phone, billing="invoice", language=language
+    )
+
+
+@pytest.fixture
+def live_settings(settings: Settings) -> Settings:
+    return settings.model_copy(
+        update={"ocpp_call_timeout": 5.0, "sweep_interval": 0.1, "live_status_interval": 0.1}
+    )
+
+
+async def test_a_new_driver_is_welcomed_in_their_language(live: LiveServer) -> None:
+    swedish = chat_driver(live.app, phone="+46702222222", language_code="sv-SE", name="Sven")
+    english = chat_driver(live.app, phone="+46703333333", language_code="en", name="Emma")
+    sv_reply = (await swedish.command("start"))[0]
+    en_reply = (await english.command("start"))[0]
+    assert sv_reply.text.startswith("Hej Sven!")
+    assert en_reply.text.startswith("Hi Emma!")
+    assert sv_reply.request_location and en_reply.request_location
+    help_en = text_of(await english.command("help"))
+    assert "/find" in help_en and "free chargers" in help_en
+
+
+async def test_the_full_charge_from_code_to_receipt_in_swedish(live: LiveServer) -> None:
+    charger = await priced_charger(live.http)
+    await invoice_driver(live)
+    anna = chat_driver(live.app, phone=PHONE)
+    code = charger["connectors"][0]["code"]
+    async with simulator(live, charger["id"], power_kw=22):
+        shown = await anna.say(code.lower())
+        text = text_of(shown)
+        assert "Sundbyberg Centrum" in text
+        assert "Energi: 4,50 kr per kWh" in text
+        assert "Startavgift: 5,00 kr" in text
+        assert "Tomgångsavgift: 2,00 kr per minut, från 15 min" in text
+        assert payloads(shown) == [f"start:{code}", "cancel"]
+        starting = await anna.press(f"start:{code}")
+        assert "Startar laddaren" in text_of(starting)
+        await wait_for_text(anna, "Laddningen har startat vid Sundbyberg Centrum")
+        sessions = (await live.http.get("/admin/sessions")).json()
+        session_id = sessions[0]["id"]
+        await eventually(lambda: session_of(live.http, session_id), lambda s: s["energy_wh"] > 0)
+        status = (await anna.command("status"))[0]
+        assert status.live_key == f"status:{session_id}"
+        assert "Energi:" in status.text and "Kostnad hittills:" in status.text
+        stopping = await anna.command("stop")
+        assert "Avslutar laddningen" in text_of(stopping)
+        receipt = await wait_for_text(anna, "Kvitto: Sundbyberg Centrum")
+    done = await session_of(live.http, session_id)
+    assert "Startavgift: 5,00 kr" in receipt
+    assert "varav moms 25 %" in receipt
+    total = done["cost_minor"]
+    assert f"Totalt: {total // 100},{total % 100:02d} kr" in receipt
+    history = text_of(await anna.command("history"))
+    assert "Sundbyberg Centrum" in history
+    assert ": 1 laddning, " in history
+
+
+async def test_the_same_charge_in_english(live: LiveServer) -> None:
+    charger = await priced_charger(live.http)
+    await invoice_driver(live, phone="+46731234567", language="en")
+    emma = chat_driver(live.app, phone="+46731234567", language_code="en", name="Emma")
+    code = charger["connectors"][1]["code"]
+    async with simulator(live, charger["id"]):
+        shown = text_of(await emma.command("start", code))
+        assert "Energy: 4.50 kr per kWh" in shown
+        assert "Idle fee: 2.00 kr per minute, from 15 min" in shown
+        await emma.press(f"start:{code}")
+        await wait_for_text(emma, "Charging has started at Sundbyberg Centrum")
+        await emma.command("stop")
+        receipt = await wait_for_text(emma, "Receipt: Sundbyberg Centrum")
+    assert "incl. VAT 25%" in receipt
+
+
+async def test_refusals_say_why_and_start_nothing(live: LiveServer) -> None:
+    charger = await priced_charger(live.http)
+    code = charger["connectors"][0]["code"]
+    anna_account = await invoice_driver(live)
+    anna = chat_driver(live.app, phone=PHONE)
+    offline = text_of(await anna.say(code))
+    assert "ingen uppkoppling" in offline
+    assert f"start:{code}" not in offline
+    async with simulator(live, charger["id"]):
+        await live.http.patch(f"/admin/drivers/{anna_account['id']}", json={"blocked": True})
+        assert "spärrat" in text_of(await anna.say(code))
+        await live.http.patch(f"/admin/drivers/{anna_account['id']}", json={"blocked": False})
+        walkin = chat_driver(live.app, phone="+46709999999")
+        shown = await walkin.say(code)
+        assert payloads(shown) == [f"start:{code}", "cancel"]
+        assert "faktura" in text_of(await walkin.press(f"start:{code}"))  # no card payments yet
+        await anna.say(code)
+        await anna.press(f"start:{code}")
+        await eventually(
+            lambda: charger_of(live.http, charger["id"]),
+            lambda c: c["connectors"][0]["status"] == "Charging",
+        )
+        busy = text_of(await walkin.say(code))
+        assert "används just nu" in busy
+    assert len((await live.http.get("/admin/sessions")).json()) == 1
+
+
+async def test_find_by_location_and_by_typed_place(live: LiveServer) -> None:
+    charger = await priced_charger(live.http)
+    anna = chat_driver(live.app, phone=PHONE)
+    async with simulator(live, charger["id"]):
+        near = text_of(await anna.share_location(59.3615, 17.9720))
+        assert "Lediga laddare nära dig" in near
+        assert "1. Sundbyberg Centrum, Landsvägen 48, Sundbyberg" in near
+        assert "CCS 150 kW: 1 av 1 lediga" in near
+        assert "4,50 kr/kWh + 5,00 kr startavgift" in near
+        typed = text_of(await anna.command("find", "sumpan"))
+        assert "Lediga laddare nära Sundbyberg" in typed
+        assert "Sundbyberg Centrum" in text_of(await anna.command("find", "sundbybreg"))
+        filtered = await anna.press("find:chademo")
+        assert "CHAdeMO 50 kW" in text_of(filtered) and "CCS" not in text_of(filtered)
+    nothing_free = text_of(await anna.command("find", "Sundbyberg"))
+    assert "Inga lediga uttag" in nothing_free
+    assert "Sundbyberg Centrum" in nothing_free
+    asked = await anna.command("find")
+    assert asked[0].request_location
+    unknown = text_of(await anna.say("Qwxzzy"))
+    assert "hittar ingen plats" in unknown
+
+
+async def test_free_text_goes_to_the_faq_and_support_is_a_tap_away(live: LiveServer) -> None:
+    anna = chat_driver(live.app, phone=PHONE)
+    answer = text_of(await anna.say("hur startar jag laddningen?"))
+    assert "QR" in answer
+    english = chat_driver(live.app, phone="+46704444444", language_code="en")
+    assert "QR" in text_of(await english.say("how do I start charging"))
+    lost = await anna.say("vem vann melodifestivalen 1985")
+    assert payloads(lost)[-2:] in (
+        ["support", "nothanks"],
+        ["support:offer"],
+    ) or "support" in "".join(payloads(lost))
+    queued = text_of(await anna.press("support"))
+    assert "kö" in queued
+    assert "redan i kö" in text_of(await anna.say("hallå?"))
+
+
+async def test_language_can_be_switched(live: LiveServer) -> None:
+    anna = chat_driver(live.app, phone=PHONE)
+    choose = await anna.command("language")
+    assert payloads(choose) == ["lang:sv", "lang:en"]
+    assert "English" in text_of(await anna.press("lang:en"))
+    assert "Here's what I can do" in text_of(await anna.command("help"))
+    assert "svenska" in text_of(await anna.command("language", "sv"))
+
+
+async def test_a_stale_button_and_a_retried_message_do_nothing_harmful(live: LiveServer) -> None:
+    anna = chat_driver(live.app, phone=PHONE)
+    assert "gäller inte längre" in text_of(await anna.press("start:ZZZZZ"))
+    from bot.messages import Inbound
+
+    inbound = Inbound("console", PHONE, command="help", user=anna.user, message_id="same-id")
+    first = await live.app.state.engine.handle(inbound)
+    again = await live.app.state.engine.handle(inbound)
+    assert first and again == []
+
+
+async def test_prices_are_transparent(live: LiveServer) -> None:
+    charger = await priced_charger(live.http)
+    anna = chat_driver(live.app, phone=PHONE)
+    overview = text_of(await anna.command("prices"))
+    assert "25 % moms" in overview and "4,50 kr" in overview
+    exact = text_of(await anna.command("prices", charger["connectors"][0]["code"]))
+    assert "Startavgift: 5,00 kr" in exact
