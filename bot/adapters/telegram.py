@@ -54,6 +54,7 @@ from telegram.ext import (
     ApplicationBuilder,
     BaseUpdateProcessor,
     ContextTypes,
+    ExtBot,
     TypeHandler,
 )
 from telegram.request import BaseRequest
@@ -333,8 +334,9 @@ class TelegramChannel:
         return application
 
     @property
-    def bot(self) -> Any:
-        return self.application.bot
+    def bot(self) -> ExtBot[Any]:
+        bot: ExtBot[Any] = self.application.bot
+        return bot
 
     # lifecycle
 
@@ -364,6 +366,12 @@ class TelegramChannel:
             log.exception("stopping the Telegram application failed")
 
     async def _boot(self) -> None:
+        try:
+            await self._connect()
+        except Exception:
+            log.exception("starting the Telegram channel failed; it is off")
+
+    async def _connect(self) -> None:
         if not await self._retrying("connect to Telegram", self.application.initialize):
             return
         bot_user = self.application.bot.bot
@@ -378,11 +386,11 @@ class TelegramChannel:
         await self.application.start()
         self.ready.set()
         log.info("Telegram bot @%s started (%s mode)", self.username, self.mode)
-        if not await self._retrying("set the bot commands", self._set_commands):
-            return
         receive = self._set_webhook if self.mode == "webhook" else self._start_polling
-        if await self._retrying(f"set up the {self.mode}", receive):
-            self.registered.set()
+        if not await self._retrying(f"set up the {self.mode}", receive):
+            return
+        await self._retrying("set the bot commands", self._set_commands)  # the menu: cosmetic
+        self.registered.set()
 
     async def _retrying(self, what: str, step: Callable[[], Awaitable[Any]]) -> bool:
         """Run `step` until it succeeds, backing off while Telegram is unreachable."""
