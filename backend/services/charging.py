@@ -179,15 +179,40 @@ class ChargingService:
             )
         return StartOutcome(current, result)
 
-    async def _create_pending(
+    async def preflight(
+        self,
+        charger_id: str,
+        connector_id: int,
+        *,
+        id_tag: str | None = None,
+        driver_id: int | None = None,
+    ) -> RefusedError | None:
+        """Why a start would be refused now (the checks of a real start), or None.
+
+        Writes nothing: SQLite has one writer, and the caller may hold it.
+        """
+        async with self._sessions() as db:
+            try:
+                await self._checked_start(
+                    db, charger_id, connector_id, id_tag, driver_id, write=False
+                )
+            except RefusedError as refused:
+                return refused
+            finally:
+                await db.rollback()
+        return None
+
+    async def _checked_start(
         self,
         db: AsyncSession,
         charger_id: str,
         connector_id: int,
         id_tag: str | None,
         driver_id: int | None,
-        channel: str,
-    ) -> ChargingSession:
+        *,
+        write: bool = True,
+    ) -> tuple[Charger, Driver | None, str]:
+        """Every rule a start must pass: driver, tag, placement, access, the connector's state."""
         charger = await db.get(Charger, charger_id)
         if charger is None:
             raise NotFoundError(f"charger {charger_id!r} not found")
@@ -198,7 +223,7 @@ class ChargingService:
         )
         if connector is None:
             raise NotFoundError(f"charger {charger_id!r} has no connector {connector_id}")
-        driver, id_tag = await self._who(db, id_tag, driver_id)
+        driver, id_tag = await self._who(db, id_tag, driver_id, write=write)
         if charger.station_id is None:
             raise ConnectorUnavailableError(
                 "unplaced", f"charger {charger_id!r} is not placed at a station yet"
@@ -208,6 +233,20 @@ class ChargingService:
         if not decision.allowed:
             raise AccessDeniedError(decision.reason or "denied", decision.message or "denied")
         await self._check_connector(db, charger, connector)
+        return charger, driver, id_tag
+
+    async def _create_pending(
+        self,
+        db: AsyncSession,
+        charger_id: str,
+        connector_id: int,
+        id_tag: str | None,
+        driver_id: int | None,
+        channel: str,
+    ) -> ChargingSession:
+        charger, driver, id_tag = await self._checked_start(
+            db, charger_id, connector_id, id_tag, driver_id
+        )
         tariff = await db.scalar(select(Tariff).where(col(Tariff.station_id) == charger.station_id))
         snapshot = _snapshot(tariff)
         session = ChargingSession(
@@ -231,7 +270,7 @@ class ChargingService:
         return session
 
     async def _who(
-        self, db: AsyncSession, id_tag: str | None, driver_id: int | None
+        self, db: AsyncSession, id_tag: str | None, driver_id: int | None, *, write: bool = True
     ) -> tuple[Driver | None, str]:
         """The driver behind a start and the id tag to send to the charger."""
         driver = await db.get(Driver, driver_id) if driver_id is not None else None
@@ -249,7 +288,10 @@ class ChargingService:
                 if driver is None:
                     driver = await db.get(Driver, tag.driver_id)
         elif driver is not None:
-            id_tag = await self._ensure_virtual_tag(db, driver)
+            assert driver.id is not None
+            id_tag = (
+                await self._ensure_virtual_tag(db, driver) if write else virtual_id_tag(driver.id)
+            )
         else:
             raise ValueError("a start needs a driver or an id tag")
         if driver is not None and driver.blocked:

@@ -6,16 +6,13 @@ from sqlmodel import col, select
 
 from backend.db import utcnow
 from backend.models import (
-    ACTIVE_SESSION_STATUSES,
     Billing,
     Charger,
-    ChargingSession,
     Connector,
     Station,
     Tariff,
 )
 from backend.services import access, network
-from backend.services.charging import OCCUPIED_STATUSES
 from backend.services.errors import NotFoundError, RefusedError
 from backend.services.ports import CommandStatus
 from bot.context import Context
@@ -59,34 +56,12 @@ async def refusal(ctx: Context, reason: str, station: Station | None) -> str:
     return ctx.t(key) if key in CATALOGS[ctx.lang] else ctx.t("refused_other")
 
 
-async def _precheck(
-    ctx: Context, connector: Connector, charger: Charger, station: Station | None
-) -> str | None:
-    """The first reason this driver cannot start here now, or None."""
-    if ctx.driver.blocked:
-        return "blocked"
-    if station is None:
-        return "unplaced"
-    assert station.id is not None
-    decision = await access.check_access(ctx.db, station.id, ctx.driver.id, utcnow())
-    if not decision.allowed:
-        return decision.reason or "other"
-    if not charger.online:
-        return "offline"
-    active = await ctx.db.scalar(
-        select(col(ChargingSession.id)).where(
-            col(ChargingSession.charger_id) == charger.id,
-            col(ChargingSession.connector_id) == connector.connector_id,
-            col(ChargingSession.status).in_(ACTIVE_SESSION_STATUSES),
-        )
+async def _precheck(ctx: Context, connector: Connector, charger: Charger) -> str | None:
+    """The first reason this driver cannot start here now (the service's own rules), or None."""
+    refused = await ctx.services.charging.preflight(
+        charger.id, connector.connector_id, driver_id=ctx.driver.id
     )
-    if active is not None or connector.status in OCCUPIED_STATUSES:
-        return "busy"
-    if connector.status == "Faulted":
-        return "faulted"
-    if connector.status == "Unavailable":
-        return "unavailable"
-    return None
+    return refused.reason if refused is not None else None
 
 
 async def show(ctx: Context, code: str) -> list[Reply]:
@@ -105,7 +80,7 @@ async def show(ctx: Context, code: str) -> list[Reply]:
         kw=kilowatts(connector.max_power_kw, ctx.lang),
     )
     text = f"{info}\n\n{full_price(ctx, tariff)}"
-    reason = await _precheck(ctx, connector, charger, station)
+    reason = await _precheck(ctx, connector, charger)
     if reason is not None:
         ctx.conversation.state = None
         return [ctx.reply(f"{text}\n\n{await refusal(ctx, reason, station)}")]
@@ -131,7 +106,7 @@ async def confirm(ctx: Context, code: str) -> list[Reply]:
     if found is None:
         return [ctx.reply(ctx.t("unknown_code", code=code))]
     connector, charger, station, _ = found
-    reason = await _precheck(ctx, connector, charger, station)
+    reason = await _precheck(ctx, connector, charger)
     if reason is not None:
         return [ctx.reply(await refusal(ctx, reason, station))]
     if ctx.driver.billing != Billing.INVOICE:
