@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import col, func, select
 
-from backend.models import Tariff
+from backend.models import Connector, Tariff
 from bot.context import Context
 from bot.flows import start
 from bot.flows.pricing_text import full_price
@@ -31,7 +31,9 @@ async def prices(ctx: Context, code: str = "") -> list[Reply]:
     if low is not None and high is not None:
         parts.append(ctx.t("prices_range", low=kronor(low, ctx.lang), high=kronor(high, ctx.lang)))
     parts.append(ctx.t("prices_plans"))
-    parts.append(ctx.t("prices_hint", code="K7P3Q"))
+    example = await ctx.db.scalar(select(col(Connector.code)).order_by(col(Connector.id)).limit(1))
+    if example:
+        parts.append(ctx.t("prices_hint", code=example))
     return [ctx.reply("\n\n".join(parts))]
 
 
