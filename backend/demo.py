@@ -140,6 +140,10 @@ async def run_demo(host: str, port: int, chat: bool = True, lang: str = "sv") ->
                 server.should_exit = True
                 await serving
                 chatting.result()
+            else:  # Ctrl-C stopped the server: stop reading the terminal too
+                chatting.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await chatting
         else:
             await serving
     finally:

@@ -75,11 +75,12 @@ class ConsoleChat:
         interactive = lines.isatty()
         if interactive:
             self._print(HINT)
+        read_line = await _line_reader(lines)
         while True:
             if interactive:
                 self._out.write(self._prompt)
                 self._out.flush()
-            line = await asyncio.to_thread(lines.readline)
+            line = await read_line()
             if not line:
                 return
             if not line.strip():
@@ -93,6 +94,25 @@ class ConsoleChat:
                 self._choices = choices
             if text:
                 self._print(_indent(text))
+
+
+async def _line_reader(lines: TextIO) -> Callable[[], Awaitable[str]]:
+    """A cancellable line reader: terminals and pipes through the event loop, files directly."""
+    loop = asyncio.get_running_loop()
+    try:
+        reader = asyncio.StreamReader()
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), lines)
+    except (ValueError, OSError):  # a regular file: reading it never blocks for long
+
+        async def from_file() -> str:
+            return await asyncio.to_thread(lines.readline)
+
+        return from_file
+
+    async def from_pipe() -> str:
+        return (await reader.readline()).decode("utf-8", errors="replace")
+
+    return from_pipe
 
 
 def _indent(text: str) -> str:
