@@ -17,19 +17,19 @@ async def conversation_for(db: AsyncSession, inbound: Inbound) -> Conversation:
     conversation = await _find(db, inbound.channel, inbound.address)
     if conversation is not None:
         return conversation
-    driver = await driver_for(db, inbound.channel, inbound.user)
-    language = driver.language if driver.language else language_of(inbound.user.language_code)
-    conversation = Conversation(
-        channel=inbound.channel,
-        address=inbound.address,
-        driver_id=driver.id,
-        language=language,
-        data={},
-    )
-    db.add(conversation)
     try:
+        driver = await driver_for(db, inbound.channel, inbound.user)
+        language = driver.language or language_of(inbound.user.language_code)
+        conversation = Conversation(
+            channel=inbound.channel,
+            address=inbound.address,
+            driver_id=driver.id,
+            language=language,
+            data={},
+        )
+        db.add(conversation)
         await db.commit()
-    except IntegrityError:  # the same driver's other message created it meanwhile
+    except IntegrityError:  # the same driver's other message created them meanwhile
         await db.rollback()
         existing = await _find(db, inbound.channel, inbound.address)
         assert existing is not None

@@ -41,9 +41,9 @@ class Engine:
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
         async with self._sessions() as db:
+            conversation = await conversation_for(db, inbound)
             if inbound.message_id and not await self._first_time(db, inbound):
                 return []  # a retried delivery of a message we already answered
-            conversation = await conversation_for(db, inbound)
             driver = await db.get(Driver, conversation.driver_id)
             assert driver is not None
             ctx = Context(db, inbound, conversation, driver, self.services)
@@ -57,9 +57,10 @@ class Engine:
         return replies
 
     async def _first_time(self, db: AsyncSession, inbound: Inbound) -> bool:
+        # Flushed, not committed: it lands with the answer, so a failed attempt can be retried.
         db.add(ProcessedEvent(source=inbound.channel, event_id=str(inbound.message_id)))
         try:
-            await db.commit()
+            await db.flush()
         except IntegrityError:
             await db.rollback()
             return False

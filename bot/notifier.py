@@ -56,6 +56,8 @@ class Notifier:
             return
         if isinstance(event, SessionProgress) and not self._live_due(event):
             return
+        if isinstance(event, (SessionCompleted, SessionFailed)):
+            self._last_live.pop(event.session_id, None)
         task = asyncio.create_task(self._deliver(event))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import TYPE_CHECKING, Any
 
 from ocpp.routing import on
@@ -41,7 +42,9 @@ def parse_meter_values(meter_value: list[dict[str, Any]]) -> list[Sample]:
             try:
                 value = float(sampled["value"]) * _TO_BASE_UNIT.get(unit or "", 1.0)
             except ValueError:
-                log.warning("skipped a non-numeric sampled value %r", sampled["value"])
+                value = math.nan
+            if not math.isfinite(value):
+                log.warning("skipped a sampled value that is not a number: %r", sampled["value"])
                 continue
             base_unit = {"kWh": "Wh", "kW": "W"}.get(unit or "", unit)
             samples.append(Sample(measurand, value, base_unit, sampled.get("phase"), at))

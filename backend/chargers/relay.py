@@ -40,8 +40,9 @@ class LocalChargerCommands:
                 done, _ = await asyncio.wait({request}, timeout=CLOSE_GRACE)
         finally:
             closed.cancel()
+            if not request.done():
+                request.cancel()  # also when our caller is cancelled: free the charger's call lock
         if request not in done:
-            request.cancel()
             if connection.closed.is_set():
                 return CommandResult(
                     CommandStatus.OFFLINE, detail=f"charger {charger_id} disconnected"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
@@ -111,7 +111,9 @@ def _snapshot(tariff: Tariff | None) -> TariffSnapshot:
 
 
 def session_cost(session: ChargingSession, until: datetime | None = None) -> CostBreakdown:
-    """The cost of a session so far (or final, once stopped)."""
+    """The cost of a session so far; once priced, exactly the stored figures of the receipt."""
+    if session.cost_breakdown and session.stopped_at is not None:
+        return CostBreakdown(**session.cost_breakdown)
     tariff = TariffSnapshot.from_json(session.tariff_snapshot) if session.tariff_snapshot else FREE
     end = session.stopped_at or until or utcnow()
     return compute_cost(
@@ -258,6 +260,8 @@ class ChargingService:
             channel=channel,
             currency=snapshot.currency,
             tariff_snapshot=snapshot.to_json(),
+            # A start that never gets an answer (a crash mid-call) must not block the connector.
+            start_deadline_at=utcnow() + self._start_timeout,
         )
         db.add(session)
         try:
@@ -438,6 +442,8 @@ class ChargingService:
                     .where(
                         col(ChargingSession.charger_id) == charger_id,
                         col(ChargingSession.connector_id) == connector_id,
+                        # Only the start we asked for: another driver's card is not our session.
+                        col(ChargingSession.id_tag) == id_tag,
                         col(ChargingSession.status).in_(
                             [SessionStatus.PENDING, SessionStatus.STARTING]
                         ),
@@ -491,6 +497,15 @@ class ChargingService:
             )
         snapshot = _snapshot(tariff)
         accepted = status == "Accepted"
+        channel = "rfid"
+        if tag is not None and id_tag.startswith(VIRTUAL_TAG_PREFIX):
+            # Our own virtual tag: a chat start whose answer got lost; stay on that chat.
+            latest = await db.scalar(
+                select(col(ChargingSession.channel))
+                .where(col(ChargingSession.driver_id) == tag.driver_id)
+                .order_by(col(ChargingSession.id).desc())
+            )
+            channel = latest or channel
         session = ChargingSession(
             driver_id=tag.driver_id if tag else None,
             charger_id=charger_id,
@@ -498,7 +513,7 @@ class ChargingService:
             id_tag=id_tag,
             status=SessionStatus.CHARGING if accepted else SessionStatus.FAILED,
             failure_reason=None if accepted else f"id tag {status.lower()}",
-            channel="rfid",
+            channel=channel,
             meter_start_wh=meter_start,
             started_at=at,
             currency=snapshot.currency,
@@ -528,7 +543,8 @@ class ChargingService:
                 await self._fail(db, session.id or 0, set(ACTIVE_SESSION_STATUSES), "superseded")
                 continue
             meter_stop = (session.meter_start_wh or 0) + session.energy_wh
-            await self._complete(db, session, meter_stop, at, "Superseded", None)
+            last_seen = await self._last_activity(db, session)
+            await self._complete(db, session, meter_stop, last_seen, "Superseded", None)
         await db.flush()
 
     async def on_meter_values(
@@ -586,14 +602,15 @@ class ChargingService:
     async def _live_session(
         self, db: AsyncSession, charger_id: str, connector_id: int, transaction_id: int | None
     ) -> ChargingSession | None:
-        query = select(ChargingSession).where(col(ChargingSession.charger_id) == charger_id)
+        query = select(ChargingSession).where(
+            col(ChargingSession.charger_id) == charger_id,
+            # Late values after StopTransaction never touch a priced session.
+            col(ChargingSession.status).in_([SessionStatus.CHARGING, SessionStatus.STOPPING]),
+        )
         if transaction_id is not None:
             query = query.where(col(ChargingSession.transaction_id) == transaction_id)
         else:
-            query = query.where(
-                col(ChargingSession.connector_id) == connector_id,
-                col(ChargingSession.status).in_([SessionStatus.CHARGING, SessionStatus.STOPPING]),
-            )
+            query = query.where(col(ChargingSession.connector_id) == connector_id)
         return await db.scalar(query)
 
     async def on_stop_transaction(
@@ -661,7 +678,8 @@ class ChargingService:
         """Final figures on a session; True if it became completed (False: it had failed)."""
         assert session.id is not None
         session.meter_stop_wh = meter_stop
-        session.energy_wh = max(0, meter_stop - (session.meter_start_wh or meter_stop))
+        if session.meter_start_wh is not None:  # 0 is a real start (many meters count per session)
+            session.energy_wh = max(0, meter_stop - session.meter_start_wh)
         session.stopped_at = max(at, session.started_at) if session.started_at else at
         session.stop_reason = (reason or "")[:30] or None
         session.transaction_data = transaction_data
@@ -677,28 +695,75 @@ class ChargingService:
             db, session.id, set(ACTIVE_SESSION_STATUSES), status=SessionStatus.COMPLETED
         )
 
+    async def _last_activity(self, db: AsyncSession, session: ChargingSession) -> datetime:
+        """When the session last showed life: its newest meter sample, else its start."""
+        newest = await db.scalar(
+            select(func.max(col(MeterSample.sampled_at))).where(
+                col(MeterSample.session_id) == session.id
+            )
+        )
+        return newest or session.started_at or session.created_at
+
+    async def force_close(self, session_id: int) -> ChargingSession:
+        """An operator closes a session its charger never stopped, billed up to its last sign."""
+        completed = None
+        async with self._sessions() as db:
+            session = await db.get(ChargingSession, session_id)
+            if session is None:
+                raise NotFoundError(f"charging session {session_id} not found")
+            if session.status not in ACTIVE_SESSION_STATUSES:
+                raise ConflictError(f"session {session_id} is {session.status} already")
+            if session.transaction_id is None:
+                await self._fail(db, session_id, set(ACTIVE_SESSION_STATUSES), "closed_by_operator")
+            else:
+                meter_stop = (session.meter_start_wh or 0) + session.energy_wh
+                last_seen = await self._last_activity(db, session)
+                if await self._complete(
+                    db, session, meter_stop, last_seen, "ClosedByOperator", None
+                ):
+                    completed = session
+            await db.commit()
+            current = await db.get(ChargingSession, session_id, populate_existing=True)
+            assert current is not None
+        if completed is not None:
+            await self._events.publish(
+                SessionCompleted(
+                    session_id,
+                    current.driver_id,
+                    current.channel,
+                    current.cost_minor,
+                    current.energy_wh,
+                )
+            )
+        return current
+
     # -- timers -----------------------------------------------------------------------------
 
     async def run_timers(self, now: datetime | None = None) -> None:
         """Fail starts whose StartTransaction never came; warn before idle fees begin."""
         now = now or utcnow()
-        failed: list[ChargingSession] = []
+        failed: list[tuple[ChargingSession, str]] = []
         warned: list[tuple[ChargingSession, int]] = []
         async with self._sessions() as db:
             expired = (
                 await db.scalars(
                     select(ChargingSession).where(
-                        col(ChargingSession.status) == SessionStatus.STARTING,
+                        col(ChargingSession.status).in_(
+                            [SessionStatus.PENDING, SessionStatus.STARTING]
+                        ),
                         col(ChargingSession.start_deadline_at) < now,
                     )
                 )
             ).all()
             for session in expired:
-                reason = await self._fail(
-                    db, session.id or 0, {SessionStatus.STARTING}, "no_start_transaction"
+                why = (
+                    "no_start_transaction"
+                    if session.status == SessionStatus.STARTING
+                    else "timed_out"
                 )
+                reason = await self._fail(db, session.id or 0, {str(session.status)}, why)
                 if reason:
-                    failed.append(session)
+                    failed.append((session, reason))
             idle = (
                 await db.scalars(
                     select(ChargingSession).where(
@@ -728,11 +793,9 @@ class ChargingService:
                         minutes = max(0, -(-int((fee_starts - now).total_seconds()) // 60))
                         warned.append((session, minutes))
             await db.commit()
-        for session in failed:
+        for session, reason in failed:
             await self._events.publish(
-                SessionFailed(
-                    session.id or 0, session.driver_id, session.channel, "no_start_transaction"
-                )
+                SessionFailed(session.id or 0, session.driver_id, session.channel, reason)
             )
         for session, minutes in warned:
             await self._events.publish(

@@ -112,11 +112,23 @@ async def stop_session(session_id: int, charging: ChargingDep) -> CommandOut:
     )
 
 
+async def _known_charger(db: SessionDep, charger_id: str) -> None:
+    """404 for an unknown charger; then the request's transaction ends before the slow call."""
+    await network.get_charger(db, charger_id)
+    await db.rollback()
+
+
+@router.post("/sessions/{session_id}/close")
+async def close_session(session_id: int, charging: ChargingDep) -> SessionPublic:
+    """Close a session its charger never stopped (lost transaction), billed to its last sign."""
+    return session_public(await charging.force_close(session_id))
+
+
 @router.post("/chargers/{charger_id}/unlock")
 async def unlock(
     charger_id: str, body: UnlockIn, db: SessionDep, commands: CommandsDep
 ) -> CommandOut:
-    await network.get_charger(db, charger_id)
+    await _known_charger(db, charger_id)
     return CommandOut(
         status=answered(await commands.unlock(charger_id, body.connector_id), charger_id)
     )
@@ -126,7 +138,7 @@ async def unlock(
 async def reset(
     charger_id: str, body: ResetIn, db: SessionDep, commands: CommandsDep
 ) -> CommandOut:
-    await network.get_charger(db, charger_id)
+    await _known_charger(db, charger_id)
     return CommandOut(status=answered(await commands.reset(charger_id, body.type), charger_id))
 
 
@@ -134,7 +146,7 @@ async def reset(
 async def change_availability(
     charger_id: str, body: AvailabilityIn, db: SessionDep, commands: CommandsDep
 ) -> CommandOut:
-    await network.get_charger(db, charger_id)
+    await _known_charger(db, charger_id)
     result = await commands.change_availability(charger_id, body.connector_id, body.available)
     return CommandOut(status=answered(result, charger_id))
 
@@ -143,6 +155,6 @@ async def change_availability(
 async def trigger(
     charger_id: str, body: TriggerIn, db: SessionDep, commands: CommandsDep
 ) -> CommandOut:
-    await network.get_charger(db, charger_id)
+    await _known_charger(db, charger_id)
     result = await commands.trigger_message(charger_id, body.message, body.connector_id)
     return CommandOut(status=answered(result, charger_id))
