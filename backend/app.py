@@ -34,6 +34,8 @@ from backend.services.errors import (
 from backend.services.events import EventBus
 from backend.services.places import Gazetteer
 from backend.settings import Settings, get_settings
+from bot.adapters.sms import router as sms_router
+from bot.adapters.sms import start_sms, stop_sms
 from bot.adapters.telegram import router as telegram_router
 from bot.adapters.telegram import start_telegram, stop_telegram
 from bot.context import BotServices
@@ -134,6 +136,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await db.commit()
         timers = asyncio.create_task(_run_timers(charging, settings.sweep_interval))
         app.state.telegram = await start_telegram(app)
+        app.state.sms = await start_sms(app)
         try:
             yield
         finally:
@@ -145,6 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await stop_telegram(app.state.telegram)
             await app.state.central.close_all()
             await app.state.notifier.drain()
+            await stop_sms(app.state.sms)  # after the notifier: its last messages go out
             await engine.dispose()
 
     app = FastAPI(
@@ -164,4 +168,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin.router)
     app.include_router(central.router)
     app.include_router(telegram_router)
+    app.include_router(sms_router)
     return app

@@ -78,11 +78,20 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from backend.demo import reset_demo_database, run_demo
 
+    sms = None
+    if args.sms:
+        from backend.services.phones import InvalidPhoneNumberError, to_e164
+
+        try:
+            sms = to_e164(args.sms)
+        except InvalidPhoneNumberError as exc:
+            print(f"--sms: {exc}", file=sys.stderr)
+            return 2
     if not args.keep:
         reset_demo_database()
     try:
         return asyncio.run(
-            run_demo(host=args.host, port=args.port, chat=not args.no_chat, lang=args.lang)
+            run_demo(host=args.host, port=args.port, chat=not args.no_chat, lang=args.lang, sms=sms)
         )
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after a clean shutdown
         print("chargebot demo stopped.")
@@ -144,6 +153,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--no-chat", action="store_true", help="serve only, no console chat")
     demo.add_argument(
         "--lang", choices=["sv", "en"], default="sv", help="the console driver's language"
+    )
+    demo.add_argument(
+        "--sms",
+        metavar="NUMBER",
+        default=None,
+        help="chat as this phone number over the SMS grammar (e.g. +46701234567)",
     )
     demo.set_defaults(handler=_cmd_demo)
 

@@ -100,7 +100,21 @@ async def _chat(app: Any, lang: str) -> None:
     await app.state.notifier.drain()
 
 
-async def run_demo(host: str, port: int, chat: bool = True, lang: str = "sv") -> int:
+async def _sms_chat(app: Any, phone: str) -> None:
+    """The console as the phone `phone` texting: the SMS grammar and rendering, no Twilio."""
+    from bot.adapters.sms import CHANNEL, SmsConsole, SmsConversations
+
+    conversations = SmsConversations(app.state.sessions, app.state.engine)
+    chat = SmsConsole(conversations, phone)
+    app.state.outbox.register(CHANNEL, chat.deliver)
+    await chat.run(sys.stdin)
+    await asyncio.sleep(0.5)  # let notifications of the last line arrive
+    await app.state.notifier.drain()
+
+
+async def run_demo(
+    host: str, port: int, chat: bool = True, lang: str = "sv", sms: str | None = None
+) -> int:
     """Migrate and seed the demo database, print where everything is, serve until Ctrl-C."""
     settings = Settings(
         _env_file=None,
@@ -134,7 +148,7 @@ async def run_demo(host: str, port: int, chat: bool = True, lang: str = "sv") ->
     )
     try:
         if chat:
-            chatting = asyncio.create_task(_chat(app, lang))
+            chatting = asyncio.create_task(_sms_chat(app, sms) if sms else _chat(app, lang))
             await asyncio.wait({serving, chatting}, return_when=asyncio.FIRST_COMPLETED)
             if chatting.done():
                 server.should_exit = True

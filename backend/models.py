@@ -382,3 +382,23 @@ class ProcessedEvent(SQLModel, table=True):
     source: str = Field(max_length=16)
     event_id: str = Field(max_length=255)
     processed_at: datetime = _created()
+
+
+class SmsDelivery(SQLModel, table=True):
+    """An outbound SMS handed to Twilio, with its latest delivery status (status callbacks).
+
+    Also what the per-number hourly cap counts. A send that failed for good has no MessageSid.
+    """
+
+    __tablename__ = "sms_delivery"
+
+    id: int | None = Field(default=None, primary_key=True)
+    message_sid: str | None = Field(
+        default=None, sa_column=Column(String(64), unique=True, nullable=True)
+    )
+    to_number: str = Field(max_length=20, index=True)
+    status: str = Field(max_length=20)
+    error_code: str | None = Field(default=None, max_length=16)
+    segments: int = 1
+    created_at: datetime = _created()
+    updated_at: datetime = _created()

@@ -37,6 +37,23 @@ class Settings(BaseSettings):
     sms_number: str = Field(default="", description="Number drivers text; printed on stickers.")
     default_phone_region: str = "SE"
 
+    twilio_account_sid: str = Field(default="", description="Twilio account SID (AC...).")
+    twilio_auth_token: str = Field(
+        default="", description="Signs Twilio's webhooks and authenticates the REST client."
+    )
+    twilio_from_number: str = Field(default="", description="E.164 sender for outbound SMS.")
+    twilio_messaging_service_sid: str = Field(
+        default="", description="Messaging Service (MG...); wins over TWILIO_FROM_NUMBER."
+    )
+    sms_hourly_cap: int = Field(
+        default=20, ge=1, description="Outbound SMS per number and hour; more are dropped."
+    )
+    sms_reply_timeout: float = Field(
+        default=10.0,
+        gt=0,
+        description="Seconds the webhook waits for the answer; later ones go out by REST.",
+    )
+
     faq_file: str = Field(default="", description="FAQ YAML; default data/faq.yaml")
     live_status_interval: float = Field(default=10.0, gt=0, description="Seconds between edits.")
 
@@ -69,6 +86,16 @@ class Settings(BaseSettings):
     def is_development(self) -> bool:
         return self.environment == "development"
 
+    @property
+    def sms_configured(self) -> bool:
+        """Any Twilio setting is given: the SMS channel is meant to be on."""
+        return bool(
+            self.twilio_account_sid
+            or self.twilio_auth_token
+            or self.twilio_from_number
+            or self.twilio_messaging_service_sid
+        )
+
     def check_secrets(self) -> None:
         """Refuse to start outside development with a missing or placeholder secret."""
         if self.is_development:
@@ -85,6 +112,13 @@ class Settings(BaseSettings):
                     f"(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`) "
                     f"or run with ENVIRONMENT=development."
                 )
+        token = self.twilio_auth_token.strip().lower()
+        if self.sms_configured and token in _PLACEHOLDER_SECRETS:
+            raise ConfigurationError(
+                "TWILIO_AUTH_TOKEN is missing or a placeholder while SMS is configured; copy "
+                "the Auth Token from the Twilio Console (it signs the webhooks), unset the "
+                "TWILIO_* variables, or run with ENVIRONMENT=development."
+            )
 
 
 @lru_cache

@@ -109,7 +109,12 @@ async def confirm(ctx: Context, code: str) -> list[Reply]:
     reason = await _precheck(ctx, connector, charger)
     if reason is not None:
         return [ctx.reply(await refusal(ctx, reason, station))]
-    if ctx.driver.billing != Billing.INVOICE:
+    if ctx.conversation.channel == "sms":
+        # No payment page on a plain phone: only accounts billed another way start by SMS
+        # (card_on_file is charged by the payments issue).
+        if ctx.driver.billing not in {Billing.INVOICE, Billing.CARD_ON_FILE}:
+            return [ctx.reply(ctx.t("sms_no_account"))]
+    elif ctx.driver.billing != Billing.INVOICE:
         # Card payments arrive with the payments issue; nobody starts without a way to pay.
         return [ctx.reply(ctx.t("payment_not_ready"))]
     await ctx.db.commit()  # the conversation state, before the slow part

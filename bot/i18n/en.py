@@ -31,7 +31,7 @@ STRINGS: dict[str, str] = {
         "I can't find a place called {text}. Try a town, e.g. Uppsala, or share your location."
     ),
     "find_nothing": "I can't find any chargers you can use.",
-    "find_filter_hint": "Only one connector type? Tap it below.",
+    "find_filter_hint": "Only one connector type? Choose it below.",
     "find_all_types": "All types",
     "station_line": "{index}. {name}, {address}, {city} ({distance})",
     "availability": "{type} {kw}: {free} of {total} free",
@@ -147,4 +147,28 @@ STRINGS: dict[str, str] = {
     "greeting_thanks": "You're welcome! Write again if there's anything else.",
     "stale_choice": "That button no longer applies. Type /help to see what I can do.",
     "agent_holds": "A colleague from support will answer you here.",
+    # SMS (bot/adapters/sms.py): commands are words, choices are numbered.
+    "sms_no_account": (
+        "To charge by text you need an account paid by invoice or a saved card. Write "
+        "SUPPORT and we'll help you get one. Nothing has been started."
+    ),
+    "sms_choose": "Reply with a number 1-{n}.",
+    "sms_more": "To continue, reply MORE",
+    "sms_no_more": "There is nothing more to show. Write MENU for all commands.",
+    "sms_stopp_hint": (
+        "Want to end your charging? Write FINISH. Don't want any more texts from us? Write STOP."
+    ),
+    "sms_menu": (
+        "Text commands:\n"
+        "CHARGE <code> - start charging\n"
+        "FINISH - end your charging\n"
+        "STATUS - how your charging is going\n"
+        "NEAR <place> - free chargers\n"
+        "PRICE <code> - the price at a connector\n"
+        "HISTORY - your sessions\n"
+        "SUPPORT - talk to a person\n"
+        "SVENSKA - switch language\n"
+        "Reply with a number to numbered choices, MORE to continue. Questions work too."
+    ),
+    "sms_error": "Something went wrong on my side. Please try again in a moment, or write SUPPORT.",
 }

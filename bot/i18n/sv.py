@@ -32,7 +32,7 @@ STRINGS: dict[str, str] = {
         "position."
     ),
     "find_nothing": "Jag hittar inga laddare som du kan använda.",
-    "find_filter_hint": "Bara en kontakttyp? Tryck på den nedan.",
+    "find_filter_hint": "Bara en kontakttyp? Välj den nedan.",
     "find_all_types": "Alla typer",
     "station_line": "{index}. {name}, {address}, {city} ({distance})",
     "availability": "{type} {kw}: {free} av {total} lediga",
@@ -150,4 +150,29 @@ STRINGS: dict[str, str] = {
     "greeting_thanks": "Varsågod! Skriv gärna igen om det är något mer.",
     "stale_choice": "Den knappen gäller inte längre. Skriv /help för att se vad jag kan.",
     "agent_holds": "En kollega från supporten svarar dig här.",
+    # SMS (bot/adapters/sms.py): commands are words, choices are numbered.
+    "sms_no_account": (
+        "För att ladda via sms behöver du ett konto med faktura eller sparat kort. Skriv "
+        "SUPPORT så hjälper vi dig att skaffa ett. Inget har startats."
+    ),
+    "sms_choose": "Svara med en siffra 1-{n}.",
+    "sms_more": "Fortsättning: svara MER",
+    "sms_no_more": "Det finns inget mer att visa. Skriv MENY för alla kommandon.",
+    "sms_stopp_hint": (
+        "Vill du avsluta din laddning? Skriv AVSLUTA. Vill du inte få fler sms från oss? "
+        "Skriv STOP."
+    ),
+    "sms_menu": (
+        "Sms-kommandon:\n"
+        "LADDA <kod> - starta laddning\n"
+        "AVSLUTA - avsluta din laddning\n"
+        "STATUS - hur laddningen går\n"
+        "NÄRA <plats> - lediga laddare\n"
+        "PRIS <kod> - priset vid ett uttag\n"
+        "HISTORIK - dina laddningar\n"
+        "SUPPORT - prata med en människa\n"
+        "ENGLISH - byt språk\n"
+        "Svara med en siffra på numrerade val, MER för fortsättning. Frågor går också bra."
+    ),
+    "sms_error": "Något gick fel hos mig. Försök igen om en liten stund, eller skriv SUPPORT.",
 }
