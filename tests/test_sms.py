@@ -634,3 +634,34 @@ def test_any_text_becomes_gsm7_pages_of_at_most_three_segments(text: str) -> Non
     joined = "".join(p.removesuffix("\nFortsättning: svara MER") for p in pages)
     squeeze = re.compile(r"\s+")
     assert squeeze.sub("", joined) == squeeze.sub("", clean)
+
+
+@pytest.mark.parametrize(
+    ("sent", "expected"),
+    [
+        ("NÄRA sundbyberg", "hittar inga laddare"),
+        ("nara sundbyberg", "hittar inga laddare"),
+        ("NEAR Sundbyberg", "find any chargers"),
+        ("naer sundbyberg", "find any chargers"),
+        ("HISTORIK", "inga laddningar"),
+        ("histrik", "inga laddningar"),
+        ("HISTORY", "no sessions"),
+        ("STATUS", "ingen pågående laddning"),
+        ("statsu", "ingen pågående laddning"),
+        ("AVSLUTA", "ingen pågående laddning att avsluta"),
+        ("FINISH", "no charging in progress to end"),
+        ("PRIS ZZZZZ", "ZZZZZ"),
+        ("PRICE ZZZZZ", "ZZZZZ"),
+        ("SUPPORT", "kö"),
+        ("MENY", "LADDA <kod>"),
+        ("MENU", "CHARGE <code>"),
+    ],
+)
+async def test_each_command_in_both_languages_reaches_the_engine(
+    twilio: Twilio, sent: str, expected: str
+) -> None:
+    """An empty network: each command still gets its own, sendable answer."""
+    reply = await twilio.text(STRANGER, sent)
+    assert reply is not None
+    assert expected in reply, reply
+    assert_sendable(reply)
