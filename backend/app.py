@@ -15,7 +15,9 @@ from sqlalchemy import update
 
 from backend import migrate
 from backend.api import admin
+from backend.api import payments as payments_api
 from backend.chargers import central
+from backend.chargers.redis_relay import RedisNetwork
 from backend.chargers.registry import ChargerRegistry
 from backend.chargers.relay import LocalChargerCommands
 from backend.db import create_engine, session_factory, sqlite_file
@@ -32,7 +34,9 @@ from backend.services.errors import (
     RefusedError,
 )
 from backend.services.events import EventBus
+from backend.services.payments import PaymentService
 from backend.services.places import Gazetteer
+from backend.services.ports import ChargerCommands
 from backend.settings import Settings, get_settings
 from bot.adapters.sms import router as sms_router
 from bot.adapters.sms import start_sms, stop_sms
@@ -98,16 +102,49 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.sessions = sessions
         events: EventBus = app.state.events
         registry = ChargerRegistry()
-        commands = LocalChargerCommands(registry, timeout=settings.ocpp_call_timeout)
+        local_commands = LocalChargerCommands(registry, timeout=settings.ocpp_call_timeout)
+        commands: ChargerCommands = local_commands
+        network: RedisNetwork | None = None
+        if settings.redis_url:  # scale-out: any process commands any charger, via its holder
+            network = RedisNetwork(
+                settings.redis_url,
+                prefix=settings.redis_key_prefix,
+                registry=registry,
+                local=local_commands,
+                sessions=sessions,
+                events=events,
+                call_timeout=settings.ocpp_call_timeout,
+                lease_seconds=settings.redis_lease_seconds,
+            )
+            commands = network.commands
+        app.state.network = network
         charging = ChargingService(
             sessions,
             commands,
             events,
             start_timeout=settings.ocpp_start_timeout,
             idle_warning_minutes=settings.idle_warning_minutes,
+            member_discount_percent=settings.member_price_per_kwh_discount_percent,
         )
         app.state.commands = commands
         app.state.charging = charging
+        # Card payments only with a Stripe key; `app.state.stripe_http_client` (set before the
+        # lifespan starts) replaces the SDK's HTTP client, e.g. with a test double.
+        payments = (
+            PaymentService(
+                sessions,
+                charging,
+                events,
+                settings,
+                http_client=getattr(app.state, "stripe_http_client", None),
+            )
+            if settings.stripe_api_key
+            else None
+        )
+        app.state.payments = payments
+        if payments is not None:
+            # local_only: with Redis, only the process where an event happened settles it.
+            events.subscribe(payments, local_only=True)
         app.state.central = central.CentralSystem(
             ChargerStateService(sessions),
             charging,
@@ -116,6 +153,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             auto_register=settings.ocpp_auto_register,
             call_timeout=settings.ocpp_call_timeout,
             heartbeat_interval=settings.ocpp_heartbeat_interval,
+            leases=network,
         )
         app.state.outbox = Outbox()
         faq_path = Path(settings.faq_file) if settings.faq_file else DATA_DIR / "faq.yaml"
@@ -124,16 +162,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             faq=FaqService(faq_path),
             places=Gazetteer.load(),
             settings=settings,
+            payments=payments,
         )
         app.state.engine = Engine(sessions, bot_services)
         app.state.notifier = Notifier(
             sessions, app.state.outbox, live_interval=settings.live_status_interval
         )
-        events.subscribe(app.state.notifier)
-        async with sessions() as db:
-            # One process holds every socket in the embedded setup: none is open yet.
-            await db.execute(update(Charger).values(online=False))
-            await db.commit()
+        # local_only: with Redis, only the process where an event happened tells the driver.
+        events.subscribe(app.state.notifier, local_only=True)
+        if network is None:
+            async with sessions() as db:
+                # One process holds every socket in the embedded setup: none is open yet.
+                await db.execute(update(Charger).values(online=False))
+                await db.commit()
+        else:  # other processes hold sockets; the lease sweeper marks lapsed ones offline
+            await network.start()
         timers = asyncio.create_task(_run_timers(charging, settings.sweep_interval))
         app.state.telegram = await start_telegram(app)
         app.state.sms = await start_sms(app)
@@ -147,6 +190,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await timers
             await stop_telegram(app.state.telegram)
             await app.state.central.close_all()
+            if network is not None:
+                await network.stop()
+            if payments is not None:
+                await payments.drain()  # before the notifier: it sends their receipts
             await app.state.notifier.drain()
             await stop_sms(app.state.sms)  # after the notifier: its last messages go out
             await engine.dispose()
@@ -169,4 +216,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(central.router)
     app.include_router(telegram_router)
     app.include_router(sms_router)
+    app.include_router(payments_api.router)
     return app

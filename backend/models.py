@@ -226,6 +226,12 @@ class Driver(SQLModel, table=True):
     billing: str = Field(default=Billing.PAY_PER_SESSION, sa_type=String(20))
     blocked: bool = False
     stripe_customer_id: str | None = Field(default=None, max_length=64)
+    # The card saved through a Checkout Session in setup mode (billing card_on_file).
+    stripe_payment_method_id: str | None = Field(default=None, max_length=255)
+    # "payg" or "member": kept in step with the driver's Stripe subscription by its webhooks.
+    plan: str = Field(
+        default="payg", sa_column=Column(String(16), nullable=False, server_default="payg")
+    )
     created_at: datetime = _created()
 
 
@@ -324,6 +330,13 @@ class Payment(SQLModel, table=True):
     amount_authorized_minor: int = 0
     amount_captured_minor: int = 0
     amount_refunded_minor: int = 0
+    # Cost above the hold that could not be captured: flagged for follow-up by staff.
+    amount_uncollected_minor: int = Field(
+        default=0, sa_column=Column(Integer(), nullable=False, server_default="0")
+    )
+    refund_count: int = Field(
+        default=0, sa_column=Column(Integer(), nullable=False, server_default="0")
+    )
     stripe_checkout_session_id: str | None = Field(default=None, max_length=255, index=True)
     stripe_payment_intent_id: str | None = Field(default=None, max_length=255, index=True)
     created_at: datetime = _created()

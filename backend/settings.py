@@ -54,6 +54,26 @@ class Settings(BaseSettings):
         description="Seconds the webhook waits for the answer; later ones go out by REST.",
     )
 
+    stripe_api_key: str = Field(default="", description="Stripe secret key; empty: no cards.")
+    stripe_webhook_secret: str = Field(
+        default="", description="Signing secret (whsec_...) of the Stripe webhook endpoint."
+    )
+    stripe_api_base: str = Field(
+        default="", description="Stripe API base URL override (stripe-mock, a local double)."
+    )
+    member_price_per_kwh_discount_percent: int = Field(
+        default=0, ge=0, le=90, description="Member plan: % off the price per kWh; 0: no plan."
+    )
+    member_monthly_fee_minor: int = Field(
+        default=0, ge=0, description="Member plan's monthly fee (öre), as shown to drivers."
+    )
+    stripe_member_price_id: str = Field(
+        default="", description="The member plan's recurring Stripe Price (price_...)."
+    )
+    stripe_hold_amount_minor: int = Field(
+        default=30000, ge=100, description="Amount held on the card before a start (öre)."
+    )
+
     faq_file: str = Field(default="", description="FAQ YAML; default data/faq.yaml")
     live_status_interval: float = Field(default=10.0, gt=0, description="Seconds between edits.")
 
@@ -65,6 +85,16 @@ class Settings(BaseSettings):
     ocpp_heartbeat_interval: int = Field(default=300, ge=10)
     idle_warning_minutes: int = Field(default=5, ge=0, description="Notice before idle fees.")
     sweep_interval: float = Field(default=5.0, gt=0, description="Seconds between timer checks.")
+    # Scale-out (several server processes): see README "Production layout".
+    redis_url: str = Field(
+        default="", description="redis://host:6379/0; empty: one process, in-process relay."
+    )
+    redis_key_prefix: str = Field(
+        default="chargebot:", description="Prefix of every Redis key and channel."
+    )
+    redis_lease_seconds: float = Field(
+        default=15.0, gt=0, description="Charger lease; offline this long after a crash."
+    )
 
     @field_validator("public_base_url")
     @classmethod
@@ -112,6 +142,13 @@ class Settings(BaseSettings):
                     f"(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`) "
                     f"or run with ENVIRONMENT=development."
                 )
+        stripe_secret = self.stripe_webhook_secret.strip().lower()
+        if self.stripe_api_key and stripe_secret in _PLACEHOLDER_SECRETS:
+            raise ConfigurationError(
+                "STRIPE_WEBHOOK_SECRET is missing or a placeholder while STRIPE_API_KEY is set; "
+                "copy the endpoint's signing secret (whsec_...) from the Stripe Dashboard, "
+                "unset STRIPE_API_KEY, or run with ENVIRONMENT=development."
+            )
         token = self.twilio_auth_token.strip().lower()
         if self.sms_configured and token in _PLACEHOLDER_SECRETS:
             raise ConfigurationError(

@@ -1,10 +1,16 @@
 """Benchmark: N simulated chargers on one server process; the remote-start round trip.
 
     .venv/bin/python -m benchmarks.remote_start --chargers 1000 --starts 300
+    .venv/bin/python -m benchmarks.remote_start --via-redis --chargers 200 --starts 200
 
 Measures the admin request → RemoteStartTransaction at the charger → Accepted → HTTP
 response time (p50/p99), and the server's RSS and CPU with N chargers held. The chargers
 run in this process (the `chargebot simulate` code), the server in its own process.
+
+`--via-redis` runs two server processes on one fresh PostgreSQL database and Redis (the
+scale-out layout); every charger holds its socket on process A. Starts alternate between
+A (the in-process relay) and B (relayed over Redis to A and back), on distinct chargers,
+and both round trips are reported.
 """
 
 from __future__ import annotations
@@ -14,10 +20,15 @@ import asyncio
 import random
 import tempfile
 import time
+import uuid
 from pathlib import Path
 
 import httpx
+import psycopg
+import redis
+from sqlalchemy.engine import make_url
 
+from backend import migrate
 from backend.chargers.simulator import SimulatedChargePoint, SimulatorConfig
 from benchmarks.common import cpu_seconds, free_port, rss_mib, start_server, summary
 
@@ -145,13 +156,108 @@ async def run(chargers: int, starts: int, idle_seconds: float) -> None:
         server.wait(30)
 
 
+def _libpq(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+async def run_via_redis(
+    chargers: int, starts: int, postgres_admin_url: str, redis_url: str
+) -> None:
+    workdir = Path(tempfile.mkdtemp(prefix="chargebot-bench-redis-"))
+    name = f"chargebot_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(_libpq(postgres_admin_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    database_url = make_url(postgres_admin_url).set(database=name).render_as_string(False)
+    prefix = f"chargebot-bench-{uuid.uuid4().hex[:12]}:"
+    env = {
+        "ADMIN_TOKEN": TOKEN,
+        "DATABASE_URL": database_url,
+        "OCPP_START_TIMEOUT": "600",
+        "REDIS_URL": redis_url,
+        "REDIS_KEY_PREFIX": prefix,
+    }
+    servers = []
+    sims: list[SimulatedChargePoint] = []
+    tasks: list[asyncio.Task[None]] = []
+    try:
+        await migrate.upgrade(database_url)
+        for label in ("a", "b"):
+            (workdir / label).mkdir()
+            port = free_port()
+            servers.append((port, start_server(port, env, workdir / label)))
+        (port_a, _), (port_b, _) = servers
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        async with (
+            httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{port_a}", headers=headers, timeout=60
+            ) as http_a,
+            httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{port_b}", headers=headers, timeout=60
+            ) as http_b,
+        ):
+            ids = await register_network(http_a, chargers)
+            for charger_id in ids:
+                sim = SimulatedChargePoint(
+                    SimulatorConfig(
+                        url=f"ws://127.0.0.1:{port_a}/ocpp",
+                        charge_point_id=charger_id,
+                        meter_interval=60.0,
+                    )
+                )
+                sims.append(sim)
+                tasks.append(asyncio.create_task(sim.run()))
+            connect_s = await wait_online(http_b, chargers, limit_s=300)
+            await asyncio.sleep(5)
+            samples = random.Random(7).sample(ids, min(2 * starts, len(ids)))
+            latencies: dict[str, list[float]] = {"a": [], "b": []}
+            for n, charger_id in enumerate(samples):
+                label, http = ("a", http_a) if n % 2 == 0 else ("b", http_b)
+                began = time.perf_counter()
+                response = await http.post(
+                    f"/admin/chargers/{charger_id}/remote-start",
+                    json={"connector_id": 1, "id_tag": "BENCH"},
+                )
+                latencies[label].append((time.perf_counter() - began) * 1000)
+                if response.status_code != 200 or response.json()["status"] != "Accepted":
+                    raise RuntimeError(f"{charger_id}: {response.status_code} {response.text}")
+        print(f"chargers held          {chargers} on process A (online after {connect_s:.1f} s)")
+        print(f"remote start via A     {summary(latencies['a'])} (in-process relay)")
+        print(f"remote start via B     {summary(latencies['b'])} (Redis relay to A)")
+    finally:
+        for sim in sims:
+            await sim.stop()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for _, server in servers:
+            server.terminate()
+            server.wait(30)
+        with psycopg.connect(_libpq(postgres_admin_url), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        client = redis.Redis.from_url(redis_url)
+        keys = list(client.scan_iter(match=f"{prefix}*"))
+        if keys:
+            client.delete(*keys)
+        client.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chargers", type=int, default=1000)
     parser.add_argument("--starts", type=int, default=300)
     parser.add_argument("--idle-seconds", type=float, default=10.0)
+    parser.add_argument(
+        "--via-redis",
+        action="store_true",
+        help="two processes on PostgreSQL + Redis; starts sent to A and to B (not holding)",
+    )
+    parser.add_argument("--postgres-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
     args = parser.parse_args()
-    asyncio.run(run(args.chargers, args.starts, args.idle_seconds))
+    if args.via_redis:
+        asyncio.run(run_via_redis(args.chargers, args.starts, args.postgres_url, args.redis_url))
+    else:
+        asyncio.run(run(args.chargers, args.starts, args.idle_seconds))
 
 
 if __name__ == "__main__":

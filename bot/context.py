@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.models import Conversation, Driver
 from backend.services.charging import ChargingService
+from backend.services.payments import PaymentService
 from backend.services.places import Gazetteer
 from backend.settings import Settings
 from bot.faq.matcher import FaqService
@@ -24,6 +25,7 @@ class BotServices:
     faq: FaqService
     places: Gazetteer
     settings: Settings
+    payments: PaymentService | None = None  # None: no Stripe key, no card payments
 
 
 @dataclass

@@ -9,12 +9,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from backend.db import utcnow
-from backend.models import Connector, ConversationMode, Driver, ProcessedEvent
+from backend.models import Connector, Conversation, ConversationMode, Driver, ProcessedEvent
 from backend.services.codes import normalize_code
 from backend.services.places import fold
 from bot.context import BotServices, Context
 from bot.conversations import conversation_for, record
-from bot.flows import charging, faq, find, info, start, support
+from bot.flows import charging, faq, find, info, payment, start, support
 from bot.messages import Inbound, Reply
 
 log = logging.getLogger(__name__)
@@ -41,7 +41,7 @@ class Engine:
 
     async def handle(self, inbound: Inbound) -> list[Reply]:
         async with self._sessions() as db:
-            conversation = await conversation_for(db, inbound)
+            conversation = await self._locked(db, await conversation_for(db, inbound))
             if inbound.message_id and not await self._first_time(db, inbound):
                 return []  # a retried delivery of a message we already answered
             driver = await db.get(Driver, conversation.driver_id)
@@ -55,6 +55,23 @@ class Engine:
             conversation.updated_at = utcnow()
             await db.commit()
         return replies
+
+    async def _locked(self, db: AsyncSession, conversation: Conversation) -> Conversation:
+        """The conversation row, locked until commit and read fresh after the lock.
+
+        Two messages of one driver may reach two processes at once: the second waits for the
+        first's commit (`SELECT ... FOR NO KEY UPDATE` on PostgreSQL; SQLite has one writer),
+        so state, mode (the support queue) and `version` never lose an update. No retry
+        is needed, so a flow's side effects (a remote start) never run twice.
+        """
+        locked = await db.scalar(
+            select(Conversation)
+            .where(col(Conversation.id) == conversation.id)
+            .with_for_update(key_share=True)
+            .execution_options(populate_existing=True)
+        )
+        assert locked is not None
+        return locked
 
     async def _first_time(self, db: AsyncSession, inbound: Inbound) -> bool:
         # Flushed, not committed: it lands with the answer, so a failed attempt can be retried.
@@ -91,6 +108,10 @@ class Engine:
             return await info.prices(ctx, args)
         if command == "support":
             return await support.request(ctx)
+        if command == "card":
+            return await payment.card(ctx)
+        if command == "member":
+            return await payment.member(ctx)
         if command == "language":
             return await info.language(ctx, args)
         return await info.help_text(ctx)

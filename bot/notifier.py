@@ -10,10 +10,11 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
-from backend.models import Charger, ChargingSession, Conversation, Station
+from backend.models import Charger, ChargingSession, Conversation, Payment, PaymentStatus, Station
 from backend.services.events import (
     ChargingFinished,
     IdleFeeSoon,
+    PaymentCaptured,
     SessionCompleted,
     SessionEvent,
     SessionFailed,
@@ -120,7 +121,22 @@ class Notifier:
             return conversation, Reply(t(lang, "event_started", station=name))
         if isinstance(event, SessionFailed):
             key = f"failed_{event.reason}"
-            return conversation, Reply(t(lang, key if key in CATALOGS[lang] else "failed_other"))
+            text = t(lang, key if key in CATALOGS[lang] else "failed_other")
+            held = await db.scalar(
+                select(col(Payment.id)).where(
+                    col(Payment.session_id) == session.id,
+                    col(Payment.status).in_([PaymentStatus.AUTHORIZED, PaymentStatus.RELEASED]),
+                )
+            )
+            if held is not None:  # the payments service releases it
+                text = f"{text} {t(lang, 'hold_released')}"
+            return conversation, Reply(text)
+        if isinstance(event, PaymentCaptured):
+            text = t(lang, "payment_captured", amount=kronor(event.amount_minor, lang))
+            if event.uncollected_minor:
+                uncollected = kronor(event.uncollected_minor, lang)
+                text = f"{text}\n{t(lang, 'payment_uncollected', amount=uncollected)}"
+            return conversation, Reply(text)
         if isinstance(event, ChargingFinished):
             return conversation, Reply(t(lang, "event_charging_finished"))
         if isinstance(event, IdleFeeSoon):

@@ -3,6 +3,9 @@
 PostgreSQL is on by default (it runs on this machine and in CI). If it is unreachable the
 run fails and names it; `CHARGEBOT_TEST_POSTGRES=off` is the explicit switch for machines
 without it.
+
+Redis the same way: tests that need it (scale-out) fail naming Redis when it is unreachable;
+`CHARGEBOT_TEST_REDIS=off` is the explicit switch that skips them with that reason.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
+import redis
 import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
@@ -36,6 +40,9 @@ POSTGRES_ADMIN_URL = os.environ.get(
     "CHARGEBOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
 BACKENDS = ["sqlite", "postgresql"] if POSTGRES_ENABLED else ["sqlite"]
+REDIS_SWITCH = os.environ.get("CHARGEBOT_TEST_REDIS", "on").strip().lower()
+REDIS_ENABLED = REDIS_SWITCH not in {"off", "0", "no", "false"}
+REDIS_TEST_URL = os.environ.get("CHARGEBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
 def _libpq(url: str) -> str:
@@ -55,6 +62,37 @@ def postgres_admin_url() -> str:
             pytrace=False,
         )
     return POSTGRES_ADMIN_URL
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """Redis for scale-out tests; fails the run loudly if it is down (never a silent skip)."""
+    if not REDIS_ENABLED:
+        pytest.skip("CHARGEBOT_TEST_REDIS=off: scale-out tests need Redis")
+    try:
+        client = redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=5)
+        client.ping()
+        client.close()
+    except redis.RedisError as exc:
+        pytest.fail(
+            f"Redis is not reachable at {REDIS_TEST_URL} ({exc}). Start it, point "
+            "CHARGEBOT_TEST_REDIS_URL at one, or run with CHARGEBOT_TEST_REDIS=off to skip "
+            "the scale-out tests.",
+            pytrace=False,
+        )
+    return REDIS_TEST_URL
+
+
+@pytest.fixture
+def redis_prefix(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test alone (parallel runs never collide); its keys are removed."""
+    prefix = f"chargebot-test-{uuid.uuid4().hex[:12]}:"
+    yield prefix
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=f"{prefix}*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
 
 
 def create_postgres_database(admin_url: str) -> str:

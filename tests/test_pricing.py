@@ -9,7 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backend.services.pricing import TariffSnapshot, compute_cost, round_half_up
+from backend.services.pricing import (
+    TariffSnapshot,
+    compute_cost,
+    for_plan,
+    member_price_per_kwh,
+    round_half_up,
+)
 
 T0 = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 TARIFF = TariffSnapshot(
@@ -105,3 +111,20 @@ def test_cost_properties(
     # More energy never costs less.
     more = compute_cost(tariff, energy_wh + 1000, T0, stopped, finished)
     assert more.total_minor >= cost.total_minor
+
+
+@given(st.integers(0, 100_000), st.integers(0, 90))
+def test_the_member_price_is_the_discount_rounded_half_up_and_never_more(
+    price: int, percent: int
+) -> None:
+    member = member_price_per_kwh(price, percent)
+    exact = Fraction(price * (100 - percent), 100)
+    assert abs(member - exact) <= Fraction(1, 2)
+    assert member - exact != Fraction(-1, 2)  # halves go up
+    assert 0 <= member <= price
+    tariff = TariffSnapshot("SEK", price, 10, 500, 200, 15, 25)
+    assert for_plan(tariff, "payg", percent) == tariff
+    assert for_plan(tariff, "member", 0) == tariff
+    discounted = for_plan(tariff, "member", percent)
+    assert discounted.price_per_kwh_minor == member
+    assert discounted.to_json() | {"price_per_kwh_minor": price} == tariff.to_json()

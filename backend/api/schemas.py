@@ -192,6 +192,9 @@ class DriverPublic(BaseModel):
     language: str
     billing: str
     blocked: bool
+    stripe_customer_id: str | None = None
+    has_saved_card: bool = False
+    plan: str = "payg"
     created_at: datetime
 
 
@@ -220,6 +223,26 @@ class IdTagPublic(BaseModel):
     created_at: datetime
 
 
+class PaymentPublic(BaseModel):
+    """A session's card payment; `amount_uncollected_minor` is cost above the hold (flagged)."""
+
+    id: int
+    method: str
+    status: str
+    currency: str
+    amount_authorized_minor: int
+    amount_captured_minor: int
+    amount_refunded_minor: int
+    amount_uncollected_minor: int
+    refund_count: int
+    stripe_checkout_session_id: str | None
+    stripe_payment_intent_id: str | None
+
+
+class RefundRequest(BaseModel):
+    amount_minor: int | None = Field(default=None, gt=0, description="Default: all that is left.")
+
+
 class SessionPublic(BaseModel):
     id: int
     driver_id: int | None
@@ -234,3 +257,4 @@ class SessionPublic(BaseModel):
     created_at: datetime
     started_at: datetime | None
     stopped_at: datetime | None
+    payment: PaymentPublic | None = None

@@ -7,7 +7,7 @@ import base64
 import binascii
 import logging
 import time
-from typing import Any
+from typing import Any, Protocol
 
 from fastapi import APIRouter, WebSocket
 from starlette.responses import Response
@@ -24,6 +24,14 @@ from backend.services.ports import ChargerCommands
 log = logging.getLogger(__name__)
 
 LAST_SEEN_EVERY = 60.0  # seconds between last_seen_at writes for a busy charger
+
+
+class Leases(Protocol):
+    """Who holds which charger across processes (Redis); absent in the embedded setup."""
+
+    async def acquire(self, charger_id: str, connection_id: str) -> None: ...
+
+    async def release(self, charger_id: str, connection_id: str) -> bool: ...
 
 
 class StarletteConnection:
@@ -73,6 +81,7 @@ class CentralSystem:
         auto_register: bool = False,
         call_timeout: float = 30.0,
         heartbeat_interval: int = 300,
+        leases: Leases | None = None,
     ) -> None:
         self.state = state
         self.charging = charging
@@ -81,6 +90,7 @@ class CentralSystem:
         self.auto_register = auto_register
         self.call_timeout = call_timeout
         self.heartbeat_interval = heartbeat_interval
+        self.leases = leases
         self._last_seen_write: dict[str, float] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
 
@@ -136,6 +146,14 @@ class CentralSystem:
             log.info("%s reconnected; closing its stale socket", identity.id)
             stale.closed.set()
             self._spawn(self._close_quietly(stale, 1001, "replaced by a new connection"))
+        if self.leases is not None:
+            try:
+                await self.leases.acquire(identity.id, connection.id)
+            except Exception:
+                log.exception("%s: could not take its lease; closing", identity.id)
+                self.registry.unregister(connection)
+                await close(1011, "lease unavailable")
+                return
         await self.state.set_online(identity.id, True)
         self._last_seen_write[identity.id] = time.monotonic()
         self._spawn(self._ask_for_status(identity.id))
@@ -147,7 +165,9 @@ class CentralSystem:
             log.exception("%s: connection ended with an error", identity.id)
         finally:
             connection.closed.set()
-            if self.registry.unregister(connection):
+            if self.registry.unregister(connection) and (
+                self.leases is None or await self.leases.release(identity.id, connection.id)
+            ):
                 await self.state.set_online(identity.id, False)
 
     async def _ask_for_status(self, charger_id: str) -> None:

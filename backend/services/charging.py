@@ -50,7 +50,13 @@ from backend.services.events import (
     SessionStarted,
 )
 from backend.services.ports import ChargerCommands, CommandResult, CommandStatus
-from backend.services.pricing import FREE, CostBreakdown, TariffSnapshot, compute_cost
+from backend.services.pricing import (
+    FREE,
+    CostBreakdown,
+    TariffSnapshot,
+    compute_cost,
+    for_plan,
+)
 
 log = logging.getLogger(__name__)
 
@@ -131,12 +137,14 @@ class ChargingService:
         events: EventBus,
         start_timeout: float = 120.0,
         idle_warning_minutes: int = 5,
+        member_discount_percent: int = 0,
     ) -> None:
         self._sessions = sessions
         self._commands = commands
         self._events = events
         self._start_timeout = timedelta(seconds=start_timeout)
         self._idle_warning = timedelta(minutes=idle_warning_minutes)
+        self._member_discount = member_discount_percent
 
     # -- starting ---------------------------------------------------------------------------
 
@@ -150,11 +158,73 @@ class ChargingService:
         channel: str = "admin",
     ) -> StartOutcome:
         """Check the rules, create the session, send RemoteStartTransaction, record the outcome."""
+        session = await self.reserve(
+            charger_id, connector_id, id_tag=id_tag, driver_id=driver_id, channel=channel
+        )
+        assert session.id is not None
+        return await self.start_pending(session.id)
+
+    async def reserve(
+        self,
+        charger_id: str,
+        connector_id: int,
+        *,
+        id_tag: str | None = None,
+        driver_id: int | None = None,
+        channel: str = "admin",
+        hold_until: datetime | None = None,
+    ) -> ChargingSession:
+        """Check the rules and create a `pending` session; nothing is sent to the charger.
+
+        `hold_until` keeps the connector for the driver that long (e.g. while they pay)
+        before the timers fail the session; by default the start timeout.
+        """
         async with self._sessions() as db:
-            session = await self._create_pending(
-                db, charger_id, connector_id, id_tag, driver_id, channel
+            return await self._create_pending(
+                db, charger_id, connector_id, id_tag, driver_id, channel, hold_until
             )
+
+    async def hold_pending(self, session_id: int, until: datetime) -> bool:
+        """Move a pending session's deadline (e.g. to when its payment page expires)."""
+        async with self._sessions() as db:
+            changed = await self._transition(
+                db, session_id, {SessionStatus.PENDING}, start_deadline_at=until
+            )
+            await db.commit()
+        return changed
+
+    async def fail_pending(
+        self, db: AsyncSession, session_id: int, reason: str
+    ) -> SessionFailed | None:
+        """Fail a session that never reached the charger, in the caller's transaction.
+
+        Returns the SessionFailed event for the caller to publish after its commit, or None
+        if the session was no longer pending.
+        """
+        if not await self._fail(db, session_id, {SessionStatus.PENDING}, reason):
+            return None
+        session = await db.get(ChargingSession, session_id, populate_existing=True)
+        assert session is not None
+        return SessionFailed(session_id, session.driver_id, session.channel, reason)
+
+    async def start_pending(self, session_id: int) -> StartOutcome:
+        """Send RemoteStartTransaction for an existing pending session and record the outcome."""
+        async with self._sessions() as db:
+            session = await db.get(ChargingSession, session_id)
+            if session is None:
+                raise NotFoundError(f"charging session {session_id} not found")
+            # The start timeout runs from now, whatever held the session before.
+            claimed = await self._transition(
+                db,
+                session_id,
+                {SessionStatus.PENDING},
+                start_deadline_at=utcnow() + self._start_timeout,
+            )
+            await db.commit()
+            if not claimed:
+                raise ConflictError(f"session {session_id} is {session.status}, not pending")
         assert session.id is not None and session.id_tag is not None
+        charger_id, connector_id = session.charger_id, session.connector_id
         result = await self._commands.remote_start(charger_id, connector_id, session.id_tag)
         async with self._sessions() as db:
             if result.accepted:
@@ -245,12 +315,14 @@ class ChargingService:
         id_tag: str | None,
         driver_id: int | None,
         channel: str,
+        hold_until: datetime | None = None,
     ) -> ChargingSession:
         charger, driver, id_tag = await self._checked_start(
             db, charger_id, connector_id, id_tag, driver_id
         )
         tariff = await db.scalar(select(Tariff).where(col(Tariff.station_id) == charger.station_id))
-        snapshot = _snapshot(tariff)
+        plan = driver.plan if driver is not None else None
+        snapshot = for_plan(_snapshot(tariff), plan, self._member_discount)
         session = ChargingSession(
             driver_id=driver.id if driver else None,
             charger_id=charger_id,
@@ -261,7 +333,7 @@ class ChargingService:
             currency=snapshot.currency,
             tariff_snapshot=snapshot.to_json(),
             # A start that never gets an answer (a crash mid-call) must not block the connector.
-            start_deadline_at=utcnow() + self._start_timeout,
+            start_deadline_at=hold_until or utcnow() + self._start_timeout,
         )
         db.add(session)
         try:
@@ -495,7 +567,9 @@ class ChargingService:
             tariff = await db.scalar(
                 select(Tariff).where(col(Tariff.station_id) == charger.station_id)
             )
-        snapshot = _snapshot(tariff)
+        tag_driver = await db.get(Driver, tag.driver_id) if tag is not None else None
+        plan = tag_driver.plan if tag_driver is not None else None
+        snapshot = for_plan(_snapshot(tariff), plan, self._member_discount)
         accepted = status == "Accepted"
         channel = "rfid"
         if tag is not None and id_tag.startswith(VIRTUAL_TAG_PREFIX):

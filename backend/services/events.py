@@ -50,21 +50,36 @@ class SessionCompleted(SessionEvent):
     energy_wh: int
 
 
+@dataclass(frozen=True)
+class PaymentCaptured(SessionEvent):
+    """The session's card payment was taken; `uncollected_minor` is cost above the hold."""
+
+    amount_minor: int
+    uncollected_minor: int
+
+
 DomainEvent = SessionEvent
 Subscriber = Callable[[DomainEvent], Awaitable[None]]
 
 
 class EventBus:
-    """Publishes events to every subscriber; a failing subscriber never breaks the publisher."""
+    """Publishes events to every subscriber; a failing subscriber never breaks the publisher.
+
+    With Redis (scale-out), events that happened in another process are published here
+    with `remote=True`; subscribers registered `local_only` (the notifier, the Redis
+    forwarder) see only this process's own events, so a driver is told once.
+    """
 
     def __init__(self) -> None:
-        self._subscribers: list[Subscriber] = []
+        self._subscribers: list[tuple[Subscriber, bool]] = []
 
-    def subscribe(self, subscriber: Subscriber) -> None:
-        self._subscribers.append(subscriber)
+    def subscribe(self, subscriber: Subscriber, *, local_only: bool = False) -> None:
+        self._subscribers.append((subscriber, local_only))
 
-    async def publish(self, event: DomainEvent) -> None:
-        for subscriber in list(self._subscribers):
+    async def publish(self, event: DomainEvent, *, remote: bool = False) -> None:
+        for subscriber, local_only in list(self._subscribers):
+            if remote and local_only:
+                continue
             try:
                 await subscriber(event)
             except Exception:

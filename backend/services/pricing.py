@@ -11,7 +11,7 @@ Rounding rules (each component is rounded on its own, then summed):
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from fractions import Fraction
 from typing import Any
@@ -45,6 +45,20 @@ class TariffSnapshot:
 
 
 FREE = TariffSnapshot("SEK", 0, 0, 0, 0, 0, 25)
+MEMBER_PLAN = "member"
+
+
+def member_price_per_kwh(price_per_kwh_minor: int, discount_percent: int) -> int:
+    """The member plan's price per kWh: `discount_percent` off, rounded half up to whole öre."""
+    return round_half_up(Fraction(price_per_kwh_minor * (100 - discount_percent), 100))
+
+
+def for_plan(tariff: TariffSnapshot, plan: str | None, discount_percent: int) -> TariffSnapshot:
+    """The prices a driver on `plan` pays: members get the lower price per kWh, nothing else."""
+    if plan != MEMBER_PLAN or discount_percent <= 0:
+        return tariff
+    price = member_price_per_kwh(tariff.price_per_kwh_minor, discount_percent)
+    return replace(tariff, price_per_kwh_minor=price)
 
 
 @dataclass(frozen=True)

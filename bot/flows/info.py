@@ -5,9 +5,10 @@ from __future__ import annotations
 from sqlmodel import col, func, select
 
 from backend.models import Connector, Tariff
+from backend.services.pricing import member_price_per_kwh
 from bot.context import Context
 from bot.flows import start
-from bot.flows.pricing_text import full_price
+from bot.flows.pricing_text import full_price, member_discount
 from bot.formatting import kronor
 from bot.messages import Choice, Reply
 
@@ -30,7 +31,19 @@ async def prices(ctx: Context, code: str = "") -> list[Reply]:
     parts = [ctx.t("prices_intro")]
     if low is not None and high is not None:
         parts.append(ctx.t("prices_range", low=kronor(low, ctx.lang), high=kronor(high, ctx.lang)))
-    parts.append(ctx.t("prices_plans"))
+    discount = member_discount(ctx)
+    if discount:
+        fee = kronor(ctx.services.settings.member_monthly_fee_minor, ctx.lang)
+        span = ""
+        if low is not None and high is not None:
+            span = ctx.t(
+                "prices_member_range",
+                low=kronor(member_price_per_kwh(low, discount), ctx.lang),
+                high=kronor(member_price_per_kwh(high, discount), ctx.lang),
+            )
+        parts.append(ctx.t("prices_plans_side", fee=fee, percent=discount, range=span))
+    else:
+        parts.append(ctx.t("prices_plans"))
     example = await ctx.db.scalar(select(col(Connector.code)).order_by(col(Connector.id)).limit(1))
     if example:
         parts.append(ctx.t("prices_hint", code=example))

@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from backend.models import Tariff
+from backend.services.pricing import MEMBER_PLAN, member_price_per_kwh
 from bot.context import Context
 from bot.formatting import kronor
+
+
+def member_discount(ctx: Context) -> int:
+    """The member plan's % off the price per kWh; 0 when there is no member plan."""
+    return ctx.services.settings.member_price_per_kwh_discount_percent
 
 
 def short_price(ctx: Context, tariff: Tariff | None) -> str:
@@ -26,7 +32,12 @@ def full_price(ctx: Context, tariff: Tariff | None) -> str:
     if tariff is None:
         lines.append(ctx.t("price_energy", price=kronor(0, ctx.lang)))
         return "\n".join(lines)
-    lines.append(ctx.t("price_energy", price=kronor(tariff.price_per_kwh_minor, ctx.lang)))
+    discount = member_discount(ctx)
+    if discount and ctx.driver.plan == MEMBER_PLAN:
+        price = member_price_per_kwh(tariff.price_per_kwh_minor, discount)
+        lines.append(ctx.t("price_energy_member", price=kronor(price, ctx.lang)))
+    else:
+        lines.append(ctx.t("price_energy", price=kronor(tariff.price_per_kwh_minor, ctx.lang)))
     if tariff.price_per_minute_minor:
         lines.append(ctx.t("price_minute", price=kronor(tariff.price_per_minute_minor, ctx.lang)))
     if tariff.session_fee_minor:

@@ -14,13 +14,14 @@ from backend.models import (
 )
 from backend.services import access, network
 from backend.services.errors import NotFoundError, RefusedError
+from backend.services.payments import CHECKOUT_LIFETIME, PaymentUnavailableError
 from backend.services.ports import CommandStatus
 from bot.context import Context
 from bot.flows.find import type_label
 from bot.flows.pricing_text import full_price
-from bot.formatting import kilowatts
+from bot.formatting import kilowatts, kronor
 from bot.i18n import CATALOGS
-from bot.messages import Reply
+from bot.messages import Link, Reply
 
 OUTCOME_TEXT = {
     CommandStatus.REJECTED: "start_rejected",
@@ -111,11 +112,19 @@ async def confirm(ctx: Context, code: str) -> list[Reply]:
         return [ctx.reply(await refusal(ctx, reason, station))]
     if ctx.conversation.channel == "sms":
         # No payment page on a plain phone: only accounts billed another way start by SMS
-        # (card_on_file is charged by the payments issue).
+        # (a saved card is charged off-session after the charge; see Payments).
         if ctx.driver.billing not in {Billing.INVOICE, Billing.CARD_ON_FILE}:
             return [ctx.reply(ctx.t("sms_no_account"))]
+        if _card_missing(ctx):
+            return [ctx.reply(ctx.t("card_missing"))]
+    elif ctx.driver.billing == Billing.PAY_PER_SESSION and ctx.services.payments is not None:
+        return await _pay_then_start(ctx, connector, charger, station)
+    elif ctx.driver.billing == Billing.CARD_ON_FILE and ctx.services.payments is not None:
+        if _card_missing(ctx):
+            return [ctx.reply(ctx.t("card_missing"))]
+        # A saved card: started at once, charged off-session for the exact cost afterwards.
     elif ctx.driver.billing != Billing.INVOICE:
-        # Card payments arrive with the payments issue; nobody starts without a way to pay.
+        # No card payments configured: nobody starts without a way to pay.
         return [ctx.reply(ctx.t("payment_not_ready"))]
     await ctx.db.commit()  # the conversation state, before the slow part
     try:
@@ -130,6 +139,41 @@ async def confirm(ctx: Context, code: str) -> list[Reply]:
     if outcome.result.accepted:
         return [ctx.reply(ctx.t("starting"))]
     return [ctx.reply(ctx.t(OUTCOME_TEXT[outcome.result.status]))]
+
+
+def _card_missing(ctx: Context) -> bool:
+    """A card_on_file driver without a saved card, while card payments are on."""
+    return (
+        ctx.services.payments is not None
+        and ctx.driver.billing == Billing.CARD_ON_FILE
+        and ctx.driver.stripe_payment_method_id is None
+    )
+
+
+async def _pay_then_start(
+    ctx: Context, connector: Connector, charger: Charger, station: Station | None
+) -> list[Reply]:
+    """Hold the connector and send the payment page; the charger starts once Stripe holds."""
+    payments = ctx.services.payments
+    assert payments is not None and ctx.driver.id is not None
+    await ctx.db.commit()  # the conversation state, before the slow part
+    try:
+        _, url = await payments.checkout(
+            charger.id,
+            connector.connector_id,
+            driver_id=ctx.driver.id,
+            channel=ctx.conversation.channel,
+        )
+    except RefusedError as refused:
+        return [ctx.reply(await refusal(ctx, refused.reason, station))]
+    except PaymentUnavailableError:
+        return [ctx.reply(ctx.t("payment_unavailable"))]
+    text = ctx.t(
+        "pay_to_start",
+        amount=kronor(payments.hold_amount_minor, ctx.lang),
+        minutes=int(CHECKOUT_LIFETIME.total_seconds() // 60),
+    )
+    return [ctx.reply(text, links=[Link(ctx.t("pay_button"), url)])]
 
 
 async def cancel(ctx: Context) -> list[Reply]:

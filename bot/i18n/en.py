@@ -64,6 +64,54 @@ STRINGS: dict[str, str] = {
     "refused_members_only": "This charger is only for {groups}.",
     "refused_closed": "This charger is closed now. Opening hours: {hours}.",
     "refused_other": "Charging can't be started right now.",
+    "pay_to_start": (
+        "To start, {amount} is reserved on your card. You pay only what the charge costs and "
+        "the rest is released. Pay within {minutes} minutes with the button below; the charger "
+        "starts as soon as the payment is done."
+    ),
+    "pay_button": "Pay",
+    "payment_unavailable": (
+        "Card payment is not working right now, so nothing was started. Try again in a while "
+        "or type /support."
+    ),
+    "failed_payment_expired": (
+        "The payment was not completed in time, so the charger was not started. Nothing was "
+        "taken from your card. Scan the code again to try again."
+    ),
+    "failed_payment_canceled": (
+        "The payment was cancelled, so the charger was not started. Nothing was taken from "
+        "your card."
+    ),
+    "hold_released": "The amount reserved on your card has been released.",
+    "payment_captured": "Paid by card: {amount}. Thank you!",
+    "payment_uncollected": (
+        "The charge cost more than the amount reserved; we will contact you about the "
+        "remaining {amount}."
+    ),
+    "card_link": (
+        "Save your card with the button below. Then you can start charging without paying "
+        "each time; after every charge exactly its cost is taken from the card."
+    ),
+    "card_button": "Save card",
+    "card_invoice_account": "Your account is paid by invoice; you don't need a card.",
+    "card_missing": (
+        "Your account pays with a saved card, but no card is saved yet. Type /card to save "
+        "one, or /support."
+    ),
+    "price_energy_member": "Energy: {price} per kWh (your member price)",
+    "prices_plans_side": (
+        "Price plans side by side:\nPay as you go: no monthly fee, the station's price per "
+        "kWh.\nMember: {fee} per month and {percent}% lower price per kWh{range}. Type /member "
+        "to join."
+    ),
+    "prices_member_range": " (now {low} to {high} per kWh)",
+    "member_link": (
+        "Member plan: {fee} per month and {percent}% lower price per kWh. Subscribe with the "
+        "button below; cancel any time."
+    ),
+    "member_button": "Become a member",
+    "member_already": "You are already a member: the lower price per kWh applies to you.",
+    "member_not_offered": "We have no member plan right now; you pay as you go.",
     "payment_not_ready": (
         "Paying by card right here in the chat is coming soon. For now, invoice accounts can "
         "charge. Type /support if you'd like one."

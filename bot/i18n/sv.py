@@ -67,6 +67,53 @@ STRINGS: dict[str, str] = {
     "refused_members_only": "Den här laddaren är bara för {groups}.",
     "refused_closed": "Laddaren är stängd nu. Öppettider: {hours}.",
     "refused_other": "Det går inte att starta laddningen just nu.",
+    "pay_to_start": (
+        "För att starta reserveras {amount} på ditt kort. Du betalar bara vad laddningen "
+        "kostar, resten släpps. Betala inom {minutes} minuter med knappen nedan, så startar "
+        "laddaren så fort betalningen är klar."
+    ),
+    "pay_button": "Betala",
+    "payment_unavailable": (
+        "Kortbetalningen fungerar inte just nu, så inget har startats. Försök igen om en "
+        "stund eller skriv /support."
+    ),
+    "failed_payment_expired": (
+        "Betalningen blev inte klar i tid, så laddaren startades inte. Inget har dragits från "
+        "ditt kort. Skanna koden igen för att försöka på nytt."
+    ),
+    "failed_payment_canceled": (
+        "Betalningen avbröts, så laddaren startades inte. Inget har dragits från ditt kort."
+    ),
+    "hold_released": "Beloppet som reserverades på ditt kort har släppts.",
+    "payment_captured": "Betalt med kort: {amount}. Tack!",
+    "payment_uncollected": (
+        "Laddningen kostade mer än det reserverade beloppet; vi kontaktar dig om resterande "
+        "{amount}."
+    ),
+    "card_link": (
+        "Spara ditt kort med knappen nedan. Sedan kan du starta laddningen utan att betala "
+        "varje gång; efter varje laddning dras exakt vad den kostade från kortet."
+    ),
+    "card_button": "Spara kort",
+    "card_invoice_account": "Ditt konto betalas med faktura; du behöver inget kort.",
+    "card_missing": (
+        "Ditt konto betalar med sparat kort, men inget kort är sparat ännu. Skriv /card för "
+        "att spara ett, eller /support."
+    ),
+    "price_energy_member": "Energi: {price} per kWh (ditt medlemspris)",
+    "prices_plans_side": (
+        "Prisplaner sida vid sida:\nLöpande: ingen månadsavgift, stationens pris per kWh."
+        "\nMedlem: {fee} per månad och {percent} % lägre pris per kWh{range}. Skriv /member "
+        "för att bli medlem."
+    ),
+    "prices_member_range": " (just nu {low} till {high} per kWh)",
+    "member_link": (
+        "Medlemskap: {fee} per månad och {percent} % lägre pris per kWh. Teckna med knappen "
+        "nedan; du kan säga upp när du vill."
+    ),
+    "member_button": "Bli medlem",
+    "member_already": "Du är redan medlem: det lägre kWh-priset gäller dig.",
+    "member_not_offered": "Vi har ingen medlemsplan just nu; du betalar per laddning.",
     "payment_not_ready": (
         "Betalning med kort direkt i chatten kommer snart. Just nu kan konton med faktura "
         "ladda. Skriv /support om du vill ha ett sådant konto."

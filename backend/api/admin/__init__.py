@@ -2,7 +2,16 @@
 
 from fastapi import APIRouter
 
-from backend.api.admin import access, chargers, drivers, faq, operations, sessions, stations
+from backend.api.admin import (
+    access,
+    chargers,
+    drivers,
+    faq,
+    operations,
+    reports,
+    sessions,
+    stations,
+)
 from backend.api.deps import AdminDep
 
 router = APIRouter(prefix="/admin", dependencies=[AdminDep])
@@ -13,3 +22,4 @@ router.include_router(sessions.router)
 router.include_router(access.router)
 router.include_router(operations.router)
 router.include_router(faq.router)
+router.include_router(reports.router)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+import stripe
+from fastapi import APIRouter, HTTPException, Request, status
 
 from backend.api.deps import SessionDep, SettingsDep
 from backend.api.schemas import (
@@ -15,12 +16,15 @@ from backend.api.schemas import (
 )
 from backend.models import Driver, IdTag
 from backend.services import drivers
+from backend.services.payments import PaymentService
 
 router = APIRouter(prefix="/drivers", tags=["drivers"])
 
 
 def driver_public(driver: Driver) -> DriverPublic:
-    return DriverPublic(**driver.model_dump())
+    return DriverPublic(
+        **driver.model_dump(), has_saved_card=driver.stripe_payment_method_id is not None
+    )
 
 
 def id_tag_public(tag: IdTag) -> IdTagPublic:
@@ -68,3 +72,19 @@ async def update_id_tag(
 ) -> IdTagPublic:
     tag = await drivers.update_id_tag(db, driver_id, id_tag, body.model_dump(exclude_unset=True))
     return id_tag_public(tag)
+
+
+@router.post("/{driver_id}/card-link")
+async def card_link(driver_id: int, request: Request, db: SessionDep) -> dict[str, str]:
+    """Support's way to a driver's card-saving page (Stripe Checkout, setup mode): send the URL
+    any way you like (SMS, mail); the card is saved when the driver completes it."""
+    payments: PaymentService | None = getattr(request.app.state, "payments", None)
+    if payments is None:
+        raise HTTPException(status_code=409, detail="card payments are not configured")
+    await drivers.get_driver(db, driver_id)  # 404 for an unknown driver
+    await db.rollback()  # the link is stored in its own transaction (SQLite has one writer)
+    try:
+        url = await payments.card_setup_link(driver_id)
+    except stripe.StripeError as exc:
+        raise HTTPException(status_code=502, detail=f"Stripe refused: {exc}") from exc
+    return {"url": url}
