@@ -16,6 +16,7 @@ from sqlalchemy import update
 from backend import migrate
 from backend.api import admin
 from backend.api import payments as payments_api
+from backend.api import test_payments as test_payments_api
 from backend.chargers import central
 from backend.chargers.redis_relay import RedisNetwork
 from backend.chargers.registry import ChargerRegistry
@@ -37,6 +38,7 @@ from backend.services.events import EventBus
 from backend.services.payments import PaymentService
 from backend.services.places import Gazetteer
 from backend.services.ports import ChargerCommands
+from backend.services.test_payments import TestPayments
 from backend.settings import Settings, get_settings
 from bot.adapters.sms import router as sms_router
 from bot.adapters.sms import start_sms, stop_sms
@@ -142,6 +144,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             else None
         )
         app.state.payments = payments
+        # The demo without a Stripe key: a labelled local test payment page, same flow.
+        test_payments = (
+            TestPayments(
+                sessions,
+                charging,
+                events,
+                settings.public_base_url,
+                settings.stripe_hold_amount_minor,
+            )
+            if payments is None and settings.is_development
+            else None
+        )
+        app.state.test_payments = test_payments
+        if test_payments is not None:
+            events.subscribe(test_payments, local_only=True)
         if payments is not None:
             # local_only: with Redis, only the process where an event happened settles it.
             events.subscribe(payments, local_only=True)
@@ -163,6 +180,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             places=Gazetteer.load(),
             settings=settings,
             payments=payments,
+            test_payments=test_payments,
         )
         app.state.engine = Engine(sessions, bot_services)
         app.state.notifier = Notifier(
@@ -217,4 +235,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(telegram_router)
     app.include_router(sms_router)
     app.include_router(payments_api.router)
+    app.include_router(test_payments_api.router)
     return app

@@ -91,7 +91,14 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         reset_demo_database()
     try:
         return asyncio.run(
-            run_demo(host=args.host, port=args.port, chat=not args.no_chat, lang=args.lang, sms=sms)
+            run_demo(
+                host=args.host,
+                port=args.port,
+                chat=not args.no_chat,
+                lang=args.lang,
+                sms=sms,
+                pay=args.pay,
+            )
         )
     except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C after a clean shutdown
         print("chargebot demo stopped.")
@@ -151,6 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep", action="store_true", help="keep the demo database of a previous run"
     )
     demo.add_argument("--no-chat", action="store_true", help="serve only, no console chat")
+    demo.add_argument(
+        "--pay",
+        action="store_true",
+        help="chat as a pay-per-session driver: starts go through the local test payment page",
+    )
     demo.add_argument(
         "--lang", choices=["sv", "en"], default="sv", help="the console driver's language"
     )

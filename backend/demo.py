@@ -88,11 +88,14 @@ def reset_demo_database(path: Path = DEMO_DATABASE) -> None:
 
 
 DEMO_PHONES = {"sv": "+46701234567", "en": "+46731234567"}
+WALK_IN_PHONE = "+46705550100"  # not seeded: a pay-per-session driver on first contact
 
 
-async def _chat(app: Any, lang: str) -> None:
-    """The console chat as the demo driver of `lang` (an invoice account, so starts work)."""
-    user = ChannelUser(phone=DEMO_PHONES[lang], name="Demo", language_code=lang)
+async def _chat(app: Any, lang: str, pay: bool = False) -> None:
+    """The console chat as the demo driver of `lang` (an invoice account, so starts work);
+    with `pay`, as a walk-in driver who pays per session on the local test payment page."""
+    phone = WALK_IN_PHONE if pay else DEMO_PHONES[lang]
+    user = ChannelUser(phone=phone, name="Demo", language_code=lang)
     chat = ConsoleChat(app.state.engine.handle, user)
     app.state.outbox.register("console", chat.send)
     await chat.run(sys.stdin)
@@ -113,7 +116,12 @@ async def _sms_chat(app: Any, phone: str) -> None:
 
 
 async def run_demo(
-    host: str, port: int, chat: bool = True, lang: str = "sv", sms: str | None = None
+    host: str,
+    port: int,
+    chat: bool = True,
+    lang: str = "sv",
+    sms: str | None = None,
+    pay: bool = False,
 ) -> int:
     """Migrate and seed the demo database, print where everything is, serve until Ctrl-C."""
     settings = Settings(
@@ -148,7 +156,7 @@ async def run_demo(
     )
     try:
         if chat:
-            chatting = asyncio.create_task(_sms_chat(app, sms) if sms else _chat(app, lang))
+            chatting = asyncio.create_task(_sms_chat(app, sms) if sms else _chat(app, lang, pay))
             await asyncio.wait({serving, chatting}, return_when=asyncio.FIRST_COMPLETED)
             if chatting.done():
                 server.should_exit = True

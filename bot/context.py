@@ -11,6 +11,7 @@ from backend.models import Conversation, Driver
 from backend.services.charging import ChargingService
 from backend.services.payments import PaymentService
 from backend.services.places import Gazetteer
+from backend.services.test_payments import TestPayments
 from backend.settings import Settings
 from bot.faq.matcher import FaqService
 from bot.i18n import t
@@ -26,6 +27,7 @@ class BotServices:
     places: Gazetteer
     settings: Settings
     payments: PaymentService | None = None  # None: no Stripe key, no card payments
+    test_payments: TestPayments | None = None  # the demo's local test page (no Stripe key)
 
 
 @dataclass

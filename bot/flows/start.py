@@ -14,8 +14,13 @@ from backend.models import (
 )
 from backend.services import access, network
 from backend.services.errors import NotFoundError, RefusedError
-from backend.services.payments import CHECKOUT_LIFETIME, PaymentUnavailableError
+from backend.services.payments import (
+    CHECKOUT_LIFETIME,
+    PaymentService,
+    PaymentUnavailableError,
+)
 from backend.services.ports import CommandStatus
+from backend.services.test_payments import TestPayments
 from bot.context import Context
 from bot.flows.find import type_label
 from bot.flows.pricing_text import full_price
@@ -119,6 +124,8 @@ async def confirm(ctx: Context, code: str) -> list[Reply]:
             return [ctx.reply(ctx.t("card_missing"))]
     elif ctx.driver.billing == Billing.PAY_PER_SESSION and ctx.services.payments is not None:
         return await _pay_then_start(ctx, connector, charger, station)
+    elif ctx.driver.billing == Billing.PAY_PER_SESSION and ctx.services.test_payments is not None:
+        return await _pay_then_start(ctx, connector, charger, station, test=True)
     elif ctx.driver.billing == Billing.CARD_ON_FILE and ctx.services.payments is not None:
         if _card_missing(ctx):
             return [ctx.reply(ctx.t("card_missing"))]
@@ -151,10 +158,17 @@ def _card_missing(ctx: Context) -> bool:
 
 
 async def _pay_then_start(
-    ctx: Context, connector: Connector, charger: Charger, station: Station | None
+    ctx: Context,
+    connector: Connector,
+    charger: Charger,
+    station: Station | None,
+    *,
+    test: bool = False,
 ) -> list[Reply]:
     """Hold the connector and send the payment page; the charger starts once Stripe holds."""
-    payments = ctx.services.payments
+    payments: PaymentService | TestPayments | None = (
+        ctx.services.test_payments if test else ctx.services.payments
+    )
     assert payments is not None and ctx.driver.id is not None
     await ctx.db.commit()  # the conversation state, before the slow part
     try:
@@ -173,6 +187,8 @@ async def _pay_then_start(
         amount=kronor(payments.hold_amount_minor, ctx.lang),
         minutes=int(CHECKOUT_LIFETIME.total_seconds() // 60),
     )
+    if test:
+        text = f"{ctx.t('test_payment_note')}\n{text}"
     return [ctx.reply(text, links=[Link(ctx.t("pay_button"), url)])]
 
 

@@ -193,6 +193,7 @@ STRINGS: dict[str, str] = {
     "language_choose": "Välj språk / Choose language",
     "language_set": "I'll write in English from now on.",
     "greeting_thanks": "You're welcome! Write again if there's anything else.",
+    "test_payment_note": "DEMO: test payment, no real money.",
     "stale_choice": "That button no longer applies. Type /help to see what I can do.",
     "agent_holds": "A colleague from support will answer you here.",
     # SMS (bot/adapters/sms.py): commands are words, choices are numbered.

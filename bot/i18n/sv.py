@@ -195,6 +195,7 @@ STRINGS: dict[str, str] = {
     "language_choose": "Välj språk / Choose language",
     "language_set": "Nu skriver jag på svenska.",
     "greeting_thanks": "Varsågod! Skriv gärna igen om det är något mer.",
+    "test_payment_note": "DEMO: testbetalning, inga riktiga pengar.",
     "stale_choice": "Den knappen gäller inte längre. Skriv /help för att se vad jag kan.",
     "agent_holds": "En kollega från supporten svarar dig här.",
     # SMS (bot/adapters/sms.py): commands are words, choices are numbered.

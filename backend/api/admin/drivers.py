@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import stripe
 from fastapi import APIRouter, HTTPException, Request, status
+from sqlmodel import col, select
 
 from backend.api.deps import SessionDep, SettingsDep
 from backend.api.schemas import (
@@ -14,9 +17,12 @@ from backend.api.schemas import (
     IdTagPublic,
     IdTagUpdate,
 )
-from backend.models import Driver, IdTag
+from backend.models import Conversation, Driver, IdTag
 from backend.services import drivers
 from backend.services.payments import PaymentService
+from bot.i18n import t
+from bot.messages import Link, Reply
+from bot.outbox import Outbox
 
 router = APIRouter(prefix="/drivers", tags=["drivers"])
 
@@ -75,16 +81,49 @@ async def update_id_tag(
 
 
 @router.post("/{driver_id}/card-link")
-async def card_link(driver_id: int, request: Request, db: SessionDep) -> dict[str, str]:
-    """Support's way to a driver's card-saving page (Stripe Checkout, setup mode): send the URL
-    any way you like (SMS, mail); the card is saved when the driver completes it."""
+async def card_link(
+    driver_id: int,
+    request: Request,
+    db: SessionDep,
+    send: Literal["sms", "telegram"] | None = None,
+) -> dict[str, str]:
+    """Support's way to a driver's card-saving page (Stripe Checkout, setup mode).
+
+    With `send=sms` the link goes to the driver's phone (to open on any device), with
+    `send=telegram` to their Telegram chat; without, the URL is returned to pass on by hand.
+    """
     payments: PaymentService | None = getattr(request.app.state, "payments", None)
     if payments is None:
         raise HTTPException(status_code=409, detail="card payments are not configured")
-    await drivers.get_driver(db, driver_id)  # 404 for an unknown driver
+    driver = await drivers.get_driver(db, driver_id)  # 404 for an unknown driver
+    address = await _address_on(db, driver, send) if send else None
+    language = driver.language
     await db.rollback()  # the link is stored in its own transaction (SQLite has one writer)
+    outbox: Outbox = request.app.state.outbox
+    if send and not outbox.handles(send):
+        raise HTTPException(status_code=409, detail=f"the {send} channel is not configured")
     try:
         url = await payments.card_setup_link(driver_id)
     except stripe.StripeError as exc:
         raise HTTPException(status_code=502, detail=f"Stripe refused: {exc}") from exc
+    if send and address:
+        reply = Reply(t(language, "card_link"), links=(Link(t(language, "card_button"), url),))
+        await outbox.deliver(send, address, [reply])
+        return {"url": url, "sent": send}
     return {"url": url}
+
+
+async def _address_on(db: SessionDep, driver: Driver, channel: str) -> str:
+    """Where the driver is reached on `channel`: their phone for SMS, their chat on Telegram."""
+    if channel == "sms":
+        if not driver.phone:
+            raise HTTPException(status_code=409, detail="the driver has no phone number")
+        return driver.phone
+    chat = await db.scalar(
+        select(col(Conversation.address)).where(
+            col(Conversation.driver_id) == driver.id, col(Conversation.channel) == channel
+        )
+    )
+    if chat is None:
+        raise HTTPException(status_code=409, detail=f"the driver has never written on {channel}")
+    return chat

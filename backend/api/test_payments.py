@@ -1,0 +1,87 @@
+"""/demo/pay/{session}: the clearly labelled local test payment page of the demo."""
+
+from __future__ import annotations
+
+from html import escape
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse
+
+from backend.services.errors import ConflictError, NotFoundError
+from backend.services.test_payments import TestPayments
+
+router = APIRouter(tags=["demo"], include_in_schema=False)
+
+PAGE = """<!doctype html>
+<html lang="sv"><head><meta charset="utf-8"><title>TEST PAYMENT - chargebot demo</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font-family:sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}}
+.banner{{background:#b00020;color:#fff;padding:.8rem;font-weight:bold;text-align:center}}
+button{{font-size:1.1rem;padding:.6rem 1.2rem;margin:.3rem}}</style></head>
+<body><div class="banner">TESTBETALNING / TEST PAYMENT - inga riktiga pengar / no real money</div>
+<h1>chargebot demo</h1>
+<p>Laddning / Charging #{session_id}: {station}</p>
+<p>Reservation / Hold: <strong>{amount}</strong>. Bara det laddningen kostar dras, resten
+släpps. / Only the cost of the charge is captured; the rest is released.</p>
+<p>Status: <strong>{status}</strong></p>
+{actions}
+</body></html>"""
+
+ACTIONS = """<form method="post" action="/demo/pay/{session_id}/approve" style="display:inline">
+<button>Godkänn testreservation / Approve test hold</button></form>
+<form method="post" action="/demo/pay/{session_id}/cancel" style="display:inline">
+<button>Avbryt / Cancel</button></form>"""
+
+
+def _service(request: Request) -> TestPayments:
+    service: TestPayments | None = getattr(request.app.state, "test_payments", None)
+    if service is None:
+        raise HTTPException(status_code=404, detail="test payments exist only in the demo")
+    return service
+
+
+def _kr(minor: int) -> str:
+    return f"{minor // 100},{minor % 100:02d} kr"
+
+
+async def _render(request: Request, session_id: int) -> HTMLResponse:
+    service = _service(request)
+    try:
+        session, payment = await service.page(session_id)
+    except NotFoundError as error:
+        raise HTTPException(status_code=404, detail=str(error)) from error
+    actions = ACTIONS.format(session_id=session_id) if payment.status == "pending" else ""
+    return HTMLResponse(
+        PAGE.format(
+            session_id=session_id,
+            station=escape(session.charger_id),
+            amount=_kr(service.hold_amount_minor),
+            status=escape(f"{payment.status} (laddning / charging: {session.status})"),
+            actions=actions,
+        )
+    )
+
+
+@router.get("/demo/pay/{session_id}")
+async def test_payment_page(request: Request, session_id: int) -> HTMLResponse:
+    return await _render(request, session_id)
+
+
+@router.post("/demo/pay/{session_id}/approve")
+async def approve_test_payment(request: Request, session_id: int) -> HTMLResponse:
+    try:
+        await _service(request).approve(session_id)
+    except NotFoundError as error:
+        raise HTTPException(status_code=404, detail=str(error)) from error
+    except ConflictError as error:
+        raise HTTPException(status_code=409, detail=str(error)) from error
+    return await _render(request, session_id)
+
+
+@router.post("/demo/pay/{session_id}/cancel")
+async def cancel_test_payment(request: Request, session_id: int) -> HTMLResponse:
+    try:
+        await _service(request).cancel(session_id)
+    except ConflictError as error:
+        raise HTTPException(status_code=409, detail=str(error)) from error
+    return await _render(request, session_id)
