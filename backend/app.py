@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import update
 
 from backend import migrate
-from backend.api import admin
+from backend.api import admin, auth, support
 from backend.api import payments as payments_api
 from backend.api import test_payments as test_payments_api
 from backend.chargers import central
@@ -231,6 +231,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return {"status": "ok"}
 
     app.include_router(admin.router)
+    app.include_router(auth.router)
+    app.include_router(support.router)
     app.include_router(central.router)
     app.include_router(telegram_router)
     app.include_router(sms_router)

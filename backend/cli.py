@@ -1,4 +1,4 @@
-"""The `chargebot` command: serve, db upgrade, demo."""
+"""The `chargebot` command: serve, db upgrade, staff add, demo."""
 
 from __future__ import annotations
 
@@ -54,6 +54,53 @@ def _cmd_db_revision(args: argparse.Namespace) -> int:
     settings = _settings_or_exit()
     asyncio.run(migrate.autogenerate(settings.database_url, args.message))
     return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    import getpass
+
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat password: ") != password:
+        print("chargebot: the passwords differ", file=sys.stderr)
+        raise SystemExit(2)
+    return password
+
+
+def _cmd_staff_add(args: argparse.Namespace) -> int:
+    from backend.services.errors import ConflictError, InvalidFieldError
+
+    settings = _settings_or_exit()
+    password = _read_password(args)
+    try:
+        staff_id, email = asyncio.run(_add_staff(settings, args, password))
+    except (ConflictError, InvalidFieldError) as exc:
+        field = getattr(exc, "field", None)
+        print(f"chargebot: {field + ': ' if field else ''}{exc}", file=sys.stderr)
+        return 1
+    print(f"staff user {staff_id} added: {email} ({args.role})")
+    return 0
+
+
+async def _add_staff(
+    settings: Settings, args: argparse.Namespace, password: str
+) -> tuple[int | None, str]:
+    from backend import migrate
+    from backend.db import create_engine, session_factory, sqlite_file
+    from backend.services.staff import create_staff
+
+    engine = create_engine(settings.database_url)
+    try:
+        if sqlite_file(settings.database_url) is not None:
+            await migrate.upgrade_engine(engine)  # as the app does for the embedded database
+        async with session_factory(engine)() as db:
+            staff = await create_staff(
+                db, email=args.email, name=args.name, role=args.role, password=password
+            )
+            return staff.id, staff.email
+    finally:
+        await engine.dispose()
 
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
@@ -136,6 +183,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     revision.add_argument("--message", "-m", required=True)
     revision.set_defaults(handler=_cmd_db_revision)
+
+    staff = commands.add_parser("staff", help="support agents and operators")
+    staff_commands = staff.add_subparsers(dest="staff_command", required=True)
+    staff_add = staff_commands.add_parser("add", help="add a staff user (asks for the password)")
+    staff_add.add_argument("--email", required=True)
+    staff_add.add_argument("--name", required=True)
+    staff_add.add_argument("--role", required=True, choices=["support", "operator"])
+    staff_add.add_argument(
+        "--password-stdin", action="store_true", help="read the password from stdin (scripts)"
+    )
+    staff_add.set_defaults(handler=_cmd_staff_add)
 
     simulate = commands.add_parser(
         "simulate", help="a simulated OCPP 1.6-J charge point that connects to a central system"

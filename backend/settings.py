@@ -10,7 +10,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/chargebot.sqlite3"
 DEV_ADMIN_TOKEN = "dev-admin-token"
-_PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "changethis", "secret", DEV_ADMIN_TOKEN}
+DEV_SECRET_KEY = "dev-secret-key"
+_PLACEHOLDER_SECRETS = {
+    "",
+    "changeme",
+    "change-me",
+    "changethis",
+    "secret",
+    DEV_ADMIN_TOKEN,
+    DEV_SECRET_KEY,
+}
 
 
 class ConfigurationError(RuntimeError):
@@ -25,6 +34,10 @@ class Settings(BaseSettings):
     environment: Literal["development", "production"] = "production"
     database_url: str = DEFAULT_DATABASE_URL
     admin_token: str = ""
+    secret_key: str = Field(default="", description="Signs staff access tokens (HS256).")
+    staff_token_hours: float = Field(
+        default=8.0, gt=0, description="Hours a staff access token from /auth/token is valid."
+    )
     public_base_url: str = "http://127.0.0.1:8000"
 
     telegram_bot_username: str = "chargebot_demo_bot"
@@ -110,6 +123,8 @@ class Settings(BaseSettings):
     def _development_defaults(self) -> Settings:
         if self.environment == "development" and not self.admin_token:
             self.admin_token = DEV_ADMIN_TOKEN
+        if self.environment == "development" and not self.secret_key:
+            self.secret_key = DEV_SECRET_KEY
         return self
 
     @property
@@ -130,7 +145,7 @@ class Settings(BaseSettings):
         """Refuse to start outside development with a missing or placeholder secret."""
         if self.is_development:
             return
-        secrets_needed = ["admin_token"]
+        secrets_needed = ["admin_token", "secret_key"]
         if self.telegram_bot_token and self.telegram_mode == "webhook":
             secrets_needed.append("telegram_webhook_secret")
         for name in secrets_needed:

@@ -34,6 +34,7 @@ from backend.db import create_engine, session_factory
 from backend.settings import Settings
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+SECRET_KEY = "test-secret-key-0123456789abcdef0123456789"
 POSTGRES_SWITCH = os.environ.get("CHARGEBOT_TEST_POSTGRES", "on").strip().lower()
 POSTGRES_ENABLED = POSTGRES_SWITCH not in {"off", "0", "no", "false"}
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -157,6 +158,7 @@ def settings(database_url: str) -> Settings:
         environment="production",
         database_url=database_url,
         admin_token=ADMIN_TOKEN,
+        secret_key=SECRET_KEY,
         public_base_url="https://chargebot.example.se",
         telegram_bot_username="chargebot_test_bot",
         sms_number="+46766862334",

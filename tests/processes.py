@@ -27,7 +27,7 @@ def clean_env(**extra: str) -> dict[str, str]:
     keep = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "ADMIN_TOKEN", "ENVIRONMENT", "PUBLIC_BASE_URL"}
+        if k not in {"DATABASE_URL", "ADMIN_TOKEN", "SECRET_KEY", "ENVIRONMENT", "PUBLIC_BASE_URL"}
     }
     return {**keep, **extra}
 

@@ -34,6 +34,7 @@ async def pg_app(postgres_url: str) -> AsyncIterator[FastAPI]:
         environment="production",
         database_url=postgres_url,
         admin_token=ADMIN_TOKEN,
+        secret_key="test-secret-key-0123456789abcdef",
     )
     app = create_app(settings)
     async with app.router.lifespan_context(app):

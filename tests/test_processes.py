@@ -65,7 +65,11 @@ def test_serve_upgrades_its_sqlite_database_and_answers(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [CHARGEBOT, "serve", "--port", str(port)],
         cwd=tmp_path,
-        env=clean_env(ADMIN_TOKEN=token, DATABASE_URL=f"sqlite:///{tmp_path / 'srv.sqlite3'}"),
+        env=clean_env(
+            ADMIN_TOKEN=token,
+            SECRET_KEY="serve-test-secret-key-0123456789",
+            DATABASE_URL=f"sqlite:///{tmp_path / 'srv.sqlite3'}",
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

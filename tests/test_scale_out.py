@@ -23,7 +23,12 @@ import pytest
 from backend.chargers.simulator import SimulatedChargePoint, SimulatorConfig
 from bot.adapters.sms import SIGNATURE_HEADER
 from tests.charging_helpers import charger_of, eventually, priced_charger, session_of
-from tests.conftest import ADMIN_TOKEN, create_postgres_database, drop_postgres_database
+from tests.conftest import (
+    ADMIN_TOKEN,
+    SECRET_KEY,
+    create_postgres_database,
+    drop_postgres_database,
+)
 from tests.factories import make_driver
 from tests.processes import CHARGEBOT, clean_env, free_port, wait_for_health
 from tests.test_sms import PUBLIC, inbound, twiml_text
@@ -43,6 +48,7 @@ def scale_out_env(
         DATABASE_URL=database_url,
         ENVIRONMENT="production",
         ADMIN_TOKEN=ADMIN_TOKEN,
+        SECRET_KEY=SECRET_KEY,
         PUBLIC_BASE_URL=PUBLIC,
         REDIS_URL=redis_url,
         REDIS_KEY_PREFIX=redis_prefix,

@@ -19,7 +19,9 @@ def test_production_refuses_a_missing_or_default_admin_token(token: str) -> None
 
 
 def test_production_accepts_a_real_token() -> None:
-    _settings(environment="production", admin_token="k3y-" + "x" * 40).check_secrets()
+    _settings(
+        environment="production", admin_token="k3y-" + "x" * 40, secret_key="s" * 40
+    ).check_secrets()
 
 
 def test_development_gets_a_default_token() -> None:
@@ -62,3 +64,9 @@ def test_the_app_picks_the_async_driver_itself(given: str, driver: str) -> None:
 def test_an_unsupported_database_is_named() -> None:
     with pytest.raises(UnsupportedDatabaseError, match="mysql"):
         async_url("mysql://root@localhost/x")
+
+
+@pytest.mark.parametrize("key", ["", "changeme", "dev-secret-key"])
+def test_production_refuses_a_missing_or_placeholder_secret_key(key: str) -> None:
+    with pytest.raises(ConfigurationError, match="SECRET_KEY"):
+        _settings(environment="production", admin_token="k" * 40, secret_key=key).check_secrets()

@@ -1,4 +1,4 @@
-"""The operators' admin API under /admin, every route behind the admin bearer token."""
+"""The operators' admin API under /admin: the admin token or an operator's staff token."""
 
 from fastapi import APIRouter
 
@@ -10,6 +10,7 @@ from backend.api.admin import (
     operations,
     reports,
     sessions,
+    staff,
     stations,
 )
 from backend.api.deps import AdminDep
@@ -23,3 +24,4 @@ router.include_router(access.router)
 router.include_router(operations.router)
 router.include_router(faq.router)
 router.include_router(reports.router)
+router.include_router(staff.router)

@@ -1,0 +1,284 @@
+"""The support queue: agents claim a driver's conversation, reply, and hand it back.
+
+Every claim, reply and action lands in the transcript (`Message`) with the agent's id; the
+actions as `direction="sys"` lines naming the agent ("Lena claimed the conversation").
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import or_, update
+from sqlalchemy.engine import CursorResult
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
+
+from backend.db import utcnow
+from backend.models import (
+    Charger,
+    ChargingSession,
+    Connector,
+    Conversation,
+    ConversationMode,
+    Driver,
+    Message,
+    Payment,
+    StaffUser,
+)
+from backend.services.errors import ConflictError, NotFoundError
+
+RECENT_BOT_TURNS = 5
+
+
+async def _note(db: AsyncSession, conversation_id: int, staff: StaffUser, text: str) -> None:
+    db.add(
+        Message(
+            conversation_id=conversation_id,
+            direction="sys",
+            author="agent",
+            staff_id=staff.id,
+            text=f"{staff.name} {text}",
+            created_at=utcnow(),
+        )
+    )
+
+
+async def _exists(db: AsyncSession, conversation_id: int) -> None:
+    if await db.get(Conversation, conversation_id) is None:
+        raise NotFoundError(f"conversation {conversation_id} not found")
+
+
+async def _compare_and_set(
+    db: AsyncSession, conversation_id: int, condition: Any, values: dict[str, Any]
+) -> bool:
+    """One UPDATE guarded by `condition`: a concurrent change makes it match no row."""
+    result: CursorResult[Any] = await db.execute(  # type: ignore[assignment]
+        update(Conversation)
+        .where(col(Conversation.id) == conversation_id, condition)
+        .values(**values, version=col(Conversation.version) + 1, updated_at=utcnow())
+    )
+    return result.rowcount == 1
+
+
+async def claim(db: AsyncSession, conversation_id: int, staff: StaffUser) -> None:
+    """The agent holds the conversation; ConflictError if another agent does already."""
+    assert staff.id is not None
+    held_by_nobody_or_me = or_(
+        col(Conversation.assigned_to).is_(None), col(Conversation.assigned_to) == staff.id
+    )
+    values = {"assigned_to": staff.id, "mode": ConversationMode.AGENT}
+    if not await _compare_and_set(db, conversation_id, held_by_nobody_or_me, values):
+        await db.rollback()
+        await _exists(db, conversation_id)
+        raise ConflictError("another agent holds this conversation")
+    await _note(db, conversation_id, staff, "claimed the conversation")
+    await db.commit()
+
+
+async def release(db: AsyncSession, conversation_id: int, staff: StaffUser) -> None:
+    """Back to the bot; only the agent holding it may release it."""
+    held_by_me = col(Conversation.assigned_to) == staff.id
+    values = {"assigned_to": None, "mode": ConversationMode.BOT, "waiting_since": None}
+    if not await _compare_and_set(db, conversation_id, held_by_me, values):
+        await db.rollback()
+        await _exists(db, conversation_id)
+        raise ConflictError("you do not hold this conversation")
+    await _note(db, conversation_id, staff, "released the conversation to the bot")
+    await db.commit()
+
+
+async def close(db: AsyncSession, conversation_id: int, staff: StaffUser) -> None:
+    """Done: back to the bot and out of the queue; by its holder, or unclaimed from the queue."""
+    held_by_nobody_or_me = or_(
+        col(Conversation.assigned_to).is_(None), col(Conversation.assigned_to) == staff.id
+    )
+    values = {
+        "assigned_to": None,
+        "mode": ConversationMode.BOT,
+        "waiting_since": None,
+        "state": None,
+    }
+    if not await _compare_and_set(db, conversation_id, held_by_nobody_or_me, values):
+        await db.rollback()
+        await _exists(db, conversation_id)
+        raise ConflictError("another agent holds this conversation")
+    await _note(db, conversation_id, staff, "closed the conversation")
+    await db.commit()
+
+
+async def record_reply(
+    db: AsyncSession, conversation_id: int, staff: StaffUser, text: str
+) -> Conversation:
+    """The agent's reply in the transcript (committed); ConflictError unless they hold it."""
+    conversation = await db.scalar(
+        select(Conversation)
+        .where(col(Conversation.id) == conversation_id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
+    if conversation is None:
+        raise NotFoundError(f"conversation {conversation_id} not found")
+    if conversation.assigned_to != staff.id or conversation.mode != ConversationMode.AGENT:
+        await db.rollback()
+        raise ConflictError("claim the conversation before replying")
+    db.add(
+        Message(
+            conversation_id=conversation_id,
+            direction="out",
+            author="agent",
+            staff_id=staff.id,
+            text=text,
+            created_at=utcnow(),
+        )
+    )
+    conversation.updated_at = utcnow()
+    conversation.version += 1
+    await db.commit()
+    return conversation
+
+
+async def queue(db: AsyncSession) -> list[dict[str, Any]]:
+    """Conversations waiting for an agent or held by one, the longest waiting first."""
+    rows = (
+        await db.execute(
+            select(Conversation, Driver)
+            .outerjoin(Driver, col(Driver.id) == col(Conversation.driver_id))
+            .where(col(Conversation.mode).in_([ConversationMode.WAITING, ConversationMode.AGENT]))
+            .order_by(col(Conversation.waiting_since).asc(), col(Conversation.id))
+        )
+    ).all()
+    items = []
+    for conversation, driver in rows:
+        last = await db.scalar(
+            select(Message)
+            .where(col(Message.conversation_id) == conversation.id)
+            .order_by(col(Message.created_at).desc(), col(Message.id).desc())
+            .limit(1)
+        )
+        items.append(
+            {
+                "conversation_id": conversation.id,
+                "channel": conversation.channel,
+                "address": conversation.address,
+                "mode": conversation.mode,
+                "driver_name": driver.name if driver is not None else None,
+                "waiting_since": conversation.waiting_since,
+                "assigned_to": conversation.assigned_to,
+                "last_message": _message_out(last) if last is not None else None,
+            }
+        )
+    return items
+
+
+def _message_out(message: Message, names: dict[int, str] | None = None) -> dict[str, Any]:
+    staff_id = message.staff_id
+    return {
+        "author": message.author,
+        "kind": "event" if message.direction == "sys" else "message",
+        "staff_id": staff_id,
+        "staff_name": (names or {}).get(staff_id) if staff_id is not None else None,
+        "text": message.text,
+        "created_at": message.created_at,
+    }
+
+
+async def transcript(db: AsyncSession, conversation_id: int) -> dict[str, Any]:
+    conversation = await db.get(Conversation, conversation_id)
+    if conversation is None:
+        raise NotFoundError(f"conversation {conversation_id} not found")
+    messages = (
+        await db.scalars(
+            select(Message)
+            .where(col(Message.conversation_id) == conversation_id)
+            .order_by(col(Message.created_at), col(Message.id))
+        )
+    ).all()
+    staff_ids = {m.staff_id for m in messages if m.staff_id is not None}
+    names: dict[int, str] = {}
+    if staff_ids:
+        rows = await db.execute(
+            select(col(StaffUser.id), col(StaffUser.name)).where(col(StaffUser.id).in_(staff_ids))
+        )
+        names = {int(staff_id): name for staff_id, name in rows.all() if staff_id is not None}
+    return {
+        "id": conversation.id,
+        "channel": conversation.channel,
+        "address": conversation.address,
+        "mode": conversation.mode,
+        "assigned_to": conversation.assigned_to,
+        "waiting_since": conversation.waiting_since,
+        "context": await context_of(db, conversation, messages),
+        "messages": [_message_out(m, names) for m in messages],
+    }
+
+
+async def context_of(
+    db: AsyncSession, conversation: Conversation, messages: list[Message] | Any
+) -> dict[str, Any]:
+    """What an agent needs at a glance: who, on which channel, their charging and paying."""
+    driver = (
+        await db.get(Driver, conversation.driver_id) if conversation.driver_id is not None else None
+    )
+    session = None
+    if driver is not None:
+        session = await db.scalar(
+            select(ChargingSession)
+            .where(col(ChargingSession.driver_id) == driver.id)
+            .order_by(col(ChargingSession.created_at).desc(), col(ChargingSession.id).desc())
+            .limit(1)
+        )
+    bot_turns = [m.text for m in messages if m.author == "bot"][-RECENT_BOT_TURNS:]
+    return {
+        "driver": None
+        if driver is None
+        else {
+            "id": driver.id,
+            "name": driver.name,
+            "phone": driver.phone,
+            "billing": driver.billing,
+            "language": driver.language,
+        },
+        "channel": conversation.channel,
+        "session": await _session_context(db, session) if session is not None else None,
+        "recent_bot_turns": bot_turns,
+    }
+
+
+async def _session_context(db: AsyncSession, session: ChargingSession) -> dict[str, Any]:
+    connector = await db.scalar(
+        select(Connector).where(
+            col(Connector.charger_id) == session.charger_id,
+            col(Connector.connector_id) == session.connector_id,
+        )
+    )
+    charger = await db.get(Charger, session.charger_id)
+    payment = await db.scalar(
+        select(Payment)
+        .where(col(Payment.session_id) == session.id)
+        .order_by(col(Payment.id).desc())
+        .limit(1)
+    )
+    return {
+        "id": session.id,
+        "status": session.status,
+        "failure_reason": session.failure_reason,
+        "charger_id": session.charger_id,
+        "charger_online": charger.online if charger is not None else None,
+        "connector_id": session.connector_id,
+        "connector_code": connector.code if connector is not None else None,
+        "connector_status": connector.status if connector is not None else None,
+        "energy_wh": session.energy_wh,
+        "cost_minor": session.cost_minor,
+        "currency": session.currency,
+        "started_at": session.started_at,
+        "stopped_at": session.stopped_at,
+        "payment": None
+        if payment is None
+        else {
+            "method": payment.method,
+            "status": payment.status,
+            "amount_authorized_minor": payment.amount_authorized_minor,
+            "amount_captured_minor": payment.amount_captured_minor,
+            "amount_uncollected_minor": payment.amount_uncollected_minor,
+        },
+    }
