@@ -11,6 +11,7 @@ Redis the same way: tests that need it (scale-out) fail naming Redis when it is 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import uuid
@@ -224,9 +225,9 @@ def live_settings(settings: Settings) -> Settings:
     )
 
 
-@pytest.fixture
-async def live(live_settings: Settings) -> AsyncIterator[LiveServer]:
-    app = create_app(live_settings)
+@contextlib.asynccontextmanager
+async def served(app: FastAPI) -> AsyncIterator[LiveServer]:
+    """`app` served by uvicorn on a loopback port, with an admin client; stopped cleanly."""
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
@@ -239,13 +240,21 @@ async def live(live_settings: Settings) -> AsyncIterator[LiveServer]:
         raise AssertionError("uvicorn did not start")
     port = server.servers[0].sockets[0].getsockname()[1]
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    async with httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30
-    ) as http:
-        yield LiveServer(app, port, http)
-    server.should_exit = True
-    await asyncio.wait_for(task, 30)
-    await _no_stuck_tasks()
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30
+        ) as http:
+            yield LiveServer(app, port, http)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
+        await _no_stuck_tasks()
+
+
+@pytest.fixture
+async def live(live_settings: Settings) -> AsyncIterator[LiveServer]:
+    async with served(create_app(live_settings)) as running:
+        yield running
 
 
 async def _no_stuck_tasks() -> None:

@@ -6,10 +6,11 @@ import asyncio
 
 from backend.app import create_app
 from backend.settings import Settings
+from tests.conftest import served
 from tests.factories import make_driver
 from tests.stripe_double import RecordingStripeClient
 from tests.test_payments import stripe_settings
-from tests.test_sms import served, sms_settings
+from tests.test_sms import sms_settings
 from tests.twilio_double import RecordingTwilioClient
 
 PHONE = "+46706660011"

@@ -17,14 +17,13 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 
 from backend.app import create_app
 from backend.settings import ConfigurationError, Settings
 from tests.charging_helpers import eventually, priced_charger, session_of, simulator
 from tests.chat_helpers import ChatDriver, chat_driver, text_of, wait_for_text
-from tests.conftest import ADMIN_TOKEN, LiveServer, _no_stuck_tasks
+from tests.conftest import LiveServer, served
 from tests.factories import make_charger, make_driver, make_station
 from tests.stripe_double import (
     API_KEY,
@@ -34,7 +33,7 @@ from tests.stripe_double import (
     signed,
 )
 from tests.telegram_double import RecordingRequest, callback_update, message_update
-from tests.test_telegram import ANNA, TelegramBot, served, telegram_settings
+from tests.test_telegram import ANNA, TelegramBot, telegram_settings
 
 PHONE = "+46709876543"
 WEBHOOK = "/payments/stripe/webhook"
@@ -67,27 +66,8 @@ async def paying_app(settings: Settings) -> AsyncIterator[Paying]:
     double = RecordingStripeClient()
     app: FastAPI = create_app(settings)
     app.state.stripe_http_client = double  # in place of HTTPS to Stripe
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.01)
-    if not server.started:
-        task.result()
-        raise AssertionError("uvicorn did not start")
-    port = server.servers[0].sockets[0].getsockname()[1]
-    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30
-        ) as http:
-            yield Paying(LiveServer(app, port, http), double)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
-        await _no_stuck_tasks()
+    async with served(app) as live:
+        yield Paying(live, double)
 
 
 @pytest.fixture

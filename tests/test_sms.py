@@ -18,8 +18,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import SQLModel, col, func, select
@@ -40,7 +38,7 @@ from bot.adapters.sms_text import (
 from bot.i18n import CATALOGS
 from bot.messages import Choice, Link, Reply
 from tests.charging_helpers import eventually, priced_charger, session_of, simulator
-from tests.conftest import ADMIN_TOKEN, LiveServer, _no_stuck_tasks
+from tests.conftest import LiveServer, served
 from tests.factories import make_driver
 from tests.twilio_double import (
     ACCOUNT_SID,
@@ -145,31 +143,6 @@ def assert_sendable(text: str) -> None:
     bad = {ch for ch in text if ch not in GSM7_BASIC}
     assert not bad, f"not GSM-7: {bad!r} in {text!r}"
     assert segments(text) <= 3, f"{segments(text)} segments: {text!r}"
-
-
-@contextlib.asynccontextmanager
-async def served(app: FastAPI) -> AsyncIterator[LiveServer]:
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.01)
-    if not server.started:
-        task.result()
-        raise AssertionError("uvicorn did not start")
-    port = server.servers[0].sockets[0].getsockname()[1]
-    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30
-        ) as http:
-            yield LiveServer(app, port, http)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
-        await _no_stuck_tasks()
 
 
 @contextlib.asynccontextmanager

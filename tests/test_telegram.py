@@ -15,8 +15,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
-from fastapi import FastAPI
 from telegram import InlineKeyboardMarkup, ReplyKeyboardMarkup, Update
 
 from backend.app import create_app
@@ -32,7 +30,7 @@ from bot.adapters.telegram import (
 )
 from bot.messages import ChannelUser, Choice, Inbound, Link, Reply
 from tests.charging_helpers import eventually, priced_charger, session_of, simulator
-from tests.conftest import ADMIN_TOKEN, LiveServer, _no_stuck_tasks
+from tests.conftest import LiveServer, served
 from tests.factories import make_driver
 from tests.telegram_double import (
     RecordingRequest,
@@ -97,32 +95,6 @@ def telegram_settings(settings: Settings, **overrides: Any) -> Settings:
     }
     values.update(overrides)
     return settings.model_copy(update=values)
-
-
-@contextlib.asynccontextmanager
-async def served(app: FastAPI) -> AsyncIterator[LiveServer]:
-    """The app on a loopback port (as the `live` fixture, for an app built here)."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.01)
-    if not server.started:
-        task.result()
-        raise AssertionError("uvicorn did not start")
-    port = server.servers[0].sockets[0].getsockname()[1]
-    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30
-        ) as http:
-            yield LiveServer(app, port, http)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
-        await _no_stuck_tasks()
 
 
 @contextlib.asynccontextmanager
