@@ -21,7 +21,7 @@ from backend.chargers import central
 from backend.chargers.redis_relay import RedisNetwork
 from backend.chargers.registry import ChargerRegistry
 from backend.chargers.relay import LocalChargerCommands
-from backend.db import create_engine, session_factory, sqlite_file
+from backend.db import create_engine, session_factory, sqlite_file, utcnow
 from backend.models import Charger
 from backend.paths import DATA_DIR
 from backend.services.charger_state import ChargerStateService
@@ -174,6 +174,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.outbox = Outbox()
         faq_path = Path(settings.faq_file) if settings.faq_file else DATA_DIR / "faq.yaml"
+        # `app.state.clock` (set before the lifespan starts) replaces the wall clock, so
+        # tests can be outside support hours.
+        clock = getattr(app.state, "clock", utcnow)
         bot_services = BotServices(
             charging=charging,
             faq=FaqService(faq_path),
@@ -181,10 +184,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings=settings,
             payments=payments,
             test_payments=test_payments,
+            clock=clock,
         )
         app.state.engine = Engine(sessions, bot_services)
         app.state.notifier = Notifier(
-            sessions, app.state.outbox, live_interval=settings.live_status_interval
+            sessions,
+            app.state.outbox,
+            live_interval=settings.live_status_interval,
+            support_hours=bot_services.support_hours,
+            clock=clock,
         )
         # local_only: with Redis, only the process where an event happened tells the driver.
         events.subscribe(app.state.notifier, local_only=True)

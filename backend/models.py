@@ -89,6 +89,15 @@ class ConversationMode(StrEnum):
     AGENT = "agent"
 
 
+class EscalationReason(StrEnum):
+    """Why a conversation entered the support queue."""
+
+    ASKED = "asked"  # /support, SUPPORT by SMS
+    FAQ_MISS = "faq_miss"  # "talk to a person" after the FAQ had no answer
+    START_FAILED = "start_failed"
+    PAYMENT_PROBLEM = "payment_problem"
+
+
 class StaffRole(StrEnum):
     OPERATOR = "operator"
     SUPPORT = "support"
@@ -358,6 +367,8 @@ class Conversation(SQLModel, table=True):
     mode: str = Field(default=ConversationMode.BOT, sa_type=String(10))
     assigned_to: int | None = _fk("staff_user.id", nullable=True)
     waiting_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    escalation_reason: str | None = Field(default=None, sa_type=String(20))
+    escalation_detail: str | None = Field(default=None, sa_type=String(200))
     version: int = 0
     created_at: datetime = _created()
     updated_at: datetime = _created()

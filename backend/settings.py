@@ -8,9 +8,11 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from backend.services.support_hours import parse_windows, parse_zone
+
 DEFAULT_DATABASE_URL = "sqlite:///./var/chargebot.sqlite3"
 DEV_ADMIN_TOKEN = "dev-admin-token"
-DEV_SECRET_KEY = "dev-secret-key"
+DEV_SECRET_KEY = "dev-secret-key-for-development-only"
 _PLACEHOLDER_SECRETS = {
     "",
     "changeme",
@@ -19,6 +21,7 @@ _PLACEHOLDER_SECRETS = {
     "secret",
     DEV_ADMIN_TOKEN,
     DEV_SECRET_KEY,
+    "dev-secret-key",
 }
 
 
@@ -87,6 +90,14 @@ class Settings(BaseSettings):
         default=30000, ge=100, description="Amount held on the card before a start (öre)."
     )
 
+    support_hours: str = Field(
+        default="Mon-Fri 08:00-17:00",
+        description="When support is on duty: 'Mon-Fri 08:00-17:00, Sat 10:00-14:00' or '24/7'.",
+    )
+    support_timezone: str = Field(
+        default="Europe/Stockholm", description="IANA time zone of SUPPORT_HOURS."
+    )
+
     faq_file: str = Field(default="", description="FAQ YAML; default data/faq.yaml")
     live_status_interval: float = Field(default=10.0, gt=0, description="Seconds between edits.")
 
@@ -113,6 +124,24 @@ class Settings(BaseSettings):
     @classmethod
     def _strip_trailing_slash(cls, value: str) -> str:
         return value.rstrip("/")
+
+    @field_validator("support_hours")
+    @classmethod
+    def _readable_support_hours(cls, value: str) -> str:
+        try:
+            parse_windows(value)
+        except ValueError as exc:
+            raise ValueError(f"SUPPORT_HOURS: {exc}") from exc
+        return value
+
+    @field_validator("support_timezone")
+    @classmethod
+    def _known_support_timezone(cls, value: str) -> str:
+        try:
+            parse_zone(value)
+        except ValueError as exc:
+            raise ValueError(f"SUPPORT_TIMEZONE: {exc}") from exc
+        return value
 
     @field_validator("default_phone_region")
     @classmethod

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.db import utcnow
 from backend.models import Conversation, Driver
 from backend.services.charging import ChargingService
 from backend.services.payments import PaymentService
 from backend.services.places import Gazetteer
+from backend.services.support_hours import SupportHours
 from backend.services.test_payments import TestPayments
 from backend.settings import Settings
 from bot.faq.matcher import FaqService
@@ -28,6 +32,13 @@ class BotServices:
     settings: Settings
     payments: PaymentService | None = None  # None: no Stripe key, no card payments
     test_payments: TestPayments | None = None  # the demo's local test page (no Stripe key)
+    clock: Callable[[], datetime] = utcnow  # tests set the time (support hours)
+    support_hours: SupportHours = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.support_hours = SupportHours.parse(
+            self.settings.support_hours, self.settings.support_timezone
+        )
 
 
 @dataclass

@@ -68,6 +68,24 @@ async def driver_for(db: AsyncSession, channel: str, user: ChannelUser) -> Drive
     return driver
 
 
+async def locked(db: AsyncSession, conversation: Conversation) -> Conversation:
+    """The conversation row, locked until commit and read fresh after the lock.
+
+    Two writers of one conversation (two messages of a driver in two processes, or a message
+    and a notification that queues the chat for support) must not lose each other's update:
+    the second waits for the first's commit (`SELECT ... FOR NO KEY UPDATE` on PostgreSQL;
+    SQLite has one writer).
+    """
+    fresh = await db.scalar(
+        select(Conversation)
+        .where(col(Conversation.id) == conversation.id)
+        .with_for_update(key_share=True)
+        .execution_options(populate_existing=True)
+    )
+    assert fresh is not None
+    return fresh
+
+
 async def record(
     db: AsyncSession, conversation: Conversation, direction: str, author: str, text: str
 ) -> None:

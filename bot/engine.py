@@ -9,11 +9,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from backend.db import utcnow
-from backend.models import Connector, Conversation, ConversationMode, Driver, ProcessedEvent
+from backend.models import (
+    Connector,
+    Conversation,
+    ConversationMode,
+    Driver,
+    EscalationReason,
+    ProcessedEvent,
+)
 from backend.services.codes import normalize_code
 from backend.services.places import fold
 from bot.context import BotServices, Context
-from bot.conversations import conversation_for, record
+from bot.conversations import conversation_for, locked, record
 from bot.flows import charging, faq, find, info, payment, start, support
 from bot.messages import Inbound, Reply
 
@@ -60,18 +67,10 @@ class Engine:
         """The conversation row, locked until commit and read fresh after the lock.
 
         Two messages of one driver may reach two processes at once: the second waits for the
-        first's commit (`SELECT ... FOR NO KEY UPDATE` on PostgreSQL; SQLite has one writer),
-        so state, mode (the support queue) and `version` never lose an update. No retry
-        is needed, so a flow's side effects (a remote start) never run twice.
+        first's commit, so state, mode (the support queue) and `version` never lose an
+        update. No retry is needed, so a flow's side effects (a remote start) never run twice.
         """
-        locked = await db.scalar(
-            select(Conversation)
-            .where(col(Conversation.id) == conversation.id)
-            .with_for_update(key_share=True)
-            .execution_options(populate_existing=True)
-        )
-        assert locked is not None
-        return locked
+        return await locked(db, conversation)
 
     async def _first_time(self, db: AsyncSession, inbound: Inbound) -> bool:
         # Flushed, not committed: it lands with the answer, so a failed attempt can be retried.
@@ -124,8 +123,12 @@ class Engine:
             return await start.cancel(ctx)
         if kind == "faq" and value:
             return await faq.answer(ctx, value)
+        if kind == "support" and value == "offer":
+            return [faq.offer_support(ctx)]
         if kind == "support":
-            return [faq.offer_support(ctx)] if value == "offer" else await support.request(ctx)
+            faq_miss = value == support.AFTER_FAQ
+            reason = EscalationReason.FAQ_MISS if faq_miss else EscalationReason.ASKED
+            return await support.request(ctx, reason)
         if kind == "nothanks":
             return [ctx.reply(ctx.t("no_thanks_reply"))]
         if kind == "lang" and value in {"sv", "en"}:
@@ -141,7 +144,7 @@ class Engine:
         if mode == ConversationMode.AGENT:
             return []  # a person from support holds this chat; the bot stays quiet
         if mode == ConversationMode.WAITING:
-            return [ctx.reply(ctx.t("support_already"))]
+            return [support.already(ctx)]
         if ctx.conversation.state == "find:place":
             return await find.by_text(ctx, text)
         small_talk = fold(text).rstrip("!. ")

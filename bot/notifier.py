@@ -1,20 +1,39 @@
-"""Domain events reach the driver on the channel the session was started from."""
+"""Domain events reach the driver on the channel the session was started from.
+
+A failed start the driver needs help with, and a payment problem, also put the driver's
+chat in the support queue (`backend.services.support.escalate`); the message then says
+they are in line, and when support opens if it is closed.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import time
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
-from backend.models import Charger, ChargingSession, Conversation, Payment, PaymentStatus, Station
+from backend.db import utcnow
+from backend.models import (
+    Charger,
+    ChargingSession,
+    Conversation,
+    ConversationMode,
+    EscalationReason,
+    Payment,
+    PaymentStatus,
+    Station,
+)
+from backend.services import support
 from backend.services.events import (
     ChargingFinished,
     IdleFeeSoon,
     PaymentCaptured,
+    PaymentProblem,
     SessionCompleted,
     SessionEvent,
     SessionFailed,
@@ -22,14 +41,34 @@ from backend.services.events import (
     SessionStarted,
 )
 from backend.services.pricing import FREE, TariffSnapshot
-from bot.conversations import record
+from backend.services.support_hours import ALWAYS_OPEN, SupportHours
+from bot.conversations import locked, record
 from bot.flows.sessions_text import receipt_text, status_text
+from bot.flows.support import in_line
 from bot.formatting import kronor
 from bot.i18n import CATALOGS, t
 from bot.messages import Reply
 from bot.outbox import Outbox
 
 log = logging.getLogger(__name__)
+
+# Every SessionFailed reason: does the driver need a person (True: the chat is queued)?
+# The charger refused, never started or dropped off: yes. The driver let the payment page
+# expire or cancelled it, Stripe was unreachable before anything started (the driver is
+# told at once), or an operator or a newer session ended it: no. Unknown reasons: no.
+# A `timed_out` session whose payment was never held is a payment page left open: no.
+FAILURE_NEEDS_HELP: dict[str, bool] = {
+    "rejected": True,
+    "charger_offline": True,
+    "timed_out": True,
+    "no_start_transaction": True,
+    "payment_expired": False,
+    "payment_canceled": False,  # Stripe: the PaymentIntent was cancelled
+    "payment_cancelled": False,  # the demo's test payment page
+    "payment_unavailable": False,
+    "superseded": False,
+    "closed_by_operator": False,
+}
 
 
 class Notifier:
@@ -42,9 +81,13 @@ class Notifier:
         *,
         live_channels: frozenset[str] = frozenset({"telegram"}),
         live_interval: float = 10.0,
+        support_hours: SupportHours = ALWAYS_OPEN,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._sessions = sessions
         self._outbox = outbox
+        self._support_hours = support_hours
+        self._clock = clock
         self._live_channels = live_channels
         self._live_interval = live_interval
         self._last_live: dict[int, float] = {}
@@ -130,7 +173,19 @@ class Notifier:
             )
             if held is not None:  # the payments service releases it
                 text = f"{text} {t(lang, 'hold_released')}"
+            if await self._needs_help(db, event):
+                conversation = await locked(db, conversation)
+                queued = await self._escalate(
+                    db, conversation, EscalationReason.START_FAILED, event.reason
+                )
+                text = f"{text} {queued}"
             return conversation, Reply(text)
+        if isinstance(event, PaymentProblem):
+            conversation = await locked(db, conversation)
+            queued = await self._escalate(
+                db, conversation, EscalationReason.PAYMENT_PROBLEM, event.problem
+            )
+            return conversation, Reply(f"{t(lang, 'payment_problem')} {queued}")
         if isinstance(event, PaymentCaptured):
             text = t(lang, "payment_captured", amount=kronor(event.amount_minor, lang))
             if event.uncollected_minor:
@@ -148,3 +203,30 @@ class Notifier:
         if isinstance(event, SessionCompleted):
             return conversation, Reply(receipt_text(lang, session, station))
         return None
+
+    async def _needs_help(self, db: AsyncSession, event: SessionFailed) -> bool:
+        if not FAILURE_NEEDS_HELP.get(event.reason, False):
+            return False
+        if event.reason != "timed_out":
+            return True
+        unpaid = await db.scalar(
+            select(col(Payment.id)).where(
+                col(Payment.session_id) == event.session_id,
+                col(Payment.amount_authorized_minor) == 0,
+            )
+        )
+        return unpaid is None
+
+    async def _escalate(
+        self,
+        db: AsyncSession,
+        conversation: Conversation,
+        reason: EscalationReason,
+        detail: str,
+    ) -> str:
+        """Queue the (locked) conversation for support; the sentence that tells the driver."""
+        queued = await support.escalate(db, conversation, reason, detail)
+        lang = conversation.language
+        if conversation.mode == ConversationMode.AGENT:
+            return t(lang, "agent_holds")
+        return in_line(lang, self._support_hours, self._clock(), already=not queued)

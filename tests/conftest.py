@@ -163,6 +163,7 @@ def settings(database_url: str) -> Settings:
         public_base_url="https://chargebot.example.se",
         telegram_bot_username="chargebot_test_bot",
         sms_number="+46766862334",
+        support_hours="24/7",  # texts independent of the hour; tests of closed hours set theirs
     )
 
 

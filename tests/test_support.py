@@ -215,7 +215,11 @@ async def test_takeover_silences_the_bot_and_the_reply_reaches_the_driver(
         for a, _ in said[said.index(("driver", "My car will not charge at the garage")) :]
     )
     events = [m["text"] for m in body["messages"] if m["kind"] == "event"]
-    assert events == ["Lena claimed the conversation", "Lena claimed the conversation"]
+    assert events == [
+        "Escalated: asked",
+        "Lena claimed the conversation",
+        "Lena claimed the conversation",
+    ]
     [item] = (await admin.get("/support/queue", headers=per)).json()
     assert item["assigned_to"] == body["assigned_to"]
 

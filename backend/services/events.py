@@ -58,6 +58,17 @@ class PaymentCaptured(SessionEvent):
     uncollected_minor: int
 
 
+@dataclass(frozen=True)
+class PaymentProblem(SessionEvent):
+    """Money for the session we could not take as planned; support follows it up.
+
+    `problem`: `charge_refused` (the saved card was declined), `capture_refused` (Stripe
+    refused to capture the hold) or `uncollected` (the cost was above the hold).
+    """
+
+    problem: str
+
+
 DomainEvent = SessionEvent
 Subscriber = Callable[[DomainEvent], Awaitable[None]]
 

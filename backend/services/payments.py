@@ -7,6 +7,10 @@ charger. On completion exactly the cost is captured (at most the hold; the rest 
 a failed start, a timed-out payment or an expired checkout cancels the PaymentIntent so the
 hold is released.
 
+Money we cannot take as planned (a declined saved card, a refused capture, a cost above the
+hold) is published as a `PaymentProblem`: the notifier puts the driver's chat in the support
+queue and tells them.
+
 Every Stripe call that moves money carries a business idempotency key (`capture-<session>`,
 `cancel-<session>`, `refund-<session>-<n>`). Webhook events are verified with
 `stripe.Webhook.construct_event` and processed once: the event id is stored in
@@ -43,6 +47,7 @@ from backend.services.errors import ConflictError, NotFoundError
 from backend.services.events import (
     EventBus,
     PaymentCaptured,
+    PaymentProblem,
     SessionCompleted,
     SessionEvent,
     SessionFailed,
@@ -66,6 +71,10 @@ EVENT_SOURCE = "stripe"
 PAYG_PLAN = "payg"
 MEMBER_PLAN = "member"
 ACTIVE_SUBSCRIPTION = {"active", "trialing", "past_due"}
+# PaymentProblem.problem
+CHARGE_REFUSED = "charge_refused"
+CAPTURE_REFUSED = "capture_refused"
+UNCOLLECTED = "uncollected"
 
 
 class PaymentUnavailableError(RuntimeError):
@@ -341,16 +350,24 @@ class PaymentService:
         except stripe.StripeError as exc:
             log.warning("off-session charge of session %s failed: %s (flagged)", session_id, exc)
             async with self._sessions() as db:
-                await self._set_payment(
-                    db, payment.id, status=PaymentStatus.FAILED, amount_uncollected_minor=cost
+                # From pending only: the `payment_intent.payment_failed` webhook may be first.
+                flagged = await self._set_payment(
+                    db,
+                    payment.id,
+                    {PaymentStatus.PENDING},
+                    status=PaymentStatus.FAILED,
+                    amount_uncollected_minor=cost,
                 )
                 await db.commit()
+            if flagged:
+                await self._problem(event, CHARGE_REFUSED)
             return
         captured = intent.status == "succeeded"
         async with self._sessions() as db:
-            await self._set_payment(
+            flagged = await self._set_payment(
                 db,
                 payment.id,
+                {PaymentStatus.PENDING},
                 status=PaymentStatus.CAPTURED if captured else PaymentStatus.FAILED,
                 stripe_payment_intent_id=intent.id,
                 amount_authorized_minor=cost,
@@ -366,6 +383,13 @@ class PaymentService:
             log.warning(
                 "off-session charge of session %s is %s (flagged)", session_id, intent.status
             )
+            if flagged:
+                await self._problem(event, CHARGE_REFUSED)
+
+    async def _problem(self, event: SessionEvent, problem: str) -> None:
+        await self._events.publish(
+            PaymentProblem(event.session_id, event.driver_id, event.channel, problem)
+        )
 
     # -- the webhook --------------------------------------------------------------------------
 
@@ -517,10 +541,38 @@ class PaymentService:
             await self._events.publish(failed)
 
     async def _on_intent_failed(self, event_id: str, obj: dict[str, Any]) -> None:
-        # Checkout lets the driver try another card; the page's expiry ends the session.
+        """A declined card: a problem for a saved card's off-session charge only.
+
+        On the Checkout page the driver may try another card, and the page's expiry ends
+        the session, so a decline there is not a problem yet.
+        """
         error = obj.get("last_payment_error") or {}
         log.info("PaymentIntent %s failed: %s", obj.get("id"), error.get("message"))
-        await self._record_only(event_id)
+        session_id = _session_id(obj)
+        problem = None
+        async with self._sessions() as db:
+            payment = await self._payment_of(db, session_id) if session_id is not None else None
+            session = await db.get(ChargingSession, session_id) if session_id is not None else None
+            if (
+                payment is not None
+                and session is not None
+                and payment.method == Billing.CARD_ON_FILE
+                and await self._set_payment(
+                    db,
+                    payment.id,
+                    {PaymentStatus.PENDING},
+                    status=PaymentStatus.FAILED,
+                    stripe_payment_intent_id=obj.get("id"),
+                    amount_uncollected_minor=int(obj.get("amount") or 0),
+                )
+            ):
+                problem = PaymentProblem(
+                    session.id or 0, session.driver_id, session.channel, CHARGE_REFUSED
+                )
+            if not await self._commit_once(db, event_id):
+                return
+        if problem is not None:
+            await self._events.publish(problem)
 
     async def _on_subscription(self, event_id: str, obj: dict[str, Any]) -> None:
         """Record the plan on the driver: "member" while their subscription is active.
@@ -581,11 +633,17 @@ class PaymentService:
             return
         amount = min(cost, payment.amount_authorized_minor)
         uncollected = cost - amount
-        await self._client.v1.payment_intents.capture_async(
-            payment.stripe_payment_intent_id,
-            {"amount_to_capture": amount},
-            {"idempotency_key": f"capture-{session_id}"},
-        )
+        try:
+            await self._client.v1.payment_intents.capture_async(
+                payment.stripe_payment_intent_id,
+                {"amount_to_capture": amount},
+                {"idempotency_key": f"capture-{session_id}"},
+            )
+        except stripe.StripeError as exc:
+            # The payment stays `authorized` (a retry may still capture); support follows up.
+            log.error("capture of session %s refused: %s", session_id, exc)
+            await self._problem(event, CAPTURE_REFUSED)
+            return
         async with self._sessions() as db:
             changed = await self._set_payment(
                 db,
@@ -610,6 +668,8 @@ class PaymentService:
         await self._events.publish(
             PaymentCaptured(session_id, event.driver_id, event.channel, amount, uncollected)
         )
+        if uncollected:
+            await self._problem(event, UNCOLLECTED)
 
     async def _release(self, session_id: int) -> None:
         """Cancel the session's PaymentIntent (the hold goes back) or close its payment page."""

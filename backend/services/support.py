@@ -21,6 +21,7 @@ from backend.models import (
     Conversation,
     ConversationMode,
     Driver,
+    EscalationReason,
     Message,
     Payment,
     StaffUser,
@@ -28,9 +29,13 @@ from backend.models import (
 from backend.services.errors import ConflictError, NotFoundError
 
 RECENT_BOT_TURNS = 5
+HELD_MODES = frozenset({ConversationMode.WAITING, ConversationMode.AGENT})
+# Leaving the queue (release, close) forgets why the conversation entered it.
+NOT_ESCALATED = {"escalation_reason": None, "escalation_detail": None}
 
 
-async def _note(db: AsyncSession, conversation_id: int, staff: StaffUser, text: str) -> None:
+async def note(db: AsyncSession, conversation_id: int, staff: StaffUser, text: str) -> None:
+    """An action of the agent in the transcript, naming them (the caller commits)."""
     db.add(
         Message(
             conversation_id=conversation_id,
@@ -71,19 +76,24 @@ async def claim(db: AsyncSession, conversation_id: int, staff: StaffUser) -> Non
         await db.rollback()
         await _exists(db, conversation_id)
         raise ConflictError("another agent holds this conversation")
-    await _note(db, conversation_id, staff, "claimed the conversation")
+    await note(db, conversation_id, staff, "claimed the conversation")
     await db.commit()
 
 
 async def release(db: AsyncSession, conversation_id: int, staff: StaffUser) -> None:
     """Back to the bot; only the agent holding it may release it."""
     held_by_me = col(Conversation.assigned_to) == staff.id
-    values = {"assigned_to": None, "mode": ConversationMode.BOT, "waiting_since": None}
+    values = {
+        "assigned_to": None,
+        "mode": ConversationMode.BOT,
+        "waiting_since": None,
+        **NOT_ESCALATED,
+    }
     if not await _compare_and_set(db, conversation_id, held_by_me, values):
         await db.rollback()
         await _exists(db, conversation_id)
         raise ConflictError("you do not hold this conversation")
-    await _note(db, conversation_id, staff, "released the conversation to the bot")
+    await note(db, conversation_id, staff, "released the conversation to the bot")
     await db.commit()
 
 
@@ -97,13 +107,50 @@ async def close(db: AsyncSession, conversation_id: int, staff: StaffUser) -> Non
         "mode": ConversationMode.BOT,
         "waiting_since": None,
         "state": None,
+        **NOT_ESCALATED,
     }
     if not await _compare_and_set(db, conversation_id, held_by_nobody_or_me, values):
         await db.rollback()
         await _exists(db, conversation_id)
         raise ConflictError("another agent holds this conversation")
-    await _note(db, conversation_id, staff, "closed the conversation")
+    await note(db, conversation_id, staff, "closed the conversation")
     await db.commit()
+
+
+async def escalate(
+    db: AsyncSession,
+    conversation: Conversation,
+    reason: EscalationReason,
+    detail: str | None = None,
+) -> bool:
+    """Put the conversation in the support queue, with why; the caller commits.
+
+    False, changing nothing, when it is waiting or held by an agent already: a held chat
+    is never taken from its agent, and the first reason stays. Lock the row first
+    (`SELECT ... FOR NO KEY UPDATE`) when the caller is not the conversation engine.
+    """
+    if conversation.mode in HELD_MODES:
+        return False
+    assert conversation.id is not None
+    now = utcnow()
+    detail = detail[:200] if detail else None
+    conversation.mode = ConversationMode.WAITING
+    conversation.waiting_since = now
+    conversation.escalation_reason = reason
+    conversation.escalation_detail = detail
+    conversation.version += 1
+    conversation.updated_at = now
+    line = f"Escalated: {reason}" + (f" ({detail})" if detail else "")
+    db.add(
+        Message(
+            conversation_id=conversation.id,
+            direction="sys",
+            author="bot",
+            text=line,
+            created_at=now,
+        )
+    )
+    return True
 
 
 async def record_reply(
@@ -163,6 +210,7 @@ async def queue(db: AsyncSession) -> list[dict[str, Any]]:
                 "mode": conversation.mode,
                 "driver_name": driver.name if driver is not None else None,
                 "waiting_since": conversation.waiting_since,
+                "escalation_reason": conversation.escalation_reason,
                 "assigned_to": conversation.assigned_to,
                 "last_message": _message_out(last) if last is not None else None,
             }
@@ -227,7 +275,7 @@ async def context_of(
             .order_by(col(ChargingSession.created_at).desc(), col(ChargingSession.id).desc())
             .limit(1)
         )
-    bot_turns = [m.text for m in messages if m.author == "bot"][-RECENT_BOT_TURNS:]
+    bot_turns = [m.text for m in messages if m.author == "bot" and m.direction == "out"]
     return {
         "driver": None
         if driver is None
@@ -240,7 +288,12 @@ async def context_of(
         },
         "channel": conversation.channel,
         "session": await _session_context(db, session) if session is not None else None,
-        "recent_bot_turns": bot_turns,
+        "recent_bot_turns": bot_turns[-RECENT_BOT_TURNS:],
+        "escalation": {
+            "reason": conversation.escalation_reason,
+            "detail": conversation.escalation_detail,
+            "waiting_since": conversation.waiting_since,
+        },
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.context import Context
+from bot.flows.support import AFTER_FAQ
 from bot.messages import Choice, Reply
 
 
@@ -21,7 +22,10 @@ async def ask(ctx: Context, text: str) -> list[Reply]:
 def offer_support(ctx: Context) -> Reply:
     return ctx.reply(
         ctx.t("faq_none"),
-        [ctx.choice("support_button", "support"), ctx.choice("no_thanks", "nothanks")],
+        [
+            ctx.choice("support_button", f"support:{AFTER_FAQ}"),
+            ctx.choice("no_thanks", "nothanks"),
+        ],
     )
 
 

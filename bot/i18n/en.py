@@ -190,6 +190,25 @@ STRINGS: dict[str, str] = {
         "as possible."
     ),
     "support_already": "You are already in line. A colleague will answer here soon.",
+    "support_queued_closed": (
+        "You are now in line for our support. We are closed right now; a colleague will answer "
+        "here from {opening}."
+    ),
+    "support_already_closed": (
+        "You are already in line. We are closed right now; a colleague will answer here from "
+        "{opening}."
+    ),
+    "payment_problem": "There was a problem with the payment for your charge.",
+    "opening_today": "today {time}",
+    "opening_tomorrow": "tomorrow {time}",
+    "opening_weekday": "{day} {time}",
+    "day_mon": "Monday",
+    "day_tue": "Tuesday",
+    "day_wed": "Wednesday",
+    "day_thu": "Thursday",
+    "day_fri": "Friday",
+    "day_sat": "Saturday",
+    "day_sun": "Sunday",
     "language_choose": "Välj språk / Choose language",
     "language_set": "I'll write in English from now on.",
     "greeting_thanks": "You're welcome! Write again if there's anything else.",

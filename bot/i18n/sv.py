@@ -192,6 +192,24 @@ STRINGS: dict[str, str] = {
         "Du står nu i kö till vår support. En kollega svarar här i chatten så snart som möjligt."
     ),
     "support_already": "Du står redan i kö. En kollega svarar här så snart som möjligt.",
+    "support_queued_closed": (
+        "Du står nu i kö till vår support. Vi har stängt just nu; en kollega svarar här från "
+        "{opening}."
+    ),
+    "support_already_closed": (
+        "Du står redan i kö. Vi har stängt just nu; en kollega svarar här från {opening}."
+    ),
+    "payment_problem": "Det blev ett problem med betalningen för din laddning.",
+    "opening_today": "i dag {time}",
+    "opening_tomorrow": "i morgon {time}",
+    "opening_weekday": "{day} {time}",
+    "day_mon": "måndag",
+    "day_tue": "tisdag",
+    "day_wed": "onsdag",
+    "day_thu": "torsdag",
+    "day_fri": "fredag",
+    "day_sat": "lördag",
+    "day_sun": "söndag",
     "language_choose": "Välj språk / Choose language",
     "language_set": "Nu skriver jag på svenska.",
     "greeting_thanks": "Varsågod! Skriv gärna igen om det är något mer.",

@@ -1,0 +1,294 @@
+"""Escalation: an FAQ miss, a failed start and a payment problem queue the chat for support.
+
+Drivers chat through the real engine (console channel); starts go to a simulated charge
+point over a real WebSocket; Stripe is the recording double at the network boundary. Support
+hours are tested with `app.state.clock`, a fixed time the app reads instead of the wall clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from backend.app import create_app
+from backend.settings import Settings
+from tests.charging_helpers import eventually, priced_charger, session_of, simulator
+from tests.chat_helpers import ChatDriver, chat_driver, payloads, text_of, wait_for_text
+from tests.conftest import LiveServer, served
+from tests.factories import make_driver
+from tests.stripe_double import event
+from tests.test_payments import (
+    ask_to_pay,
+    card_driver,
+    paying_app,
+    save_a_card,
+    stripe_settings,
+)
+from tests.test_support import agent
+
+PHONE = "+46701239876"
+SATURDAY_NOON = datetime(2026, 11, 28, 11, 0, tzinfo=UTC)  # 12:00 in Stockholm
+CLOSED_ON_SATURDAYS = "Mon-Fri 08:00-17:00"
+
+
+async def queue(http: httpx.AsyncClient, staff: dict[str, str]) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = (await http.get("/support/queue", headers=staff)).json()
+    return items
+
+
+async def the_conversation(
+    http: httpx.AsyncClient, staff: dict[str, str], address: str = PHONE
+) -> dict[str, Any]:
+    [item] = [i for i in await queue(http, staff) if i["address"] == address]
+    body: dict[str, Any] = (
+        await http.get(f"/support/conversations/{item['conversation_id']}", headers=staff)
+    ).json()
+    return {**body, "queued": item}
+
+
+async def english_invoice_driver(http: httpx.AsyncClient, app: FastAPI) -> ChatDriver:
+    """A driver billed by invoice: a confirmed start goes straight to the charger."""
+    await make_driver(http, name="Anna", phone=PHONE, billing="invoice", language="en")
+    return chat_driver(app, phone=PHONE, language_code="en")
+
+
+async def start(driver: ChatDriver, code: str) -> list[Any]:
+    await driver.command("start", code)  # a command works even while an agent holds the chat
+    return await driver.press(f"start:{code}")
+
+
+@pytest.fixture
+async def closed_app(settings: Settings) -> AsyncIterator[FastAPI]:
+    """The app on a Saturday noon, with support on duty only on weekdays."""
+    app = create_app(settings.model_copy(update={"support_hours": CLOSED_ON_SATURDAYS}))
+    app.state.clock = lambda: SATURDAY_NOON
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+# --- asking, and an FAQ miss ---------------------------------------------------------------------
+
+
+async def test_a_confirmed_faq_miss_is_queued_as_faq_miss_and_asking_as_asked(
+    app: FastAPI, admin: httpx.AsyncClient
+) -> None:
+    lena = await agent(admin, "lena@example.se")
+    anna = chat_driver(app, phone=PHONE, language_code="en")
+    lost = await anna.say("who won the eurovision song contest in 1985")
+    if "support:offer" in payloads(lost):  # "none of these" first, then the offer
+        lost = await anna.press("support:offer")
+    assert "support:faq" in payloads(lost)
+    assert await queue(admin, lena) == []  # offering is not queueing
+    assert "in line" in text_of(await anna.press("support:faq"))
+    body = await the_conversation(admin, lena)
+    assert body["queued"]["escalation_reason"] == "faq_miss"
+    assert body["context"]["escalation"]["reason"] == "faq_miss"
+    assert body["context"]["escalation"]["waiting_since"] is not None
+    assert "Escalated: faq_miss" in [m["text"] for m in body["messages"] if m["kind"] == "event"]
+    assert not any("Escalated" in turn for turn in body["context"]["recent_bot_turns"])
+    # Asking again changes nothing: the first reason stays.
+    assert "already in line" in text_of(await anna.command("support"))
+    assert (await the_conversation(admin, lena))["queued"]["escalation_reason"] == "faq_miss"
+
+    emma = chat_driver(app, phone="+46702223344", language_code="en")
+    await emma.command("support")
+    asked = await the_conversation(admin, lena, "+46702223344")
+    assert asked["queued"]["escalation_reason"] == "asked"
+    assert asked["context"]["escalation"]["detail"] is None
+
+
+async def test_release_and_close_clear_the_reason(app: FastAPI, admin: httpx.AsyncClient) -> None:
+    lena = await agent(admin, "lena@example.se")
+    anna = chat_driver(app, phone=PHONE, language_code="en")
+    await anna.command("support")
+    cid = (await the_conversation(admin, lena))["id"]
+    url = f"/support/conversations/{cid}"
+    assert (await admin.post(f"{url}/claim", headers=lena)).status_code == 200
+    assert (await admin.post(f"{url}/release", headers=lena)).status_code == 200
+    released = (await admin.get(url, headers=lena)).json()
+    assert released["mode"] == "bot"
+    assert released["context"]["escalation"] == {
+        "reason": None,
+        "detail": None,
+        "waiting_since": None,
+    }
+    await anna.command("support")
+    assert (await the_conversation(admin, lena))["queued"]["escalation_reason"] == "asked"
+    assert (await admin.post(f"{url}/close", headers=lena)).status_code == 200
+    closed = (await admin.get(url, headers=lena)).json()
+    assert closed["context"]["escalation"]["reason"] is None
+
+
+# --- support hours -------------------------------------------------------------------------------
+
+
+async def test_outside_support_hours_the_driver_is_told_when_support_opens(
+    closed_app: FastAPI,
+) -> None:
+    anna = chat_driver(closed_app, phone=PHONE, language_code="en")
+    queued = text_of(await anna.command("support"))
+    assert queued == (
+        "You are now in line for our support. We are closed right now; a colleague will answer "
+        "here from Monday 08:00."
+    )
+    assert "from Monday 08:00" in text_of(await anna.say("hello? anyone?"))
+    assert "already in line" in text_of(await anna.say("hello? anyone?"))
+    emma = chat_driver(closed_app, phone="+46702223344", language_code="sv")
+    assert "Vi har stängt just nu; en kollega svarar här från måndag 08:00" in text_of(
+        await emma.command("support")
+    )
+
+
+# --- a failed start -----------------------------------------------------------------------------
+
+
+async def test_a_start_the_charger_rejects_queues_the_chat_with_the_session_and_charger(
+    live: LiveServer,
+) -> None:
+    lena = await agent(live.http, "lena@example.se")
+    anna = await english_invoice_driver(live.http, live.app)
+    charger = await priced_charger(live.http)
+    code = charger["connectors"][0]["code"]
+    async with simulator(live, charger["id"], remote_start="reject"):
+        assert "refused" in text_of(await start(anna, code))
+        told = await wait_for_text(anna, "in line")
+    assert told.startswith("The charger refused to start. You have not been charged.")
+    assert "You are now in line for our support" in told
+    body = await the_conversation(live.http, lena)
+    assert body["mode"] == "waiting"
+    assert body["queued"]["escalation_reason"] == "start_failed"
+    context = body["context"]
+    assert context["escalation"]["reason"] == "start_failed"
+    assert context["escalation"]["detail"] == "rejected"
+    session = context["session"]
+    assert session["status"] == "failed" and session["failure_reason"] == "rejected"
+    assert session["charger_id"] == charger["id"] and session["connector_code"] == code
+    assert any("in line" in turn for turn in context["recent_bot_turns"])
+    events = [m["text"] for m in body["messages"] if m["kind"] == "event"]
+    assert events == ["Escalated: start_failed (rejected)"]
+
+
+async def test_outside_hours_a_failed_start_names_the_opening(live_settings: Settings) -> None:
+    app = create_app(live_settings.model_copy(update={"support_hours": CLOSED_ON_SATURDAYS}))
+    app.state.clock = lambda: SATURDAY_NOON
+    async with served(app) as live:
+        anna = await english_invoice_driver(live.http, live.app)
+        charger = await priced_charger(live.http)
+        code = charger["connectors"][0]["code"]
+        async with simulator(live, charger["id"], remote_start="reject"):
+            await start(anna, code)
+            told = await wait_for_text(anna, "in line")
+    assert "We are closed right now; a colleague will answer here from Monday 08:00." in told
+
+
+async def test_a_held_chat_is_not_requeued_by_a_failure_and_after_release_it_is(
+    live: LiveServer,
+) -> None:
+    lena = await agent(live.http, "lena@example.se")
+    anna = await english_invoice_driver(live.http, live.app)
+    await anna.command("support")
+    cid = (await the_conversation(live.http, lena))["id"]
+    url = f"/support/conversations/{cid}"
+    assert (await live.http.post(f"{url}/claim", headers=lena)).status_code == 200
+    charger = await priced_charger(live.http)
+    code = charger["connectors"][0]["code"]
+    async with simulator(live, charger["id"], remote_start="reject"):
+        await start(anna, code)
+        told = await wait_for_text(anna, "The charger refused to start. You have not")
+        held = await the_conversation(live.http, lena)
+        assert held["mode"] == "agent" and held["assigned_to"] is not None
+        assert held["queued"]["escalation_reason"] == "asked"
+        assert "in line" not in told and "A colleague from support will answer you" in told
+        assert not [m for m in held["messages"] if m["text"].startswith("Escalated: start")]
+
+        assert (await live.http.post(f"{url}/release", headers=lena)).status_code == 200
+        anna.inbox.clear()
+        await start(anna, code)
+        await wait_for_text(anna, "in line")
+    again = await the_conversation(live.http, lena)
+    assert again["mode"] == "waiting" and again["assigned_to"] is None
+    assert again["queued"]["escalation_reason"] == "start_failed"
+
+
+# --- payments ------------------------------------------------------------------------------------
+
+
+async def test_an_expired_payment_page_is_not_escalated(settings: Settings) -> None:
+    async with paying_app(stripe_settings(settings)) as paying:
+        lena = await agent(paying.live.http, "lena@example.se")
+        charger = await priced_charger(paying.live.http)
+        anna = await card_driver(paying, phone=PHONE)
+        async with simulator(paying.live, charger["id"]):
+            session_id, cs_id = await ask_to_pay(paying, anna, charger["connectors"][0]["code"])
+            expired = event("checkout.session.expired", paying.stripe.expire(cs_id))
+            assert (await paying.webhook(expired)).status_code == 200
+            told = await wait_for_text(anna, "Betalningen blev inte klar i tid")
+        assert (await session_of(paying.live.http, session_id))["failure_reason"] == (
+            "payment_expired"
+        )
+        assert "kö" not in told
+        assert await queue(paying.live.http, lena) == []
+
+
+async def test_a_declined_saved_card_queues_the_chat_as_a_payment_problem(
+    settings: Settings,
+) -> None:
+    async with paying_app(stripe_settings(settings)) as paying:
+        lena = await agent(paying.live.http, "lena@example.se")
+        await make_driver(paying.live.http, name="Anna", phone=PHONE)
+        anna = chat_driver(paying.live.app, phone=PHONE)
+        paying.stripe.declined_methods.add(await save_a_card(paying, anna))
+        charger = await priced_charger(paying.live.http)
+        code = charger["connectors"][0]["code"]
+        async with simulator(paying.live, charger["id"], power_kw=22):
+            await anna.say(code)
+            await anna.press(f"start:{code}")
+            await wait_for_text(anna, "Laddningen har startat")
+            await anna.command("stop")
+            told = await wait_for_text(anna, "problem med betalningen")
+        assert told == (
+            "Det blev ett problem med betalningen för din laddning. Du står nu i kö till vår "
+            "support. En kollega svarar här i chatten så snart som möjligt."
+        )
+        body = await the_conversation(paying.live.http, lena)
+        assert body["queued"]["escalation_reason"] == "payment_problem"
+        assert body["context"]["escalation"]["detail"] == "charge_refused"
+        payment = body["context"]["session"]["payment"]
+        assert payment["status"] == "failed" and payment["amount_uncollected_minor"] > 0
+        # Stripe's own webhook about the same decline queues nothing twice.
+        intent = next(iter(paying.stripe.intents.values()))
+        failed = event("payment_intent.payment_failed", intent)
+        assert (await paying.webhook(failed)).status_code == 200
+        await paying.live.app.state.notifier.drain()
+        assert len([r for r in anna.inbox if "problem med betalningen" in r.text]) == 1
+        events = [m["text"] for m in (await the_conversation(paying.live.http, lena))["messages"]]
+        assert events.count("Escalated: payment_problem (charge_refused)") == 1
+
+
+async def test_a_cost_above_the_hold_is_a_payment_problem_too(settings: Settings) -> None:
+    async with paying_app(stripe_settings(settings, stripe_hold_amount_minor=300)) as paying:
+        lena = await agent(paying.live.http, "lena@example.se")
+        charger = await priced_charger(paying.live.http)
+        code = charger["connectors"][0]["code"]
+        anna = await card_driver(paying, phone=PHONE)
+        async with simulator(paying.live, charger["id"], power_kw=22):
+            await anna.say(code)
+            [link] = [link for r in await anna.press(f"start:{code}") for link in r.links]
+            cs_id = link.url.rsplit("/", 1)[1]
+            completed = event("checkout.session.completed", paying.stripe.pay(cs_id))
+            assert (await paying.webhook(completed)).status_code == 200
+            await wait_for_text(anna, "Laddningen har startat")
+            await anna.command("stop")
+            await wait_for_text(anna, "Betalt med kort: 3,00 kr")  # PaymentCaptured's text stays
+            told = await wait_for_text(anna, "problem med betalningen")
+        assert "Du står nu i kö till vår support" in told
+        body = await eventually(
+            lambda: the_conversation(paying.live.http, lena),
+            lambda b: b["context"]["escalation"]["detail"] == "uncollected",
+        )
+        assert body["queued"]["escalation_reason"] == "payment_problem"
