@@ -1,0 +1,1 @@
+"""The web console of support agents and operators, served by the app at /console."""
