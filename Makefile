@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint serve migrate bench clean
+.PHONY: demo test lint serve migrate bench clean browser console screenshots
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -15,8 +15,16 @@ $(STAMP): pyproject.toml requirements.lock
 demo: $(STAMP)
 	$(BIN)/chargebot demo
 
-test: $(STAMP) lint
+test: $(STAMP) lint browser
 	$(BIN)/pytest
+
+# The console's end-to-end tests drive Debian's chromium; installed once, if missing.
+browser:
+	@[ -n "$$CHARGEBOT_CHROMIUM" ] || sh scripts/install-chromium.sh
+
+# Screenshots of the console for the README (docs/screenshots/), from the demo.
+screenshots: $(STAMP) browser
+	$(BIN)/python scripts/console_screenshots.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

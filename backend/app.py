@@ -13,7 +13,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import update
 
-from backend import migrate
+from backend import console, migrate
 from backend.api import admin, auth, support
 from backend.api import payments as payments_api
 from backend.api import test_payments as test_payments_api
@@ -246,4 +246,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sms_router)
     app.include_router(payments_api.router)
     app.include_router(test_payments_api.router)
+    console.install(app)
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,12 +15,14 @@ from backend import migrate
 from backend.app import create_app
 from backend.chargers.simulator import SimulatorConfig, run_simulators
 from backend.db import create_engine, session_factory
+from backend.demo_console import banner_lines, queue_examples, seed_console
 from backend.services import network
 from backend.services.network import ConnectorListing
 from backend.services.seed import seed_demo_network
 from backend.settings import Settings
 from bot.adapters.console import ConsoleChat
-from bot.messages import ChannelUser
+from bot.messages import ChannelUser, Reply
+from bot.outbox import Sender
 
 DEMO_DATABASE = Path("var/demo.sqlite3")
 # Simulated chargers run their energy curve this much faster than the clock, so a demo
@@ -39,6 +42,7 @@ def _banner(settings: Settings, base: str, connectors: list[ConnectorListing], c
         f"  sticker       {base}/admin/connectors/{first}/qr.svg  (send the bearer token)",
         f"  try           curl -H 'Authorization: Bearer {token}' {base}/admin/stations",
         f"  database      {settings.database_url}",
+        *banner_lines(base),
         "",
         f"  {'code':<6} {'type':<8} {'kW':>5}  {'charger':<18} station",
     ]
@@ -76,10 +80,29 @@ async def _prepare(settings: Settings) -> list[ConnectorListing]:
         await migrate.upgrade_engine(engine)
         async with session_factory(engine)() as db:
             if not await network.list_stations(db):
-                return await seed_demo_network(db)
-            return await network.connector_listings(db)
+                listings = await seed_demo_network(db)
+            else:
+                listings = await network.connector_listings(db)
+            await seed_console(db)
+            return listings
     finally:
         await engine.dispose()
+
+
+def _print_unconfigured_channels(app: Any) -> None:
+    """Without Twilio or a Telegram bot, what the demo would send there is printed instead."""
+
+    def printer(channel: str) -> Sender:
+        async def send(address: str, replies: Sequence[Reply]) -> None:
+            for reply in replies:
+                links = " ".join(link.url for link in reply.links)
+                print(f"[{channel} to {address}] {reply.text} {links}".rstrip(), flush=True)
+
+        return send
+
+    for channel in ("sms", "telegram"):
+        if not app.state.outbox.handles(channel):
+            app.state.outbox.register(channel, printer(channel))
 
 
 def reset_demo_database(path: Path = DEMO_DATABASE) -> None:
@@ -139,6 +162,9 @@ async def run_demo(
     serving = asyncio.create_task(server.serve())
     while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no event
         await asyncio.sleep(0.05)
+    if server.started:
+        _print_unconfigured_channels(app)
+        await queue_examples(app)
     simulators = asyncio.create_task(
         run_simulators(
             [

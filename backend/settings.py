@@ -98,6 +98,10 @@ class Settings(BaseSettings):
         default="Europe/Stockholm", description="IANA time zone of SUPPORT_HOURS."
     )
 
+    console_poll_seconds: float = Field(
+        default=1.0, gt=0, le=60, description="How often the console's live views look for news."
+    )
+
     faq_file: str = Field(default="", description="FAQ YAML; default data/faq.yaml")
     live_status_interval: float = Field(default=10.0, gt=0, description="Seconds between edits.")
 

@@ -1,4 +1,5 @@
-"""Support sends a card-saving link to a driver without a smartphone, by SMS."""
+"""Support sends a card-saving link to a driver without a smartphone, by SMS (the admin
+API, and the quick action of an agent holding the driver's SMS chat)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from tests.conftest import served
 from tests.factories import make_driver
 from tests.stripe_double import RecordingStripeClient
 from tests.test_payments import stripe_settings
-from tests.test_sms import sms_settings
-from tests.twilio_double import RecordingTwilioClient
+from tests.test_sms import PUBLIC, SIGNATURE_HEADER, inbound, sms_settings
+from tests.test_support import agent, conversation_id
+from tests.twilio_double import RecordingTwilioClient, signature
 
 PHONE = "+46706660011"
 
@@ -42,3 +44,33 @@ async def test_support_sends_the_card_link_by_sms_to_open_on_any_device(
             f"/admin/drivers/{driver['id']}/card-link", params={"send": "telegram"}
         )
         assert unknown_chat.status_code == 409
+
+
+async def test_the_quick_action_sends_the_card_link_on_the_sms_drivers_chat(
+    settings: Settings,
+) -> None:
+    app = create_app(sms_settings(stripe_settings(settings)))
+    stripe_api, twilio_api = RecordingStripeClient(), RecordingTwilioClient()
+    app.state.stripe_http_client = stripe_api
+    app.state.twilio_http_client = twilio_api
+    app.state.twilio_retry_first = 0.01
+    async with served(app) as live:
+        await make_driver(live.http, name="Gunnar", phone=PHONE, language="sv", billing="invoice")
+        lena = await agent(live.http, "lena@example.se")
+        params = inbound(PHONE, "SUPPORT")
+        signed = {SIGNATURE_HEADER: signature(f"{PUBLIC}/sms/twilio", params)}
+        assert (await live.http.post("/sms/twilio", data=params, headers=signed)).is_success
+        cid = await conversation_id(live.http, lena, PHONE)
+        url = f"/support/conversations/{cid}"
+        assert (await live.http.post(f"{url}/claim", headers=lena)).status_code == 200
+        sent = await live.http.post(f"{url}/actions/card-link", headers=lena)
+        assert sent.status_code == 200, sent.text
+        assert sent.json() == {"outcome": "sent", "delivered": True, "detail": None}
+        for _ in range(200):
+            if any("checkout" in body for body in twilio_api.bodies_to(PHONE)):
+                break
+            await asyncio.sleep(0.05)
+        links = [body for body in twilio_api.bodies_to(PHONE) if "http" in body]
+        assert len(links) == 1, twilio_api.bodies_to(PHONE)
+        events = [m["text"] for m in (await live.http.get(url, headers=lena)).json()["messages"]]
+        assert "Lena sent a card-setup link" in events

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import logging
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Depends, Request, status
 from pydantic import BaseModel, Field
 
 from backend.api.deps import CurrentStaff, SessionDep
+from backend.api.support_desk import SupportDesk
 from backend.services import support
-from bot.messages import Reply
-
-log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/support", tags=["support"])
 
@@ -40,20 +37,50 @@ async def claim(conversation_id: int, db: SessionDep, staff: CurrentStaff) -> di
     return {"conversation_id": conversation_id, "mode": "agent", "assigned_to": staff.id}
 
 
+def _desk(request: Request) -> SupportDesk:
+    return SupportDesk.of(request.app)
+
+
+DeskDep = Annotated[SupportDesk, Depends(_desk)]
+
+
 @router.post("/conversations/{conversation_id}/messages", status_code=status.HTTP_201_CREATED)
 async def reply(
-    conversation_id: int, body: AgentText, request: Request, db: SessionDep, staff: CurrentStaff
+    conversation_id: int, body: AgentText, desk: DeskDep, staff: CurrentStaff
 ) -> dict[str, Any]:
     """Recorded, then sent to the driver on their channel; 409 unless you hold it."""
-    conversation = await support.record_reply(db, conversation_id, staff, body.text)
-    delivered = False
-    try:
-        delivered = await request.app.state.outbox.deliver(
-            conversation.channel, conversation.address, [Reply(body.text)]
-        )
-    except Exception:  # recorded either way; the agent sees delivered=false
-        log.exception("agent reply to conversation %s not delivered", conversation_id)
-    return {"conversation_id": conversation_id, "delivered": delivered}
+    result = await desk.reply(conversation_id, staff, body.text)
+    return {"conversation_id": conversation_id, "delivered": result.delivered}
+
+
+class FaqChoice(BaseModel):
+    entry_id: str = Field(min_length=1, max_length=64)
+
+
+@router.post("/conversations/{conversation_id}/actions/faq")
+async def send_faq(
+    conversation_id: int, body: FaqChoice, desk: DeskDep, staff: CurrentStaff
+) -> dict[str, Any]:
+    """Quick action: an FAQ answer in the driver's language; 404 for an unknown entry."""
+    return (await desk.send_faq(conversation_id, staff, body.entry_id)).as_json()
+
+
+@router.post("/conversations/{conversation_id}/actions/stop")
+async def stop_charging(conversation_id: int, desk: DeskDep, staff: CurrentStaff) -> dict[str, Any]:
+    """Quick action: stop the driver's charging session (RemoteStopTransaction)."""
+    return (await desk.stop_charging(conversation_id, staff)).as_json()
+
+
+@router.post("/conversations/{conversation_id}/actions/unlock")
+async def unlock(conversation_id: int, desk: DeskDep, staff: CurrentStaff) -> dict[str, Any]:
+    """Quick action: unlock the connector of the driver's current or last session."""
+    return (await desk.unlock(conversation_id, staff)).as_json()
+
+
+@router.post("/conversations/{conversation_id}/actions/card-link")
+async def card_link(conversation_id: int, desk: DeskDep, staff: CurrentStaff) -> dict[str, Any]:
+    """Quick action: send the driver a link to save a card (needs Stripe)."""
+    return (await desk.send_card_link(conversation_id, staff)).as_json()
 
 
 @router.post("/conversations/{conversation_id}/release")

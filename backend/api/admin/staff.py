@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
+from sqlmodel import col, select
 
 from backend.api.deps import SessionDep
+from backend.models import StaffUser
+from backend.services.errors import NotFoundError
 from backend.services.staff import create_staff
 
 router = APIRouter(prefix="/staff", tags=["staff"])
@@ -18,6 +21,12 @@ class StaffIn(BaseModel):
     name: str
     role: str
     password: str
+
+
+class StaffPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    active: bool
 
 
 class StaffOut(BaseModel):
@@ -35,6 +44,28 @@ async def add_staff(body: StaffIn, db: SessionDep) -> StaffOut:
     staff = await create_staff(
         db, email=body.email, name=body.name, role=body.role, password=body.password
     )
+    return _out(staff)
+
+
+@router.get("")
+async def list_staff(db: SessionDep) -> list[StaffOut]:
+    staff = await db.scalars(select(StaffUser).order_by(col(StaffUser.id)))
+    return [_out(member) for member in staff]
+
+
+@router.patch("/{staff_id}")
+async def update_staff(staff_id: int, body: StaffPatch, db: SessionDep) -> StaffOut:
+    """Deactivate (or reactivate) an account: its tokens and console session stop working."""
+    staff = await db.get(StaffUser, staff_id)
+    if staff is None:
+        raise NotFoundError(f"staff user {staff_id} not found")
+    staff.active = body.active
+    await db.commit()
+    await db.refresh(staff)
+    return _out(staff)
+
+
+def _out(staff: StaffUser) -> StaffOut:
     assert staff.id is not None
     return StaffOut(
         id=staff.id,

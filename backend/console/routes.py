@@ -1,0 +1,585 @@
+"""/console: the support and operator web console (server-rendered, live over SSE)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.templating import Jinja2Templates
+from markupsafe import Markup
+from sqlmodel import col, select
+
+from backend.api.deps import SessionDep, SettingsDep
+from backend.api.support_desk import ActionResult, SupportDesk
+from backend.console import charts, live, session
+from backend.console.text import EN, LANG_COOKIE, LANGUAGES, language_of, translate
+from backend.models import StaffRole, StaffUser
+from backend.services import support, usage
+from backend.services.errors import CommandFailedError, ConflictError, NotFoundError
+from backend.services.staff import authenticate
+from bot.formatting import kronor, kwh
+
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+TEMPLATES = Path(__file__).parent / "templates"
+FLASH_COOKIE = "chargebot_console_flash"
+DEFAULT_RANGE_DAYS = 30
+NOTICES = frozenset(key for key in EN if key.startswith("notice_"))
+
+router = APIRouter(prefix="/console", include_in_schema=False)
+
+
+def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """A UTC timestamp as Stockholm wall-clock time."""
+    return value.astimezone(STOCKHOLM).strftime(fmt) if value is not None else ""
+
+
+templates = Jinja2Templates(directory=TEMPLATES)
+templates.env.filters["local"] = local_time
+
+
+class LoginRequiredError(Exception):
+    """No valid console session: pages redirect to the login, fragments answer 401."""
+
+
+@dataclass(frozen=True)
+class Visitor:
+    """The logged-in staff member, their session's CSRF token and their language."""
+
+    staff: StaffUser
+    csrf: str
+    lang: str
+
+    @property
+    def is_operator(self) -> bool:
+        return self.staff.role == StaffRole.OPERATOR
+
+    def t(self, key: str, **values: object) -> str:
+        return translate(self.lang, key, **values)
+
+
+async def current_visitor(request: Request, settings: SettingsDep) -> Visitor:
+    """The staff member behind the session cookie (a short DB read, no connection kept)."""
+    found = session.read_session(request, settings)
+    if found is None:
+        raise LoginRequiredError
+    async with request.app.state.sessions() as db:
+        staff = await db.get(StaffUser, found.staff_id)
+    if staff is None or not staff.active:
+        raise LoginRequiredError
+    return Visitor(staff, found.csrf, language_of(request))
+
+
+async def current_operator(visitor: Annotated[Visitor, Depends(current_visitor)]) -> Visitor:
+    if not visitor.is_operator:
+        raise HTTPException(status_code=status.HTTP_403_FORBIDDEN, detail=visitor.t("forbidden"))
+    return visitor
+
+
+VisitorDep = Annotated[Visitor, Depends(current_visitor)]
+OperatorDep = Annotated[Visitor, Depends(current_operator)]
+CsrfField = Annotated[str, Form()]
+
+
+def check_csrf(visitor: Visitor, token: str) -> None:
+    if not session.tokens_match(visitor.csrf, token):
+        raise HTTPException(status_code=403, detail="CSRF token missing or wrong; reload the page")
+
+
+def render(
+    request: Request,
+    name: str,
+    visitor: Visitor | None,
+    *,
+    status_code: int = 200,
+    lang: str | None = None,
+    **context: Any,
+) -> HTMLResponse:
+    language = visitor.lang if visitor else (lang or language_of(request))
+    flash = _read_flash(request)
+    response = templates.TemplateResponse(
+        request,
+        name,
+        {
+            "v": visitor,
+            "lang": language,
+            "t": lambda key, **values: translate(language, key, **values),
+            "flash": flash,
+            "kronor": lambda minor: kronor(minor or 0, language),
+            "kwh": lambda wh: kwh(wh or 0, language),
+            **context,
+        },
+        status_code=status_code,
+    )
+    response.headers["Cache-Control"] = "no-store"
+    if flash is not None:
+        response.delete_cookie(FLASH_COOKIE, path="/console")
+    return response
+
+
+def _read_flash(request: Request) -> dict[str, str] | None:
+    raw = request.cookies.get(FLASH_COOKIE)
+    if not raw:
+        return None
+    try:
+        flash = json.loads(raw)
+    except ValueError:
+        return None
+    known = isinstance(flash, dict) and str(flash.get("notice", "")) in NOTICES
+    return {"notice": flash["notice"], "detail": str(flash.get("detail", ""))} if known else None
+
+
+def redirect(url: str, notice: str | None = None, detail: str | None = None) -> RedirectResponse:
+    """Post/redirect/get; the notice travels in a short-lived cookie, not in the URL."""
+    response = RedirectResponse(url, status_code=status.HTTP_303_SEE_OTHER)
+    if notice is not None:
+        value = json.dumps({"notice": notice, "detail": (detail or "")[:300]})
+        response.set_cookie(
+            FLASH_COOKIE, value, max_age=60, path="/console", httponly=True, samesite="strict"
+        )
+    return response
+
+
+def _safe_next(target: str | None) -> str:
+    """Only our own console pages, never another site (`//evil`, `https://...`)."""
+    if target and target.startswith("/console/") and not target.startswith("//"):
+        return target
+    return "/console/queue"
+
+
+# -- login ------------------------------------------------------------------------------------
+
+
+@router.get("", response_class=HTMLResponse)
+async def home(visitor: VisitorDep) -> RedirectResponse:
+    return redirect("/console/queue")
+
+
+def _login_page(
+    request: Request,
+    settings: SettingsDep,
+    next_url: str,
+    *,
+    status_code: int = 200,
+    error: str | None = None,
+) -> HTMLResponse:
+    token = session.login_csrf_of(request)
+    page = render(
+        request,
+        "login.html",
+        None,
+        status_code=status_code,
+        next=_safe_next(next_url),
+        csrf=token,
+        error=error,
+    )
+    session.keep_login_csrf(page, settings, token)
+    return page
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request, settings: SettingsDep, next: str = "") -> HTMLResponse:
+    return _login_page(request, settings, next)
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(
+    request: Request,
+    db: SessionDep,
+    settings: SettingsDep,
+    email: Annotated[str, Form(max_length=254)] = "",
+    password: Annotated[str, Form(max_length=1000)] = "",
+    csrf_token: CsrfField = "",
+    next: Annotated[str, Form()] = "",
+) -> Response:
+    expected = request.cookies.get(session.LOGIN_CSRF_COOKIE)
+    if not session.tokens_match(expected, csrf_token):
+        return _login_page(request, settings, next, status_code=403, error="login_expired")
+    staff = await authenticate(db, email, password)
+    if staff is None:
+        return _login_page(request, settings, next, status_code=401, error="login_failed")
+    response = redirect(_safe_next(next))
+    session.start_session(response, settings, staff)
+    return response
+
+
+@router.post("/logout")
+async def logout(
+    visitor: VisitorDep, settings: SettingsDep, csrf_token: CsrfField = ""
+) -> Response:
+    check_csrf(visitor, csrf_token)
+    response = redirect("/console/login")
+    session.end_session(response, settings)
+    return response
+
+
+@router.get("/language/{lang}")
+async def set_language(lang: str, next: str = "") -> Response:
+    if lang not in LANGUAGES:
+        raise HTTPException(status_code=404, detail="no such language")
+    response = redirect(_safe_next(next))
+    response.set_cookie(
+        LANG_COOKIE, lang, max_age=365 * 86400, path="/console", httponly=True, samesite="lax"
+    )
+    return response
+
+
+# -- the support queue and conversations ------------------------------------------------------
+
+
+async def _staff_names(db: SessionDep) -> dict[int, str]:
+    rows = await db.execute(select(col(StaffUser.id), col(StaffUser.name)))
+    return {int(staff_id): name for staff_id, name in rows.all() if staff_id is not None}
+
+
+@router.get("/queue", response_class=HTMLResponse)
+async def queue_page(request: Request, db: SessionDep, visitor: VisitorDep) -> HTMLResponse:
+    items = await support.queue(db)
+    return render(
+        request, "queue.html", visitor, page="queue", items=items, names=await _staff_names(db)
+    )
+
+
+@router.get("/fragments/queue", response_class=HTMLResponse)
+async def queue_fragment(request: Request, db: SessionDep, visitor: VisitorDep) -> HTMLResponse:
+    items = await support.queue(db)
+    return render(request, "_queue.html", visitor, items=items, names=await _staff_names(db))
+
+
+async def _conversation_context(db: SessionDep, conversation_id: int) -> dict[str, Any]:
+    try:
+        conversation = await support.transcript(db, conversation_id)
+    except NotFoundError as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
+    return {"c": conversation, "names": await _staff_names(db)}
+
+
+@router.get("/conversations/{conversation_id}", response_class=HTMLResponse)
+async def conversation_page(
+    conversation_id: int, request: Request, db: SessionDep, visitor: VisitorDep
+) -> HTMLResponse:
+    context = await _conversation_context(db, conversation_id)
+    faq_entries = SupportDesk.of(request.app).faq.index.entries
+    return render(
+        request, "conversation.html", visitor, page="queue", faq_entries=faq_entries, **context
+    )
+
+
+@router.get("/fragments/conversations/{conversation_id}", response_class=HTMLResponse)
+async def conversation_fragment(
+    conversation_id: int, request: Request, db: SessionDep, visitor: VisitorDep
+) -> HTMLResponse:
+    context = await _conversation_context(db, conversation_id)
+    return render(request, "_conversation.html", visitor, **context)
+
+
+def _back_to(conversation_id: int) -> str:
+    return f"/console/conversations/{conversation_id}"
+
+
+async def _act(
+    conversation_id: int,
+    action: Callable[[], Awaitable[ActionResult]],
+    notice_for: Callable[[ActionResult], str],
+) -> RedirectResponse:
+    """Run an action; its outcome or refusal comes back as the page's notice."""
+    try:
+        result = await action()
+    except ConflictError as exc:
+        return redirect(_back_to(conversation_id), "notice_conflict", str(exc))
+    except CommandFailedError as exc:
+        return redirect(_back_to(conversation_id), "notice_command_failed", str(exc))
+    except NotFoundError as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
+    return redirect(_back_to(conversation_id), notice_for(result), result.detail)
+
+
+def _sent(result: ActionResult) -> str:
+    return "notice_sent" if result.delivered else "notice_not_delivered"
+
+
+def _commanded(success: str) -> Callable[[ActionResult], str]:
+    def notice(result: ActionResult) -> str:
+        return success if result.outcome in {"stopping", "accepted"} else "notice_command_failed"
+
+    return notice
+
+
+@router.post("/conversations/{conversation_id}/claim")
+async def claim(
+    conversation_id: int, db: SessionDep, visitor: VisitorDep, csrf_token: CsrfField = ""
+) -> Response:
+    check_csrf(visitor, csrf_token)
+    try:
+        await support.claim(db, conversation_id, visitor.staff)
+    except ConflictError as exc:
+        return redirect(_back_to(conversation_id), "notice_conflict", str(exc))
+    return redirect(_back_to(conversation_id), "notice_claimed")
+
+
+@router.post("/conversations/{conversation_id}/release")
+async def release(
+    conversation_id: int, db: SessionDep, visitor: VisitorDep, csrf_token: CsrfField = ""
+) -> Response:
+    check_csrf(visitor, csrf_token)
+    try:
+        await support.release(db, conversation_id, visitor.staff)
+    except ConflictError as exc:
+        return redirect(_back_to(conversation_id), "notice_conflict", str(exc))
+    return redirect("/console/queue", "notice_released")
+
+
+@router.post("/conversations/{conversation_id}/close")
+async def close(
+    conversation_id: int, db: SessionDep, visitor: VisitorDep, csrf_token: CsrfField = ""
+) -> Response:
+    check_csrf(visitor, csrf_token)
+    try:
+        await support.close(db, conversation_id, visitor.staff)
+    except ConflictError as exc:
+        return redirect(_back_to(conversation_id), "notice_conflict", str(exc))
+    return redirect("/console/queue", "notice_closed")
+
+
+@router.post("/conversations/{conversation_id}/reply")
+async def reply(
+    conversation_id: int,
+    request: Request,
+    visitor: VisitorDep,
+    text: Annotated[str, Form(max_length=1600)] = "",
+    csrf_token: CsrfField = "",
+) -> Response:
+    check_csrf(visitor, csrf_token)
+    if not text.strip():
+        return redirect(_back_to(conversation_id))
+    desk = SupportDesk.of(request.app)
+    return await _act(
+        conversation_id, lambda: desk.reply(conversation_id, visitor.staff, text.strip()), _sent
+    )
+
+
+@router.post("/conversations/{conversation_id}/faq")
+async def send_faq(
+    conversation_id: int,
+    request: Request,
+    visitor: VisitorDep,
+    entry_id: Annotated[str, Form(max_length=64)] = "",
+    csrf_token: CsrfField = "",
+) -> Response:
+    check_csrf(visitor, csrf_token)
+    desk = SupportDesk.of(request.app)
+    return await _act(
+        conversation_id, lambda: desk.send_faq(conversation_id, visitor.staff, entry_id), _sent
+    )
+
+
+@router.post("/conversations/{conversation_id}/stop")
+async def stop_charging(
+    conversation_id: int, request: Request, visitor: VisitorDep, csrf_token: CsrfField = ""
+) -> Response:
+    check_csrf(visitor, csrf_token)
+    desk = SupportDesk.of(request.app)
+    return await _act(
+        conversation_id,
+        lambda: desk.stop_charging(conversation_id, visitor.staff),
+        _commanded("notice_stopping"),
+    )
+
+
+@router.post("/conversations/{conversation_id}/unlock")
+async def unlock(
+    conversation_id: int, request: Request, visitor: VisitorDep, csrf_token: CsrfField = ""
+) -> Response:
+    check_csrf(visitor, csrf_token)
+    desk = SupportDesk.of(request.app)
+    return await _act(
+        conversation_id,
+        lambda: desk.unlock(conversation_id, visitor.staff),
+        _commanded("notice_unlocked"),
+    )
+
+
+@router.post("/conversations/{conversation_id}/card-link")
+async def card_link(
+    conversation_id: int, request: Request, visitor: VisitorDep, csrf_token: CsrfField = ""
+) -> Response:
+    check_csrf(visitor, csrf_token)
+    desk = SupportDesk.of(request.app)
+    return await _act(
+        conversation_id, lambda: desk.send_card_link(conversation_id, visitor.staff), _sent
+    )
+
+
+# -- live updates -----------------------------------------------------------------------------
+
+
+@router.get("/events")
+async def events(
+    request: Request, visitor: VisitorDep, settings: SettingsDep, topic: str = Query(max_length=40)
+) -> StreamingResponse:
+    """`change` events for `queue`, `conversation:<id>` or (operators) `network`."""
+    fingerprint = live.fingerprint_for(topic)
+    if fingerprint is None:
+        raise HTTPException(status_code=404, detail="unknown topic")
+    if topic == "network" and not visitor.is_operator:
+        raise HTTPException(status_code=403, detail=visitor.t("forbidden"))
+    stream = live.change_stream(
+        request.app.state.sessions, fingerprint, settings.console_poll_seconds
+    )
+    return StreamingResponse(
+        stream,
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+# -- operator pages ---------------------------------------------------------------------------
+
+
+@router.get("/network", response_class=HTMLResponse)
+async def network_page(request: Request, db: SessionDep, visitor: OperatorDep) -> HTMLResponse:
+    stations = await usage.network_status(db)
+    return render(request, "network.html", visitor, page="network", stations=stations)
+
+
+@router.get("/fragments/network", response_class=HTMLResponse)
+async def network_fragment(request: Request, db: SessionDep, visitor: OperatorDep) -> HTMLResponse:
+    stations = await usage.network_status(db)
+    return render(request, "_network.html", visitor, stations=stations)
+
+
+def _default_range(start: date | None, end: date | None) -> tuple[date, date]:
+    end = end or datetime.now(STOCKHOLM).date()
+    return start or end - timedelta(days=DEFAULT_RANGE_DAYS - 1), end
+
+
+@router.get("/sessions", response_class=HTMLResponse)
+async def sessions_page(
+    request: Request,
+    db: SessionDep,
+    visitor: OperatorDep,
+    start: date | None = None,
+    end: date | None = None,
+) -> HTMLResponse:
+    first, last = _default_range(start, end)
+    active = await usage.active_sessions(db)
+    return render(
+        request, "sessions.html", visitor, page="sessions", active=active, start=first, end=last
+    )
+
+
+@router.get("/fragments/sessions", response_class=HTMLResponse)
+async def sessions_fragment(request: Request, db: SessionDep, visitor: OperatorDep) -> HTMLResponse:
+    active = await usage.active_sessions(db)
+    return render(request, "_sessions.html", visitor, active=active)
+
+
+@router.get("/sessions.csv")
+async def sessions_csv(
+    db: SessionDep, visitor: OperatorDep, start: date | None = None, end: date | None = None
+) -> Response:
+    """Every session that started in the range (Stockholm dates), for a spreadsheet."""
+    first, last = _default_range(start, end)
+    try:
+        body = await usage.sessions_csv(db, first, last)
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
+    filename = quote(f"sessions-{first.isoformat()}-{last.isoformat()}.csv")
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+@router.get("/usage", response_class=HTMLResponse)
+async def usage_page(
+    request: Request,
+    db: SessionDep,
+    visitor: OperatorDep,
+    start: date | None = None,
+    end: date | None = None,
+) -> HTMLResponse:
+    first, last = _default_range(start, end)
+    try:
+        report = await usage.usage_report(db, first, last)
+    except ValueError as exc:
+        return render(
+            request,
+            "usage.html",
+            visitor,
+            page="usage",
+            status_code=422,
+            report=None,
+            error=str(exc),
+            start=first,
+            end=last,
+        )
+    return render(
+        request,
+        "usage.html",
+        visitor,
+        page="usage",
+        report=report,
+        charts=usage_charts(report, visitor),
+        start=first,
+        end=last,
+    )
+
+
+def usage_charts(report: usage.UsageReport, visitor: Visitor) -> dict[str, Markup]:
+    """The usage report as SVG charts (server-rendered; no script, no external asset)."""
+    lang = visitor.lang
+    day_labels = [day.day.strftime("%d/%m") for day in report.days]
+    stations = report.stations
+    svg = {
+        "sessions_day": charts.bar_chart(
+            [d.sessions for d in report.days],
+            day_labels,
+            title=visitor.t("chart_sessions_day"),
+            value_format=lambda v: f"{v:.0f}",
+        ),
+        "kwh_day": charts.bar_chart(
+            [d.energy_wh / 1000 for d in report.days],
+            day_labels,
+            title=visitor.t("chart_kwh_day"),
+            unit="kWh",
+            value_format=lambda v: f"{v:.1f}",
+        ),
+        "revenue_day": charts.bar_chart(
+            [d.revenue_minor / 100 for d in report.days],
+            day_labels,
+            title=visitor.t("chart_revenue_day"),
+            unit="kr",
+            value_format=lambda v: kronor(round(v * 100), lang),
+        ),
+        "utilisation": charts.bar_chart(
+            [share * 100 for share in report.utilisation_by_hour],
+            [f"{hour:02d}" for hour in range(24)],
+            title=visitor.t("chart_utilisation"),
+            unit="%",
+            value_format=lambda v: f"{v:.1f}",
+        ),
+        "kwh_station": charts.horizontal_bar_chart(
+            [s.energy_wh / 1000 for s in stations],
+            [s.name for s in stations],
+            title=visitor.t("chart_kwh_station"),
+            unit="kWh",
+            value_format=lambda v: f"{v:.1f}",
+        ),
+        "sessions_station": charts.horizontal_bar_chart(
+            [s.sessions for s in stations],
+            [s.name for s in stations],
+            title=visitor.t("chart_sessions_station"),
+            value_format=lambda v: f"{v:.0f}",
+        ),
+    }
+    # The chart module escapes every text it puts into the SVG.
+    return {name: Markup(value) for name, value in svg.items()}

@@ -1,0 +1,83 @@
+"""Quick actions of an agent holding a chat: stop the driver's charging, unlock the connector,
+send an FAQ answer; through the support API, with a simulated charger on the served app."""
+
+from __future__ import annotations
+
+from tests.charging_helpers import eventually, priced_charger, session_of, simulator
+from tests.chat_helpers import chat_driver, wait_for_text
+from tests.conftest import LiveServer
+from tests.test_chat_flows import PHONE, invoice_driver
+from tests.test_support import agent, conversation_id
+
+
+async def test_an_agent_stops_the_drivers_charging_and_unlocks_the_connector(
+    live: LiveServer,
+) -> None:
+    http = live.http
+    charger = await priced_charger(http)
+    await invoice_driver(live)
+    anna = chat_driver(live.app, phone=PHONE)
+    code = charger["connectors"][0]["code"]
+    lena = await agent(http, "lena@example.se")
+    async with simulator(live, charger["id"], power_kw=22):
+        await anna.say(code)
+        await anna.press(f"start:{code}")
+        await wait_for_text(anna, "Laddningen har startat")
+        session_id = (await http.get("/admin/sessions")).json()[0]["id"]
+        await anna.command("support")
+        cid = await conversation_id(http, lena, PHONE)
+        url = f"/support/conversations/{cid}"
+
+        # Not held yet: no action.
+        assert (await http.post(f"{url}/actions/stop", headers=lena)).status_code == 409
+        assert (await http.post(f"{url}/claim", headers=lena)).status_code == 200
+
+        stop = await http.post(f"{url}/actions/stop", headers=lena)
+        assert stop.status_code == 200, stop.text
+        assert stop.json()["outcome"] == "stopping"
+        done = await eventually(
+            lambda: session_of(http, session_id), lambda s: s["status"] == "completed"
+        )
+        assert done["energy_wh"] > 0
+        await wait_for_text(anna, "Kvitto")  # the driver gets their receipt as usual
+
+        again = await http.post(f"{url}/actions/stop", headers=lena)
+        assert again.status_code == 409  # nothing is charging any more
+
+        unlock = await http.post(f"{url}/actions/unlock", headers=lena)
+        assert unlock.status_code == 200 and unlock.json()["outcome"] == "accepted"
+
+        first = next(iter(live.app.state.engine.services.faq.index.entries))
+        sent = await http.post(f"{url}/actions/faq", json={"entry_id": first.id}, headers=lena)
+        assert sent.status_code == 200 and sent.json()["outcome"] == "sent"
+        assert any(first.answer("sv") in reply.text for reply in anna.inbox)
+
+    transcript = (await http.get(url, headers=lena)).json()["messages"]
+    events = [m["text"] for m in transcript if m["kind"] == "event"]
+    assert f"Lena stopped session {session_id}: stopping" in events
+    assert any(text.startswith(f"Lena unlocked {charger['id']} connector 1") for text in events)
+    agent_lines = [m for m in transcript if m["author"] == "agent" and m["kind"] == "message"]
+    assert agent_lines[-1]["text"] == first.answer("sv")
+    assert agent_lines[-1]["staff_name"] == "Lena"
+
+
+async def test_actions_need_the_conversation_held_by_the_caller(live: LiveServer) -> None:
+    http = live.http
+    lena = await agent(http, "lena@example.se")
+    omar = await agent(http, "omar@example.se")
+    await invoice_driver(live)
+    anna = chat_driver(live.app, phone=PHONE)
+    await anna.command("support")
+    cid = await conversation_id(http, lena, PHONE)
+    url = f"/support/conversations/{cid}"
+    assert (await http.post(f"{url}/claim", headers=lena)).status_code == 200
+    first = next(iter(live.app.state.engine.services.faq.index.entries))
+    for action, body in [("faq", {"entry_id": first.id}), ("stop", None), ("unlock", None)]:
+        refused = await http.post(f"{url}/actions/{action}", json=body, headers=omar)
+        assert refused.status_code == 409, (action, refused.text)
+    no_session = await http.post(f"{url}/actions/unlock", headers=lena)
+    assert no_session.status_code == 409 and "no session" in no_session.json()["detail"]
+    no_stripe = await http.post(f"{url}/actions/card-link", headers=lena)
+    assert no_stripe.status_code == 409 and "not configured" in no_stripe.json()["detail"]
+    unknown = await http.post(f"{url}/actions/faq", json={"entry_id": "nope"}, headers=lena)
+    assert unknown.status_code == 404
