@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
+from fastapi import FastAPI
+
 from backend.app import create_app
 from backend.settings import Settings
 from tests.conftest import served
@@ -18,15 +20,20 @@ from tests.twilio_double import RecordingTwilioClient, signature
 PHONE = "+46706660011"
 
 
+def card_and_sms_app(settings: Settings, twilio_api: RecordingTwilioClient) -> FastAPI:
+    """The app with Stripe and Twilio on, each behind its double."""
+    app = create_app(sms_settings(stripe_settings(settings)))
+    app.state.stripe_http_client = RecordingStripeClient()
+    app.state.twilio_http_client = twilio_api
+    app.state.twilio_retry_first = 0.01
+    return app
+
+
 async def test_support_sends_the_card_link_by_sms_to_open_on_any_device(
     settings: Settings,
 ) -> None:
-    app = create_app(sms_settings(stripe_settings(settings)))
-    stripe_api, twilio_api = RecordingStripeClient(), RecordingTwilioClient()
-    app.state.stripe_http_client = stripe_api
-    app.state.twilio_http_client = twilio_api
-    app.state.twilio_retry_first = 0.01
-    async with served(app) as live:
+    twilio_api = RecordingTwilioClient()
+    async with served(card_and_sms_app(settings, twilio_api)) as live:
         driver = await make_driver(live.http, name="Gunnar", phone=PHONE, language="sv")
         response = await live.http.post(
             f"/admin/drivers/{driver['id']}/card-link", params={"send": "sms"}
@@ -49,12 +56,8 @@ async def test_support_sends_the_card_link_by_sms_to_open_on_any_device(
 async def test_the_quick_action_sends_the_card_link_on_the_sms_drivers_chat(
     settings: Settings,
 ) -> None:
-    app = create_app(sms_settings(stripe_settings(settings)))
-    stripe_api, twilio_api = RecordingStripeClient(), RecordingTwilioClient()
-    app.state.stripe_http_client = stripe_api
-    app.state.twilio_http_client = twilio_api
-    app.state.twilio_retry_first = 0.01
-    async with served(app) as live:
+    twilio_api = RecordingTwilioClient()
+    async with served(card_and_sms_app(settings, twilio_api)) as live:
         await make_driver(live.http, name="Gunnar", phone=PHONE, language="sv", billing="invoice")
         lena = await agent(live.http, "lena@example.se")
         params = inbound(PHONE, "SUPPORT")

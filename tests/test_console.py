@@ -234,7 +234,9 @@ async def test_an_agent_claims_replies_and_hands_back_through_the_console(
     assert claimed.status_code == 303 and claimed.headers["location"] == url
     page = await browser.get(url)
     assert 'id="reply-text"' in page.text  # only the holder gets the reply form
-    sent = await browser.post(f"{url}/reply", data={"csrf_token": token, "text": "Hej Anna!"})
+    sent = await browser.post(
+        f"{url}/actions/reply", data={"csrf_token": token, "text": "Hej Anna!"}
+    )
     assert sent.status_code == 303
     transcript = (await browser.get(f"/console/fragments/conversations/{conversation_id}")).text
     assert "Hej Anna!" in transcript and "Lena claimed the conversation" in transcript
@@ -260,7 +262,9 @@ async def test_a_second_agent_sees_who_holds_it_and_cannot_reply(
         other_token = await console_login(other, "omar@example.se")
         page = await other.get(url)
         assert "Lena" in page.text and 'id="reply-text"' not in page.text
-        refused = await other.post(f"{url}/reply", data={"csrf_token": other_token, "text": "x"})
+        refused = await other.post(
+            f"{url}/actions/reply", data={"csrf_token": other_token, "text": "x"}
+        )
         assert refused.status_code == 303
         notice = await other.get(url)
         assert "Inte gjort" in notice.text or "Not done" in notice.text
@@ -282,11 +286,15 @@ async def test_quick_action_sends_an_faq_answer_in_the_drivers_language(
     assert "Ta över" in page.text or "Claim" in page.text
     await browser.post(f"{url}/claim", data={"csrf_token": token})
     entry = next(iter(app.state.engine.services.faq.index.entries))
-    response = await browser.post(f"{url}/faq", data={"csrf_token": token, "entry_id": entry.id})
+    response = await browser.post(
+        f"{url}/actions/faq", data={"csrf_token": token, "entry_id": entry.id}
+    )
     assert response.status_code == 303
     transcript = (await browser.get(f"/console/fragments/conversations/{conversation.id}")).text
     assert _html_text(entry.answer("en")) in transcript
-    unknown = await browser.post(f"{url}/faq", data={"csrf_token": token, "entry_id": "nope"})
+    unknown = await browser.post(
+        f"{url}/actions/faq", data={"csrf_token": token, "entry_id": "nope"}
+    )
     assert unknown.status_code == 404
 
 
@@ -305,11 +313,11 @@ async def test_stop_needs_a_charging_session_and_says_so(
     conversation_id = await queued_driver(app)
     url = f"/console/conversations/{conversation_id}"
     await browser.post(f"{url}/claim", data={"csrf_token": token})
-    stop = await browser.post(f"{url}/stop", data={"csrf_token": token})
+    stop = await browser.post(f"{url}/actions/stop", data={"csrf_token": token})
     assert stop.status_code == 303
     page = (await browser.get(url)).text
     assert "no charging session to stop" in page
-    card = await browser.post(f"{url}/card-link", data={"csrf_token": token})
+    card = await browser.post(f"{url}/actions/card-link", data={"csrf_token": token})
     assert "card payments are not configured" in (await browser.get(card.headers["location"])).text
 
 

@@ -97,7 +97,7 @@ class SupportDesk:
         """RemoteStopTransaction for the driver's charging session."""
         async with self.sessions() as db:
             conversation = await self._held(db, conversation_id, staff)
-            session = await self._open_session(db, conversation)
+            session = await self._session(db, conversation, open_only=True)
             if session is None or session.status not in {
                 SessionStatus.CHARGING,
                 SessionStatus.STOPPING,
@@ -113,9 +113,8 @@ class SupportDesk:
         """UnlockConnector on the connector of the driver's current or last session."""
         async with self.sessions() as db:
             conversation = await self._held(db, conversation_id, staff)
-            session = await self._open_session(db, conversation) or await self._last_session(
-                db, conversation
-            )
+            session = await self._session(db, conversation, open_only=True)
+            session = session or await self._session(db, conversation, open_only=False)
             if session is None:
                 raise ConflictError("the driver has no session, so no connector to unlock")
             charger_id, connector_id = session.charger_id, session.connector_id
@@ -152,32 +151,21 @@ class SupportDesk:
             raise ConflictError("claim the conversation first")
         return conversation
 
-    async def _open_session(
-        self, db: AsyncSession, conversation: Conversation
+    async def _session(
+        self, db: AsyncSession, conversation: Conversation, *, open_only: bool
     ) -> ChargingSession | None:
+        """The driver's newest session (with `open_only`: one not finished yet)."""
         if conversation.driver_id is None:
             return None
-        session: ChargingSession | None = await db.scalar(
-            select(ChargingSession)
-            .where(
-                col(ChargingSession.driver_id) == conversation.driver_id,
-                col(ChargingSession.status).in_(OPEN_STATUSES),
-            )
-            .order_by(col(ChargingSession.created_at).desc(), col(ChargingSession.id).desc())
-            .limit(1)
+        query = select(ChargingSession).where(
+            col(ChargingSession.driver_id) == conversation.driver_id
         )
-        return session
-
-    async def _last_session(
-        self, db: AsyncSession, conversation: Conversation
-    ) -> ChargingSession | None:
-        if conversation.driver_id is None:
-            return None
+        if open_only:
+            query = query.where(col(ChargingSession.status).in_(OPEN_STATUSES))
         session: ChargingSession | None = await db.scalar(
-            select(ChargingSession)
-            .where(col(ChargingSession.driver_id) == conversation.driver_id)
-            .order_by(col(ChargingSession.created_at).desc(), col(ChargingSession.id).desc())
-            .limit(1)
+            query.order_by(
+                col(ChargingSession.created_at).desc(), col(ChargingSession.id).desc()
+            ).limit(1)
         )
         return session
 

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, sta
 from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from backend.api.deps import SessionDep, SettingsDep
@@ -312,108 +313,68 @@ def _commanded(success: str) -> Callable[[ActionResult], str]:
     return notice
 
 
-@router.post("/conversations/{conversation_id}/claim")
-async def claim(
-    conversation_id: int, db: SessionDep, visitor: VisitorDep, csrf_token: CsrfField = ""
-) -> Response:
-    check_csrf(visitor, csrf_token)
-    try:
-        await support.claim(db, conversation_id, visitor.staff)
-    except ConflictError as exc:
-        return redirect(_back_to(conversation_id), "notice_conflict", str(exc))
-    return redirect(_back_to(conversation_id), "notice_claimed")
+HoldStep = Callable[[AsyncSession, int, StaffUser], Awaitable[None]]
+# Claim, hand back, close: the service call, where the agent goes next, what they are told.
+HOLD_STEPS: dict[str, tuple[HoldStep, str | None, str]] = {
+    "claim": (support.claim, None, "notice_claimed"),
+    "release": (support.release, "/console/queue", "notice_released"),
+    "close": (support.close, "/console/queue", "notice_closed"),
+}
 
 
-@router.post("/conversations/{conversation_id}/release")
-async def release(
-    conversation_id: int, db: SessionDep, visitor: VisitorDep, csrf_token: CsrfField = ""
-) -> Response:
-    check_csrf(visitor, csrf_token)
-    try:
-        await support.release(db, conversation_id, visitor.staff)
-    except ConflictError as exc:
-        return redirect(_back_to(conversation_id), "notice_conflict", str(exc))
-    return redirect("/console/queue", "notice_released")
-
-
-@router.post("/conversations/{conversation_id}/close")
-async def close(
-    conversation_id: int, db: SessionDep, visitor: VisitorDep, csrf_token: CsrfField = ""
-) -> Response:
-    check_csrf(visitor, csrf_token)
-    try:
-        await support.close(db, conversation_id, visitor.staff)
-    except ConflictError as exc:
-        return redirect(_back_to(conversation_id), "notice_conflict", str(exc))
-    return redirect("/console/queue", "notice_closed")
-
-
-@router.post("/conversations/{conversation_id}/reply")
-async def reply(
+@router.post("/conversations/{conversation_id}/{step}")
+async def hold_step(
     conversation_id: int,
-    request: Request,
+    step: Literal["claim", "release", "close"],
+    db: SessionDep,
     visitor: VisitorDep,
-    text: Annotated[str, Form(max_length=1600)] = "",
     csrf_token: CsrfField = "",
 ) -> Response:
     check_csrf(visitor, csrf_token)
-    if not text.strip():
-        return redirect(_back_to(conversation_id))
-    desk = SupportDesk.of(request.app)
-    return await _act(
-        conversation_id, lambda: desk.reply(conversation_id, visitor.staff, text.strip()), _sent
-    )
+    change, destination, notice = HOLD_STEPS[step]
+    try:
+        await change(db, conversation_id, visitor.staff)
+    except ConflictError as exc:
+        return redirect(_back_to(conversation_id), "notice_conflict", str(exc))
+    return redirect(destination or _back_to(conversation_id), notice)
 
 
-@router.post("/conversations/{conversation_id}/faq")
-async def send_faq(
+DeskAction = Callable[[SupportDesk, int, StaffUser, str], Awaitable[ActionResult]]
+# What an agent holding the conversation does from its page: the desk call (given the
+# reply's text or the FAQ entry) and the notice its result gives.
+ACTIONS: dict[str, tuple[DeskAction, Callable[[ActionResult], str]]] = {
+    "reply": (lambda desk, cid, staff, text: desk.reply(cid, staff, text), _sent),
+    "faq": (lambda desk, cid, staff, entry: desk.send_faq(cid, staff, entry), _sent),
+    "stop": (
+        lambda desk, cid, staff, _: desk.stop_charging(cid, staff),
+        _commanded("notice_stopping"),
+    ),
+    "unlock": (
+        lambda desk, cid, staff, _: desk.unlock(cid, staff),
+        _commanded("notice_unlocked"),
+    ),
+    "card-link": (lambda desk, cid, staff, _: desk.send_card_link(cid, staff), _sent),
+}
+
+
+@router.post("/conversations/{conversation_id}/actions/{action}")
+async def act(
     conversation_id: int,
+    action: Literal["reply", "faq", "stop", "unlock", "card-link"],
     request: Request,
     visitor: VisitorDep,
+    text: Annotated[str, Form(max_length=1600)] = "",
     entry_id: Annotated[str, Form(max_length=64)] = "",
     csrf_token: CsrfField = "",
 ) -> Response:
     check_csrf(visitor, csrf_token)
+    if action == "reply" and not text.strip():
+        return redirect(_back_to(conversation_id))
+    call, notice_for = ACTIONS[action]
+    argument = text.strip() if action == "reply" else entry_id
     desk = SupportDesk.of(request.app)
     return await _act(
-        conversation_id, lambda: desk.send_faq(conversation_id, visitor.staff, entry_id), _sent
-    )
-
-
-@router.post("/conversations/{conversation_id}/stop")
-async def stop_charging(
-    conversation_id: int, request: Request, visitor: VisitorDep, csrf_token: CsrfField = ""
-) -> Response:
-    check_csrf(visitor, csrf_token)
-    desk = SupportDesk.of(request.app)
-    return await _act(
-        conversation_id,
-        lambda: desk.stop_charging(conversation_id, visitor.staff),
-        _commanded("notice_stopping"),
-    )
-
-
-@router.post("/conversations/{conversation_id}/unlock")
-async def unlock(
-    conversation_id: int, request: Request, visitor: VisitorDep, csrf_token: CsrfField = ""
-) -> Response:
-    check_csrf(visitor, csrf_token)
-    desk = SupportDesk.of(request.app)
-    return await _act(
-        conversation_id,
-        lambda: desk.unlock(conversation_id, visitor.staff),
-        _commanded("notice_unlocked"),
-    )
-
-
-@router.post("/conversations/{conversation_id}/card-link")
-async def card_link(
-    conversation_id: int, request: Request, visitor: VisitorDep, csrf_token: CsrfField = ""
-) -> Response:
-    check_csrf(visitor, csrf_token)
-    desk = SupportDesk.of(request.app)
-    return await _act(
-        conversation_id, lambda: desk.send_card_link(conversation_id, visitor.staff), _sent
+        conversation_id, lambda: call(desk, conversation_id, visitor.staff, argument), notice_for
     )
 
 
