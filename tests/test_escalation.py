@@ -139,7 +139,7 @@ async def test_outside_support_hours_the_driver_is_told_when_support_opens(
     assert "from Monday 08:00" in text_of(await anna.say("hello? anyone?"))
     assert "already in line" in text_of(await anna.say("hello? anyone?"))
     emma = chat_driver(closed_app, phone="+46702223344", language_code="sv")
-    assert "Vi har stängt just nu; en kollega svarar här från måndag 08:00" in text_of(
+    assert "Vi har stängt just nu; en kollega svarar här från måndag kl. 08:00" in text_of(
         await emma.command("support")
     )
 

@@ -140,15 +140,15 @@ def test_the_opening_is_today_tomorrow_or_a_weekday_in_the_drivers_language() ->
     early = utc(2026, 11, 24, 5, 0)  # Tuesday 06:00 local
     evening = utc(2026, 11, 24, 20, 0)
     weekend = utc(2026, 11, 28, 15, 0)  # Saturday 16:00 local
-    assert opening_text("en", _opening(office, early), early) == "today 08:00"
-    assert opening_text("sv", _opening(office, early), early) == "i dag 08:00"
-    assert opening_text("en", _opening(office, evening), evening) == "tomorrow 08:00"
-    assert opening_text("sv", _opening(office, evening), evening) == "i morgon 08:00"
+    assert opening_text("en", _opening(office, early), early) == "08:00 today"
+    assert opening_text("sv", _opening(office, early), early) == "kl. 08:00 i dag"
+    assert opening_text("en", _opening(office, evening), evening) == "08:00 tomorrow"
+    assert opening_text("sv", _opening(office, evening), evening) == "kl. 08:00 i morgon"
     assert opening_text("en", _opening(office, weekend), weekend) == "Monday 08:00"
-    assert opening_text("sv", _opening(office, weekend), weekend) == "måndag 08:00"
+    assert opening_text("sv", _opening(office, weekend), weekend) == "måndag kl. 08:00"
     # Late at night in UTC is already the next day in Stockholm.
     midnight = utc(2026, 11, 24, 23, 30)  # Wednesday 00:30 local
-    assert opening_text("en", _opening(office, midnight), midnight) == "today 08:00"
+    assert opening_text("en", _opening(office, midnight), midnight) == "08:00 today"
 
 
 def test_the_in_line_sentence_names_the_opening_only_when_closed() -> None:
@@ -161,7 +161,7 @@ def test_the_in_line_sentence_names_the_opening_only_when_closed() -> None:
         "You are now in line for our support. We are closed right now; a colleague will "
         "answer here from Monday 08:00."
     )
-    assert "från måndag 08:00" in in_line("sv", office, closed)
+    assert "från måndag kl. 08:00" in in_line("sv", office, closed)
     assert "redan i kö" in in_line("sv", office, closed, already=True)
     assert "from Monday 08:00" in in_line("en", office, closed, already=True)
 

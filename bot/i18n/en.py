@@ -199,8 +199,8 @@ STRINGS: dict[str, str] = {
         "{opening}."
     ),
     "payment_problem": "There was a problem with the payment for your charge.",
-    "opening_today": "today {time}",
-    "opening_tomorrow": "tomorrow {time}",
+    "opening_today": "{time} today",
+    "opening_tomorrow": "{time} tomorrow",
     "opening_weekday": "{day} {time}",
     "day_mon": "Monday",
     "day_tue": "Tuesday",

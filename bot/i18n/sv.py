@@ -200,9 +200,9 @@ STRINGS: dict[str, str] = {
         "Du står redan i kö. Vi har stängt just nu; en kollega svarar här från {opening}."
     ),
     "payment_problem": "Det blev ett problem med betalningen för din laddning.",
-    "opening_today": "i dag {time}",
-    "opening_tomorrow": "i morgon {time}",
-    "opening_weekday": "{day} {time}",
+    "opening_today": "kl. {time} i dag",
+    "opening_tomorrow": "kl. {time} i morgon",
+    "opening_weekday": "{day} kl. {time}",
     "day_mon": "måndag",
     "day_tue": "tisdag",
     "day_wed": "onsdag",
