@@ -11,8 +11,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, func, select
 
-from backend.models import ChargingSession, StaffUser
-from backend.services import support
+from backend.models import ChargingSession, Driver, StaffUser
+from backend.services import drivers, support
 from backend.services.demo_history import seed_history
 from backend.services.staff import create_staff
 from bot.messages import ChannelUser, Inbound
@@ -23,6 +23,9 @@ DEMO_STAFF = (
     ("operator@chargebot.invalid", "Olle Berg", "operator"),
 )
 HISTORY_DAYS = 30
+# The driver who waits in the demo's support queue (by SMS): not one of the demo chat's drivers,
+# so `chargebot demo --sms +46701234567` starts with a chat of its own.
+QUEUED_SMS_DRIVER = {"name": "Karin Ek", "phone": "+46705550142", "language": "sv"}
 
 
 async def seed_console(db: AsyncSession) -> None:
@@ -31,6 +34,9 @@ async def seed_console(db: AsyncSession) -> None:
         exists = await db.scalar(select(col(StaffUser.id)).where(col(StaffUser.email) == email))
         if exists is None:
             await create_staff(db, email=email, name=name, role=role, password=DEMO_STAFF_PASSWORD)
+    phone = QUEUED_SMS_DRIVER["phone"]
+    if await db.scalar(select(col(Driver.id)).where(col(Driver.phone) == phone)) is None:
+        await drivers.create_driver(db, {**QUEUED_SMS_DRIVER, "billing": "invoice"}, "SE")
     sessions = await db.scalar(select(func.count(col(ChargingSession.id))))
     if not sessions:
         await seed_history(db, days=HISTORY_DAYS)
@@ -47,7 +53,7 @@ async def queue_examples(app: Any) -> None:
 
     # An SMS driver asks something the FAQ cannot answer and takes the offer of a person.
     sms = SmsConversations(app.state.sessions, app.state.engine)
-    phone = "+46701234567"  # the demo network's Swedish invoice driver
+    phone = QUEUED_SMS_DRIVER["phone"]
     await sms.handle(phone, "Får jag ladda med släpvagn kopplad vid Kungsgatan?")
     await sms.handle(phone, "1")  # 1: talk to a person
     # A Telegram driver in English asks for a person straight away.
