@@ -103,8 +103,8 @@ class StaffRole(StrEnum):
     SUPPORT = "support"
 
 
-def _created() -> Any:
-    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False)
+def _created(*, index: bool = False) -> Any:
+    return Field(default_factory=utcnow, sa_type=UTCDateTime, nullable=False, index=index)
 
 
 def _fk(target: str, *, nullable: bool = False, ondelete: str | None = None) -> Any:
@@ -300,7 +300,7 @@ class ChargingSession(SQLModel, table=True):
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     charging_finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     stopped_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
-    updated_at: datetime = _created()
+    updated_at: datetime = _created(index=True)  # the console's live views watch it
 
 
 class MeterSample(SQLModel, table=True):
@@ -364,7 +364,7 @@ class Conversation(SQLModel, table=True):
     language: str = Field(default=Language.SV, sa_type=String(2))
     state: str | None = Field(default=None, max_length=64)
     data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
-    mode: str = Field(default=ConversationMode.BOT, sa_type=String(10))
+    mode: str = Field(default=ConversationMode.BOT, sa_type=String(10), index=True)
     assigned_to: int | None = _fk("staff_user.id", nullable=True)
     waiting_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
     escalation_reason: str | None = Field(default=None, sa_type=String(20))

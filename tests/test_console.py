@@ -9,16 +9,18 @@ import csv
 import io
 import re
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy import case, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from backend.console import live
 from backend.db import utcnow
-from backend.models import ChargingSession, Conversation, SessionStatus
+from backend.models import Charger, ChargingSession, Connector, Conversation, SessionStatus
 from backend.settings import Settings
 from tests import factories
 from tests.chat_helpers import chat_driver
@@ -168,8 +170,9 @@ async def test_forms_without_the_session_csrf_token_are_refused(
     assert forged.status_code == 403
     missing = await browser.post(f"/console/conversations/{conversation_id}/claim")
     assert missing.status_code == 403
-    queue = (await browser.get("/console/fragments/queue")).text
-    assert "väntar" in queue or "waiting" in queue  # nobody holds it
+    async with app.state.sessions() as db:
+        conversation = await db.get(Conversation, conversation_id)
+        assert conversation is not None and conversation.assigned_to is None  # nobody holds it
 
 
 async def test_the_next_parameter_never_leads_off_the_console(
@@ -240,6 +243,16 @@ async def test_an_agent_claims_replies_and_hands_back_through_the_console(
     assert sent.status_code == 303
     transcript = (await browser.get(f"/console/fragments/conversations/{conversation_id}")).text
     assert "Hej Anna!" in transcript and "Lena claimed the conversation" in transcript
+    # A browser sends newlines as CRLF: 800 lines of "a" are 1599 characters, not 2398.
+    lines = "\r\n".join(["a"] * 800)
+    long_ok = await browser.post(f"{url}/actions/reply", data={"csrf_token": token, "text": lines})
+    assert long_ok.status_code == 303
+    too_long = await browser.post(
+        f"{url}/actions/reply", data={"csrf_token": token, "text": "b" * 1601}
+    )
+    assert too_long.status_code == 303
+    notice = (await browser.get(url)).text
+    assert "1600" in notice and "b" * 1601 not in notice
     released = await browser.post(f"{url}/release", data={"csrf_token": token})
     assert released.headers["location"] == "/console/queue"
     assert (
@@ -369,11 +382,40 @@ async def test_the_change_stream_emits_on_connect_and_on_change(app: FastAPI) ->
     await stream.aclose()
 
 
+async def test_the_network_fingerprint_sees_charger_and_connector_changes(
+    admin: httpx.AsyncClient, db: AsyncSession
+) -> None:
+    station = await factories.make_station(admin)
+    await factories.make_charger(admin, station["id"], id="CB-LIVE-1")
+    await factories.make_charger(admin, station["id"], id="CB-LIVE-2")
+    seen = [await live.network_fingerprint(db)]
+
+    async def after(statement: Any) -> None:
+        await db.execute(statement)
+        await db.commit()
+        seen.append(await live.network_fingerprint(db))
+        assert seen[-1] != seen[-2], statement
+
+    await after(update(Charger).where(col(Charger.id) == "CB-LIVE-1").values(online=True))
+    # One goes offline as the other comes online: the same count, another picture.
+    await after(
+        update(Charger).values(online=case((col(Charger.id) == "CB-LIVE-1", False), else_=True))
+    )
+    await after(update(Charger).where(col(Charger.id) == "CB-LIVE-2").values(status="Faulted"))
+    await after(
+        update(Connector)
+        .where(col(Connector.charger_id) == "CB-LIVE-1", col(Connector.connector_id) == 1)
+        .values(status="Charging")
+    )
+
+
 async def test_unknown_topics_are_404(admin: httpx.AsyncClient, browser: httpx.AsyncClient) -> None:
     await add_staff(admin, "lena@example.se", "support")
     await console_login(browser, "lena@example.se")
     assert (await browser.get("/console/events", params={"topic": "nope"})).status_code == 404
-    assert live.fingerprint_for("conversation:abc") is None
+    for topic in ["conversation:abc", "conversation:²", "conversation:99999999999999999999"]:
+        assert live.fingerprint_for(topic) is None, topic
+    assert live.fingerprint_for("conversation:12") is not None
 
 
 # --- operator pages --------------------------------------------------------------------------

@@ -250,6 +250,9 @@ async def test_close_takes_the_chat_out_of_the_queue_and_is_recorded(
     assert body["mode"] == "bot" and body["assigned_to"] is None
     assert body["messages"][-1]["text"] == "Lena closed the conversation"
     assert (await admin.get("/support/queue", headers=lena)).json() == []
+    again = await admin.post(f"{url}/close", headers=per)  # with the bot: nothing to close
+    assert again.status_code == 409 and "not in the support queue" in again.json()["detail"]
+    assert (await admin.post("/support/conversations/999999/close", headers=per)).status_code == 404
     assert "Anna" in text_of(await driver.say("hi"))  # the bot is back
     assert (
         await admin.post("/support/conversations/999999/claim", headers=lena)

@@ -3,11 +3,15 @@ send an FAQ answer; through the support API, with a simulated charger on the ser
 
 from __future__ import annotations
 
+from backend.settings import Settings
 from tests.charging_helpers import eventually, priced_charger, session_of, simulator
 from tests.chat_helpers import chat_driver, wait_for_text
 from tests.conftest import LiveServer
+from tests.factories import make_driver
 from tests.test_chat_flows import PHONE, invoice_driver
+from tests.test_sms import ANNA, sms_settings, twilio_app
 from tests.test_support import agent, conversation_id
+from tests.twilio_double import RecordingTwilioClient
 
 
 async def test_an_agent_stops_the_drivers_charging_and_unlocks_the_connector(
@@ -81,3 +85,72 @@ async def test_actions_need_the_conversation_held_by_the_caller(live: LiveServer
     assert no_stripe.status_code == 409 and "not configured" in no_stripe.json()["detail"]
     unknown = await http.post(f"{url}/actions/faq", json={"entry_id": "nope"}, headers=lena)
     assert unknown.status_code == 404
+    blank = await http.post(f"{url}/messages", json={"text": " \n "}, headers=lena)
+    assert blank.status_code == 422  # never an empty SMS or Telegram message
+
+
+async def test_during_a_takeover_sms_numbers_and_ja_are_words_for_the_agent(
+    settings: Settings,
+) -> None:
+    """A stale "1) Starta laddningen" or "ja" never starts a charge while a person holds the
+    chat; MENY is text for them too; SUPPORT says a colleague is answering."""
+    api = RecordingTwilioClient()
+    async with twilio_app(sms_settings(settings, support_hours="Sat 03:00-04:00"), api) as sms:
+        http = sms.live.http
+        await make_driver(http, name="Anna", phone=ANNA, billing="invoice")
+        charger = await priced_charger(http)
+        code = charger["connectors"][0]["code"]
+        lena = await agent(http, "lena@example.se")
+        async with simulator(sms.live, charger["id"], power_kw=22):
+            await sms.text(ANNA, "SUPPORT")
+            offer = await sms.text(ANNA, f"LADDA {code}")  # commands work while waiting
+            assert offer is not None and "1) Starta laddningen" in offer
+            cid = await conversation_id(http, lena, ANNA)
+            assert (await http.post(f"/support/conversations/{cid}/claim", headers=lena)).is_success
+            for body in ["ja", "1", "meny"]:
+                assert await sms.text(ANNA, body) is None, body  # the bot is quiet
+            assert (await http.get("/admin/sessions")).json() == []  # nothing started
+            held = await sms.text(ANNA, "SUPPORT")
+            assert held is not None and "En kollega från supporten svarar dig här" in held
+            assert "stängt" not in held  # no "we are closed" while a person is on it
+            transcript = (await http.get(f"/support/conversations/{cid}", headers=lena)).json()
+            said = [m["text"] for m in transcript["messages"] if m["author"] == "driver"]
+            assert said[-4:-1] == ["ja", "1", "meny"]
+            # Handed back, the old menu is gone: "1" is a question for the FAQ, not a start.
+            assert (
+                await http.post(f"/support/conversations/{cid}/release", headers=lena)
+            ).is_success
+            await sms.text(ANNA, "1")
+            assert (await http.get("/admin/sessions")).json() == []
+
+
+async def test_unlock_never_touches_a_connector_someone_else_is_charging_at(
+    live: LiveServer,
+) -> None:
+    """Anna charged there last; Emma charges there now: unlocking would end Emma's charge."""
+    http = live.http
+    charger = await priced_charger(http)
+    code = charger["connectors"][0]["code"]
+    await invoice_driver(live)
+    await invoice_driver(live, phone="+46731234567", language="en")
+    anna = chat_driver(live.app, phone=PHONE)
+    emma = chat_driver(live.app, phone="+46731234567", language_code="en", name="Emma")
+    lena = await agent(http, "lena@example.se")
+    async with simulator(live, charger["id"], power_kw=22):
+        await anna.say(code)
+        await anna.press(f"start:{code}")
+        await wait_for_text(anna, "Laddningen har startat")
+        await anna.command("stop")
+        await wait_for_text(anna, "Kvitto")
+        await emma.say(code)
+        await emma.press(f"start:{code}")
+        await wait_for_text(emma, "Charging has started")
+        await anna.command("support")
+        cid = await conversation_id(http, lena, PHONE)
+        url = f"/support/conversations/{cid}"
+        assert (await http.post(f"{url}/claim", headers=lena)).is_success
+        refused = await http.post(f"{url}/actions/unlock", headers=lena)
+        assert refused.status_code == 409, refused.text
+        assert "another session is open" in refused.json()["detail"]
+        sessions = (await http.get("/admin/sessions")).json()
+        assert sorted(s["status"] for s in sessions) == ["charging", "completed"]

@@ -91,3 +91,31 @@ async def test_there_is_no_test_page_outside_development(settings: Settings) -> 
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
             assert (await client.get("/demo/pay/1")).status_code == 404
+
+
+async def test_a_cost_above_the_test_hold_is_a_payment_problem_for_support(
+    live: LiveServer,
+) -> None:
+    """As with Stripe: what the hold did not cover is flagged and the chat is queued."""
+    live.app.state.test_payments.hold_amount_minor = 100  # 1 kr: the 5 kr start fee is more
+    charger = await priced_charger(live.http)
+    code = charger["connectors"][0]["code"]
+    walk_in = chat_driver(live.app, phone="+46705550101")
+    async with simulator(live, charger["id"], power_kw=22):
+        await walk_in.say(code)
+        replies = await walk_in.press(f"start:{code}")
+        path = replies[0].links[0].url.removeprefix(live.app.state.settings.public_base_url)
+        assert (await live.http.post(f"{path}/approve")).status_code == 200
+        await wait_for_text(walk_in, "Laddningen har startat")
+        await walk_in.command("stop")
+        told = await wait_for_text(walk_in, "problem med betalningen")
+    assert "kö" in told
+    queue = await _queue(live)
+    assert [item["escalation_reason"] for item in queue] == ["payment_problem"]
+
+
+async def _queue(live: LiveServer) -> list[dict[str, object]]:
+    from backend.services import support
+
+    async with live.app.state.sessions() as db:
+        return await support.queue(db)

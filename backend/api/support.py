@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StringConstraints
 
 from backend.api.deps import CurrentStaff, SessionDep
 from backend.api.support_desk import SupportDesk
@@ -15,7 +15,8 @@ router = APIRouter(prefix="/support", tags=["support"])
 
 
 class AgentText(BaseModel):
-    text: str = Field(min_length=1, max_length=1600)
+    # Trimmed first: a blank reply would send an empty SMS or Telegram message.
+    text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1600)]
 
 
 @router.get("/queue")

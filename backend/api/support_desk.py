@@ -118,6 +118,11 @@ class SupportDesk:
             if session is None:
                 raise ConflictError("the driver has no session, so no connector to unlock")
             charger_id, connector_id = session.charger_id, session.connector_id
+            if await self._someone_else_charging(db, session):
+                # UnlockConnector would end that other driver's transaction.
+                raise ConflictError(
+                    f"another session is open on {charger_id} connector {connector_id}"
+                )
         result = await self.commands.unlock(charger_id, connector_id)
         word = result.status.value
         where = f"{charger_id} connector {connector_id}"
@@ -138,8 +143,10 @@ class SupportDesk:
             url = await self.payments.card_setup_link(driver_id)
         except stripe.StripeError as exc:
             raise ConflictError(f"Stripe refused: {exc}") from exc
-        reply = Reply(t(language, "card_link"), links=(Link(t(language, "card_button"), url),))
-        await self._note(conversation_id, staff, "sent a card-setup link")
+        text, button = t(language, "card_link"), t(language, "card_button")
+        async with self.sessions() as db:  # in the transcript as the agent's message, link too
+            await support.record_reply(db, conversation_id, staff, f"{text}\n{button}: {url}")
+        reply = Reply(text, links=(Link(button, url),))
         delivered = await self._deliver(conversation, [reply])
         return ActionResult("sent", delivered)
 
@@ -168,6 +175,17 @@ class SupportDesk:
             ).limit(1)
         )
         return session
+
+    async def _someone_else_charging(self, db: AsyncSession, session: ChargingSession) -> bool:
+        other = await db.scalar(
+            select(col(ChargingSession.id)).where(
+                col(ChargingSession.charger_id) == session.charger_id,
+                col(ChargingSession.connector_id) == session.connector_id,
+                col(ChargingSession.status).in_(OPEN_STATUSES),
+                col(ChargingSession.id) != session.id,
+            )
+        )
+        return other is not None
 
     async def _note(self, conversation_id: int, staff: StaffUser, text: str) -> None:
         async with self.sessions() as db:

@@ -52,11 +52,11 @@ def _open(width: int, height: int, title: str) -> list[str]:
     ]
 
 
-def _empty(width: int, height: int, title: str) -> str:
+def _empty(width: int, height: int, title: str, text: str) -> str:
     parts = _open(width, height, title)
     parts.append(
         f'<text class="empty" x="{width // 2}" y="{(height + TITLE_HEIGHT) // 2}" '
-        f'text-anchor="middle" font-size="12" fill="{AXIS}" {FONT}>No data</text>'
+        f'text-anchor="middle" font-size="12" fill="{AXIS}" {FONT}>{escape(text)}</text>'
     )
     parts.append("</svg>")
     return "\n".join(parts)
@@ -88,11 +88,12 @@ def bar_chart(
     width: int = 640,
     height: int = 220,
     highlight_last: bool = False,
+    empty_text: str = "No data",
 ) -> str:
     """Vertical bars, one per value, with a 0 and a max gridline and thinned x labels."""
     data = _check(values, labels)
     if not data:
-        return _empty(width, height, title)
+        return _empty(width, height, title, empty_text)
     top, bottom, right = TITLE_HEIGHT + 8, 22, 8
     peak = max(data)
     left = max(36, CHAR_WIDTH * len(value_format(peak)) + 14)
@@ -162,6 +163,7 @@ def horizontal_bar_chart(
     bar_height: int = 18,
     label_width: int = 180,
     highlight_first: bool = False,
+    empty_text: str = "No data",
 ) -> str:
     """Horizontal bars for a ranking (e.g. stations by kWh): names left, values at the bar end.
 
@@ -171,7 +173,7 @@ def horizontal_bar_chart(
     row = bar_height + 8
     height = TITLE_HEIGHT + 8 + row * max(1, len(data)) + 4
     if not data:
-        return _empty(width, height, title)
+        return _empty(width, height, title, empty_text)
     peak = max(data)
     value_room = CHAR_WIDTH * max(len(f"{value_format(v)} {unit}") for v in data) + 10
     left, plot_w = label_width, max(10, width - label_width - value_room)

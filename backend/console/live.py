@@ -10,6 +10,7 @@ and the first event of every stream makes the page catch up on anything it misse
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -30,6 +31,7 @@ from backend.models import (
 MAX_STREAM_SECONDS = 55.0
 KEEPALIVE_SECONDS = 15.0
 QUEUED = (ConversationMode.WAITING, ConversationMode.AGENT)
+CONVERSATION_TOPIC = re.compile(r"conversation:([0-9]{1,9})")
 
 
 async def queue_fingerprint(db: AsyncSession) -> tuple[Any, ...]:
@@ -64,14 +66,23 @@ async def conversation_fingerprint(db: AsyncSession, conversation_id: int) -> tu
 
 
 async def network_fingerprint(db: AsyncSession) -> tuple[Any, ...]:
-    """Changes when a charger goes on- or offline, a connector status or a session changes."""
-    chargers = await db.scalar(select(func.count(col(Charger.id))))
-    online = await db.scalar(
-        select(func.count(col(Charger.id))).where(col(Charger.online).is_(True))
-    )
-    connectors = await db.scalar(select(func.max(col(Connector.status_updated_at))))
+    """Changes when any charger goes on- or offline or changes status, any connector's status
+    changes, or a session changes. Reads one small row per charger and connector (a hash of
+    them is kept): a few thousand rows per poll for a large network."""
+    chargers = (
+        await db.execute(
+            select(col(Charger.id), col(Charger.online), col(Charger.status)).order_by(
+                col(Charger.id)
+            )
+        )
+    ).all()
+    connectors = (
+        await db.execute(
+            select(col(Connector.id), col(Connector.status)).order_by(col(Connector.id))
+        )
+    ).all()
     sessions = await db.scalar(select(func.max(col(ChargingSession.updated_at))))
-    return (chargers, online, connectors, sessions)
+    return (hash(tuple(map(tuple, chargers))), hash(tuple(map(tuple, connectors))), sessions)
 
 
 Fingerprint = Callable[[AsyncSession], Awaitable[tuple[Any, ...]]]
@@ -83,9 +94,9 @@ def fingerprint_for(topic: str) -> Fingerprint | None:
         return queue_fingerprint
     if topic == "network":
         return network_fingerprint
-    kind, _, value = topic.partition(":")
-    if kind == "conversation" and value.isdigit():
-        conversation_id = int(value)
+    found = CONVERSATION_TOPIC.fullmatch(topic)
+    if found:
+        conversation_id = int(found.group(1))
 
         async def of_conversation(db: AsyncSession) -> tuple[Any, ...]:
             return await conversation_fingerprint(db, conversation_id)

@@ -26,12 +26,14 @@ from backend.models import StaffRole, StaffUser
 from backend.services import support, usage
 from backend.services.errors import CommandFailedError, ConflictError, NotFoundError
 from backend.services.staff import authenticate
+from backend.settings import Settings
 from bot.formatting import kronor, kwh
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 TEMPLATES = Path(__file__).parent / "templates"
 FLASH_COOKIE = "chargebot_console_flash"
 DEFAULT_RANGE_DAYS = 30
+MAX_REPLY = 1600  # characters of an agent's reply, as the support API allows
 NOTICES = frozenset(key for key in EN if key.startswith("notice_"))
 
 router = APIRouter(prefix="/console", include_in_schema=False)
@@ -104,7 +106,8 @@ def render(
     **context: Any,
 ) -> HTMLResponse:
     language = visitor.lang if visitor else (lang or language_of(request))
-    flash = _read_flash(request)
+    # A fragment (a live refresh, maybe in another tab) never takes the page's notice.
+    flash = None if name.startswith("_") else _read_flash(request)
     response = templates.TemplateResponse(
         request,
         name,
@@ -137,13 +140,25 @@ def _read_flash(request: Request) -> dict[str, str] | None:
     return {"notice": flash["notice"], "detail": str(flash.get("detail", ""))} if known else None
 
 
-def redirect(url: str, notice: str | None = None, detail: str | None = None) -> RedirectResponse:
+def redirect(
+    url: str,
+    notice: str | None = None,
+    detail: str | None = None,
+    *,
+    settings: Settings | None = None,
+) -> RedirectResponse:
     """Post/redirect/get; the notice travels in a short-lived cookie, not in the URL."""
     response = RedirectResponse(url, status_code=status.HTTP_303_SEE_OTHER)
     if notice is not None:
         value = json.dumps({"notice": notice, "detail": (detail or "")[:300]})
         response.set_cookie(
-            FLASH_COOKIE, value, max_age=60, path="/console", httponly=True, samesite="strict"
+            FLASH_COOKIE,
+            value,
+            max_age=60,
+            path="/console",
+            secure=settings is None or session.secure_cookies(settings),
+            httponly=True,
+            samesite="strict",
         )
     return response
 
@@ -222,12 +237,18 @@ async def logout(
 
 
 @router.get("/language/{lang}")
-async def set_language(lang: str, next: str = "") -> Response:
+async def set_language(lang: str, settings: SettingsDep, next: str = "") -> Response:
     if lang not in LANGUAGES:
         raise HTTPException(status_code=404, detail="no such language")
     response = redirect(_safe_next(next))
     response.set_cookie(
-        LANG_COOKIE, lang, max_age=365 * 86400, path="/console", httponly=True, samesite="lax"
+        LANG_COOKIE,
+        lang,
+        max_age=365 * 86400,
+        path="/console",
+        secure=session.secure_cookies(settings),
+        httponly=True,
+        samesite="lax",
     )
     return response
 
@@ -289,17 +310,19 @@ async def _act(
     conversation_id: int,
     action: Callable[[], Awaitable[ActionResult]],
     notice_for: Callable[[ActionResult], str],
+    settings: Settings,
 ) -> RedirectResponse:
     """Run an action; its outcome or refusal comes back as the page's notice."""
+    back = _back_to(conversation_id)
     try:
         result = await action()
     except ConflictError as exc:
-        return redirect(_back_to(conversation_id), "notice_conflict", str(exc))
+        return redirect(back, "notice_conflict", str(exc), settings=settings)
     except CommandFailedError as exc:
-        return redirect(_back_to(conversation_id), "notice_command_failed", str(exc))
+        return redirect(back, "notice_command_failed", str(exc), settings=settings)
     except NotFoundError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
-    return redirect(_back_to(conversation_id), notice_for(result), result.detail)
+    return redirect(back, notice_for(result), result.detail, settings=settings)
 
 
 def _sent(result: ActionResult) -> str:
@@ -328,6 +351,7 @@ async def hold_step(
     step: Literal["claim", "release", "close"],
     db: SessionDep,
     visitor: VisitorDep,
+    settings: SettingsDep,
     csrf_token: CsrfField = "",
 ) -> Response:
     check_csrf(visitor, csrf_token)
@@ -335,8 +359,8 @@ async def hold_step(
     try:
         await change(db, conversation_id, visitor.staff)
     except ConflictError as exc:
-        return redirect(_back_to(conversation_id), "notice_conflict", str(exc))
-    return redirect(destination or _back_to(conversation_id), notice)
+        return redirect(_back_to(conversation_id), "notice_conflict", str(exc), settings=settings)
+    return redirect(destination or _back_to(conversation_id), notice, settings=settings)
 
 
 DeskAction = Callable[[SupportDesk, int, StaffUser, str], Awaitable[ActionResult]]
@@ -363,18 +387,26 @@ async def act(
     action: Literal["reply", "faq", "stop", "unlock", "card-link"],
     request: Request,
     visitor: VisitorDep,
-    text: Annotated[str, Form(max_length=1600)] = "",
+    settings: SettingsDep,
+    # A browser sends a textarea's newlines as CRLF: room for them, checked after folding.
+    text: Annotated[str, Form(max_length=2 * MAX_REPLY)] = "",
     entry_id: Annotated[str, Form(max_length=64)] = "",
     csrf_token: CsrfField = "",
 ) -> Response:
     check_csrf(visitor, csrf_token)
-    if action == "reply" and not text.strip():
+    text = text.replace("\r\n", "\n").strip()
+    if action == "reply" and not text:
         return redirect(_back_to(conversation_id))
+    if len(text) > MAX_REPLY:
+        return redirect(_back_to(conversation_id), "notice_too_long", settings=settings)
     call, notice_for = ACTIONS[action]
-    argument = text.strip() if action == "reply" else entry_id
+    argument = text if action == "reply" else entry_id
     desk = SupportDesk.of(request.app)
     return await _act(
-        conversation_id, lambda: call(desk, conversation_id, visitor.staff, argument), notice_for
+        conversation_id,
+        lambda: call(desk, conversation_id, visitor.staff, argument),
+        notice_for,
+        settings,
     )
 
 
@@ -534,12 +566,14 @@ def usage_charts(report: usage.UsageReport, visitor: Visitor) -> dict[str, Marku
             title=visitor.t("chart_kwh_station"),
             unit="kWh",
             value_format=lambda v: f"{v:.1f}",
+            empty_text=visitor.t("no_data"),
         ),
         "sessions_station": charts.horizontal_bar_chart(
             [s.sessions for s in stations],
             [s.name for s in stations],
             title=visitor.t("chart_sessions_station"),
             value_format=lambda v: f"{v:.0f}",
+            empty_text=visitor.t("no_data"),
         ),
     }
     # The chart module escapes every text it puts into the SVG.

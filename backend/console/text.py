@@ -81,6 +81,7 @@ EN: dict[str, str] = {
     "notice_unlocked": "Unlock sent to the charger.",
     "notice_command_failed": "The charger did not accept the command.",
     "notice_conflict": "Not done: {detail}",
+    "notice_too_long": "Not sent: a reply has at most 1600 characters.",
     "forbidden": "Operators only.",
     "network_title": "Stations and chargers",
     "available": "Available",
@@ -105,6 +106,11 @@ EN: dict[str, str] = {
     "chart_kwh_station": "kWh per station",
     "chart_sessions_station": "Sessions per station",
     "bad_range": "Bad date range: {detail}",
+    "no_data": "No data",
+    "uncollected": "not collected",
+    "station": "Station",
+    "role_support": "support",
+    "role_operator": "operator",
 }
 
 SV: dict[str, str] = {
@@ -182,6 +188,7 @@ SV: dict[str, str] = {
     "notice_unlocked": "Upplåsning skickad till laddaren.",
     "notice_command_failed": "Laddaren tog inte emot kommandot.",
     "notice_conflict": "Inte gjort: {detail}",
+    "notice_too_long": "Inte skickat: ett svar får vara högst 1600 tecken.",
     "forbidden": "Endast för operatörer.",
     "network_title": "Stationer och laddare",
     "available": "Ledig",
@@ -206,6 +213,11 @@ SV: dict[str, str] = {
     "chart_kwh_station": "kWh per station",
     "chart_sessions_station": "Laddningar per station",
     "bad_range": "Felaktigt datumintervall: {detail}",
+    "no_data": "Inga data",
+    "uncollected": "ej indraget",
+    "station": "Station",
+    "role_support": "support",
+    "role_operator": "operatör",
 }
 
 CATALOGS = {"sv": SV, "en": EN}

@@ -18,6 +18,7 @@ from backend.services.passwords import hash_password, verify_password
 MIN_PASSWORD_LENGTH = 10
 _ALGORITHM = "HS256"
 _AUDIENCE = "chargebot-staff"
+_NOBODYS_HASH = hash_password("no account has this password")
 
 
 def _normalized_email(email: str) -> str:
@@ -59,7 +60,11 @@ async def authenticate(db: AsyncSession, email: str, password: str) -> StaffUser
     staff = await db.scalar(
         select(StaffUser).where(func.lower(col(StaffUser.email)) == _normalized_email(email))
     )
-    if staff is None or not staff.active or not verify_password(staff.password_hash, password):
+    if staff is None:
+        # The same argon2 work as for a real account, so timing tells no one which emails exist.
+        verify_password(_NOBODYS_HASH, password)
+        return None
+    if not staff.active or not verify_password(staff.password_hash, password):
         return None
     return staff
 

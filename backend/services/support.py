@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import and_, or_, update
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
@@ -109,9 +109,16 @@ async def close(db: AsyncSession, conversation_id: int, staff: StaffUser) -> Non
         "state": None,
         **NOT_ESCALATED,
     }
-    if not await _compare_and_set(db, conversation_id, held_by_nobody_or_me, values):
+    in_the_queue = col(Conversation.mode).in_(HELD_MODES)
+    if not await _compare_and_set(
+        db, conversation_id, and_(in_the_queue, held_by_nobody_or_me), values
+    ):
         await db.rollback()
-        await _exists(db, conversation_id)
+        conversation = await db.get(Conversation, conversation_id)
+        if conversation is None:
+            raise NotFoundError(f"conversation {conversation_id} not found")
+        if conversation.mode not in HELD_MODES:
+            raise ConflictError("the conversation is with the bot, not in the support queue")
         raise ConflictError("another agent holds this conversation")
     await note(db, conversation_id, staff, "closed the conversation")
     await db.commit()

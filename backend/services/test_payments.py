@@ -15,8 +15,14 @@ from backend.db import utcnow
 from backend.models import ChargingSession, Payment, PaymentStatus
 from backend.services.charging import ChargingService, StartOutcome
 from backend.services.errors import ConflictError, NotFoundError
-from backend.services.events import EventBus, SessionCompleted, SessionEvent, SessionFailed
-from backend.services.payments import CHECKOUT_LIFETIME, HOLD_MARGIN
+from backend.services.events import (
+    EventBus,
+    PaymentProblem,
+    SessionCompleted,
+    SessionEvent,
+    SessionFailed,
+)
+from backend.services.payments import CHECKOUT_LIFETIME, HOLD_MARGIN, UNCOLLECTED
 
 TEST_METHOD = "test_payment"
 
@@ -120,7 +126,13 @@ class TestPayments:
             else:
                 return
             payment.updated_at = utcnow()
+            uncollected = payment.amount_uncollected_minor
             await db.commit()
+        if isinstance(event, SessionCompleted) and uncollected:
+            # As with Stripe: the cost above the hold is a payment problem for support.
+            await self._events.publish(
+                PaymentProblem(event.session_id, event.driver_id, event.channel, UNCOLLECTED)
+            )
 
     async def drain(self) -> None:
         """Nothing runs in the background here (the same interface as PaymentService)."""

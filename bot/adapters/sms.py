@@ -42,7 +42,7 @@ from twilio.rest import Client
 from twilio.twiml.messaging_response import MessagingResponse
 
 from backend.db import utcnow
-from backend.models import Conversation, ProcessedEvent, SmsDelivery
+from backend.models import Conversation, ConversationMode, ProcessedEvent, SmsDelivery
 from backend.services.phones import InvalidPhoneNumberError, to_e164
 from backend.settings import Settings
 from bot.adapters.sms_grammar import Parsed, is_reserved, parse
@@ -60,6 +60,8 @@ INBOUND_PATH: Final = "/sms/twilio"
 STATUS_PATH: Final = "/sms/twilio/status"
 SIGNATURE_HEADER: Final = "X-Twilio-Signature"
 DEDUPE_SOURCE: Final = "twilio"  # ProcessedEvent.source of inbound MessageSids
+# While an agent holds the chat these are plain text for them (MER still pages their replies).
+TO_THE_AGENT: Final = frozenset({"number", "confirm", "menu"})
 SEND_ATTEMPTS: Final = 4
 RETRY_FIRST: Final = 1.0  # seconds; doubles per attempt
 SEND_WORKERS: Final = 4  # messages to one number always use the same worker: kept in order
@@ -88,6 +90,7 @@ class _State:
     language: str
     choices: list[str]
     pages: list[str]
+    agent_holds: bool = False
 
 
 class _AddressLocks:
@@ -177,6 +180,7 @@ class SmsConversations:
                 conversation.language,
                 [str(p) for p in data.get("sms_choices") or []],
                 [str(p) for p in data.get("sms_pages") or []],
+                conversation.mode == ConversationMode.AGENT,
             )
 
     async def _answer(
@@ -185,6 +189,11 @@ class SmsConversations:
         state = await self._state(phone)
         lang = state.language if state else (parsed.lang or DEFAULT_LANGUAGE)
         choices = state.choices if state else []
+        if state is not None and state.agent_holds and parsed.kind in TO_THE_AGENT:
+            # A person holds the chat: "1", "ja" or "meny" are words for them, never a stale
+            # menu of the bot (a start), and the bot's old choices are gone for good.
+            parsed, choices = Parsed("text"), []
+            await self._forget_choices(phone)
         if parsed.kind == "more":
             if state is None or not state.pages:
                 return await self._local(phone, body, t(lang, "sms_no_more"))
@@ -234,6 +243,13 @@ class SmsConversations:
                 conversation.data = data
                 await db.commit()
             return pages[0]
+
+    async def _forget_choices(self, phone: str) -> None:
+        async with self._sessions() as db:
+            conversation = await _conversation(db, phone)
+            if conversation is not None and (conversation.data or {}).get("sms_choices"):
+                conversation.data = {**(conversation.data or {}), "sms_choices": []}
+                await db.commit()
 
     async def _next_page(self, phone: str, body: str, pages: list[str]) -> str:
         async with self._sessions() as db:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from backend.models import EscalationReason
+from backend.models import ConversationMode, EscalationReason
 from backend.services import support
 from backend.services.support_hours import DAYS, SupportHours
 from bot.context import Context
@@ -20,6 +20,8 @@ AFTER_FAQ = "faq"  # choice `support:faq`: "talk to a person" after an FAQ miss
 
 
 async def request(ctx: Context, reason: EscalationReason = EscalationReason.ASKED) -> list[Reply]:
+    if ctx.conversation.mode == ConversationMode.AGENT:
+        return [ctx.reply(ctx.t("agent_holds"))]  # a person is on it, whatever the hours
     queued = await support.escalate(ctx.db, ctx.conversation, reason)
     hours, now = ctx.services.support_hours, ctx.services.clock()
     return [ctx.reply(in_line(ctx.lang, hours, now, already=not queued))]

@@ -12,9 +12,26 @@
     feed.classList.toggle("down", !ok);
   }
 
+  function scrollList(element) {
+    return element.dataset.scroll ? element.querySelector("#" + element.dataset.scroll) : null;
+  }
+
+  function nearBottom(list) {
+    return !list || list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  }
+
   function scrollDown(element) {
-    const list = element.querySelector("#" + element.dataset.scroll);
+    const list = scrollList(element);
     if (list) list.scrollTop = list.scrollHeight;
+  }
+
+  // The page's forms fit who holds the conversation; when that changes elsewhere (another
+  // agent claims it, it is closed) the page is loaded again, unless a reply is being typed.
+  function holderChanged(element) {
+    const holder = element.querySelector("[data-holder]");
+    const typed = document.getElementById("reply-text");
+    return holder && element.dataset.holder !== undefined &&
+      holder.dataset.holder !== element.dataset.holder && !(typed && typed.value.trim());
   }
 
   function follow(element) {
@@ -32,8 +49,13 @@
         return;
       }
       if (response.ok) {
+        const follow = nearBottom(scrollList(element));
         element.innerHTML = await response.text();
-        if (element.dataset.scroll) scrollDown(element);
+        if (holderChanged(element)) {
+          window.location.reload();
+          return;
+        }
+        if (follow) scrollDown(element);
         element.dispatchEvent(new CustomEvent("console:refreshed", { bubbles: true }));
       }
     }
@@ -42,7 +64,14 @@
       loading = (loading || Promise.resolve()).then(refresh).catch(function () {});
     });
     source.addEventListener("open", function () { showFeed(true); });
-    source.addEventListener("error", function () { showFeed(false); });
+    source.addEventListener("error", function () {
+      showFeed(false);
+      // The browser gives up on a refused stream (e.g. 401 when the session expired): find
+      // out why with a plain fetch, which sends the agent to the login when it is that.
+      if (source.readyState === EventSource.CLOSED) {
+        refresh().catch(function () {});
+      }
+    });
   }
 
   document.querySelectorAll("[data-live]").forEach(function (element) {
