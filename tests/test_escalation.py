@@ -8,7 +8,7 @@ hours are tested with `app.state.clock`, a fixed time the app reads instead of t
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -16,6 +16,7 @@ import pytest
 from fastapi import FastAPI
 
 from backend.app import create_app
+from backend.db import utcnow
 from backend.settings import Settings
 from tests.charging_helpers import eventually, priced_charger, session_of, simulator
 from tests.chat_helpers import ChatDriver, chat_driver, payloads, text_of, wait_for_text
@@ -184,6 +185,50 @@ async def test_outside_hours_a_failed_start_names_the_opening(live_settings: Set
             await start(anna, code)
             told = await wait_for_text(anna, "in line")
     assert "We are closed right now; a colleague will answer here from Monday 08:00." in told
+
+
+async def test_a_charger_that_never_starts_queues_the_chat(live_settings: Settings) -> None:
+    """Accepted, but no StartTransaction before the deadline: `no_start_transaction`."""
+    app = create_app(live_settings.model_copy(update={"ocpp_start_timeout": 0.5}))
+    async with served(app) as live:
+        lena = await agent(live.http, "lena@example.se")
+        anna = await english_invoice_driver(live.http, live.app)
+        charger = await priced_charger(live.http)
+        code = charger["connectors"][0]["code"]
+        async with simulator(live, charger["id"], remote_start="accept_without_start"):
+            await start(anna, code)
+            told = await wait_for_text(anna, "in line")
+        body = await the_conversation(live.http, lena)
+    assert "You are now in line for our support" in told
+    assert body["context"]["escalation"] == {
+        "reason": "start_failed",
+        "detail": "no_start_transaction",
+        "waiting_since": body["waiting_since"],
+    }
+
+
+async def test_a_pay_per_session_start_left_unpaid_is_not_escalated(
+    live_settings: Settings,
+) -> None:
+    """`timed_out` on a session whose payment was never held is a payment page left open."""
+    development = live_settings.model_copy(update={"environment": "development"})
+    async with served(create_app(development)) as live:
+        lena = await agent(live.http, "lena@example.se")
+        charger = await priced_charger(live.http)
+        code = charger["connectors"][0]["code"]
+        walk_in = chat_driver(live.app, phone="+46705550177", language_code="en")
+        async with simulator(live, charger["id"]):
+            await walk_in.say(code)
+            await walk_in.press(f"start:{code}")  # the test payment page, never approved
+            later = utcnow() + timedelta(hours=2)  # past the page's deadline
+            await live.app.state.charging.run_timers(now=later)
+            sessions = await eventually(
+                lambda: live.http.get("/admin/sessions"),
+                lambda r: r.json() and r.json()[0]["status"] == "failed",
+            )
+        assert sessions.json()[0]["failure_reason"] == "timed_out"
+        await live.app.state.notifier.drain()
+        assert await queue(live.http, lena) == []
 
 
 async def test_a_held_chat_is_not_requeued_by_a_failure_and_after_release_it_is(
