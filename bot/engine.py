@@ -30,12 +30,16 @@ GREETINGS = {"hej", "hejsan", "hallo", "tjena", "tja", "god morgon", "hi", "hell
 THANKS = {"tack", "tack sa mycket", "tusen tack", "thanks", "thank you", "thx"}
 
 
-def describe(inbound: Inbound) -> str:
-    """The inbound as a line of the transcript."""
+CHOICE_LABELS = "choice_labels"  # Conversation.data: the labels of the buttons last offered
+
+
+def describe(inbound: Inbound, labels: dict[str, str] | None = None) -> str:
+    """The inbound as a line of the transcript; a pressed button by its label when known."""
     if inbound.command:
         return f"/{inbound.command} {inbound.args}".strip()
     if inbound.choice:
-        return f"[{inbound.choice}]"
+        pressed = f"[{(labels or {}).get(inbound.choice, inbound.choice)}]"
+        return f"{inbound.text} {pressed}" if inbound.text else pressed  # SMS: "1 [Starta]"
     if inbound.location:
         return f"[location {inbound.location[0]:.5f}, {inbound.location[1]:.5f}]"
     return inbound.text or ""
@@ -54,10 +58,14 @@ class Engine:
             driver = await db.get(Driver, conversation.driver_id)
             assert driver is not None
             ctx = Context(db, inbound, conversation, driver, self.services)
-            await record(db, conversation, "in", "driver", describe(inbound))
+            labels = (conversation.data or {}).get(CHOICE_LABELS) or {}
+            await record(db, conversation, "in", "driver", describe(inbound, labels))
             replies = await self._dispatch(ctx)
             for reply in replies:
                 await record(db, conversation, "out", "bot", reply.text)
+            offered = {c.payload: c.label for reply in replies for c in reply.choices}
+            if offered:  # so a later press reads as its label in the transcript
+                conversation.data = {**(conversation.data or {}), CHOICE_LABELS: offered}
             conversation.version += 1
             conversation.updated_at = utcnow()
             await db.commit()

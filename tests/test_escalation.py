@@ -92,6 +92,8 @@ async def test_a_confirmed_faq_miss_is_queued_as_faq_miss_and_asking_as_asked(
     assert body["context"]["escalation"]["waiting_since"] is not None
     assert "Escalated: faq_miss" in [m["text"] for m in body["messages"] if m["kind"] == "event"]
     assert not any("Escalated" in turn for turn in body["context"]["recent_bot_turns"])
+    said = [m["text"] for m in body["messages"] if m["author"] == "driver"]
+    assert said[-1] == "[Talk to a person]"  # the button as the driver saw it, for the agent
     # Asking again changes nothing: the first reason stays.
     assert "already in line" in text_of(await anna.command("support"))
     assert (await the_conversation(admin, lena))["queued"]["escalation_reason"] == "faq_miss"
