@@ -38,8 +38,7 @@ def describe(inbound: Inbound, labels: dict[str, str] | None = None) -> str:
     if inbound.command:
         return f"/{inbound.command} {inbound.args}".strip()
     if inbound.choice:
-        pressed = f"[{(labels or {}).get(inbound.choice, inbound.choice)}]"
-        return f"{inbound.text} {pressed}" if inbound.text else pressed  # SMS: "1 [Starta]"
+        return f"[{(labels or {}).get(inbound.choice, inbound.choice)}]"  # SMS "1" too
     if inbound.location:
         return f"[location {inbound.location[0]:.5f}, {inbound.location[1]:.5f}]"
     return inbound.text or ""
