@@ -339,3 +339,32 @@ async def test_a_cost_above_the_hold_is_a_payment_problem_too(settings: Settings
             lambda b: b["context"]["escalation"]["detail"] == "uncollected",
         )
         assert body["queued"]["escalation_reason"] == "payment_problem"
+
+
+async def test_a_refused_capture_is_a_payment_problem_and_the_hold_stays(
+    settings: Settings,
+) -> None:
+    """Stripe refuses the capture (here: the authorization lapsed at Stripe during charging)."""
+    async with paying_app(stripe_settings(settings)) as paying:
+        lena = await agent(paying.live.http, "lena@example.se")
+        charger = await priced_charger(paying.live.http)
+        code = charger["connectors"][0]["code"]
+        anna = await card_driver(paying, phone=PHONE)
+        async with simulator(paying.live, charger["id"], power_kw=22):
+            await anna.say(code)
+            [link] = [link for r in await anna.press(f"start:{code}") for link in r.links]
+            cs_id = link.url.rsplit("/", 1)[1]
+            completed = event("checkout.session.completed", paying.stripe.pay(cs_id))
+            assert (await paying.webhook(completed)).status_code == 200
+            await wait_for_text(anna, "Laddningen har startat")
+            [intent] = paying.stripe.intents.values()
+            intent.update(status="canceled", amount_capturable=0)  # Stripe's side only
+            await anna.command("stop")
+            told = await wait_for_text(anna, "problem med betalningen")
+        assert "Du står nu i kö till vår support" in told
+        body = await eventually(
+            lambda: the_conversation(paying.live.http, lena),
+            lambda b: b["context"]["escalation"]["detail"] == "capture_refused",
+        )
+        assert body["queued"]["escalation_reason"] == "payment_problem"
+        assert body["context"]["session"]["payment"]["status"] == "authorized"  # retry possible
