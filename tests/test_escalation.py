@@ -24,6 +24,7 @@ from tests.conftest import LiveServer, served
 from tests.factories import make_driver
 from tests.stripe_double import event
 from tests.test_payments import (
+    Paying,
     ask_to_pay,
     card_driver,
     paying_app,
@@ -61,6 +62,16 @@ async def english_invoice_driver(http: httpx.AsyncClient, app: FastAPI) -> ChatD
 async def start(driver: ChatDriver, code: str) -> list[Any]:
     await driver.command("start", code)  # a command works even while an agent holds the chat
     return await driver.press(f"start:{code}")
+
+
+async def pay_the_hold_and_start(paying: Paying, anna: ChatDriver, code: str) -> None:
+    """Confirm the price, pay the hold on Checkout (its webhook), and wait for the start."""
+    await anna.say(code)
+    [link] = [link for r in await anna.press(f"start:{code}") for link in r.links]
+    cs_id = link.url.rsplit("/", 1)[1]
+    completed = event("checkout.session.completed", paying.stripe.pay(cs_id))
+    assert (await paying.webhook(completed)).status_code == 200
+    await wait_for_text(anna, "Laddningen har startat")
 
 
 @pytest.fixture
@@ -324,12 +335,7 @@ async def test_a_cost_above_the_hold_is_a_payment_problem_too(settings: Settings
         code = charger["connectors"][0]["code"]
         anna = await card_driver(paying, phone=PHONE)
         async with simulator(paying.live, charger["id"], power_kw=22):
-            await anna.say(code)
-            [link] = [link for r in await anna.press(f"start:{code}") for link in r.links]
-            cs_id = link.url.rsplit("/", 1)[1]
-            completed = event("checkout.session.completed", paying.stripe.pay(cs_id))
-            assert (await paying.webhook(completed)).status_code == 200
-            await wait_for_text(anna, "Laddningen har startat")
+            await pay_the_hold_and_start(paying, anna, code)
             await anna.command("stop")
             await wait_for_text(anna, "Betalt med kort: 3,00 kr")  # PaymentCaptured's text stays
             told = await wait_for_text(anna, "problem med betalningen")
@@ -351,12 +357,7 @@ async def test_a_refused_capture_is_a_payment_problem_and_the_hold_stays(
         code = charger["connectors"][0]["code"]
         anna = await card_driver(paying, phone=PHONE)
         async with simulator(paying.live, charger["id"], power_kw=22):
-            await anna.say(code)
-            [link] = [link for r in await anna.press(f"start:{code}") for link in r.links]
-            cs_id = link.url.rsplit("/", 1)[1]
-            completed = event("checkout.session.completed", paying.stripe.pay(cs_id))
-            assert (await paying.webhook(completed)).status_code == 200
-            await wait_for_text(anna, "Laddningen har startat")
+            await pay_the_hold_and_start(paying, anna, code)
             [intent] = paying.stripe.intents.values()
             intent.update(status="canceled", amount_capturable=0)  # Stripe's side only
             await anna.command("stop")
