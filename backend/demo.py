@@ -30,7 +30,39 @@ DEMO_DATABASE = Path("var/demo.sqlite3")
 DEMO_TIME_SCALE = 30.0
 
 
-def _banner(settings: Settings, base: str, connectors: list[ConnectorListing], chat: bool) -> str:
+def _chat_lines(chat: bool, sms: str | None, pay: bool) -> list[str]:
+    """Who the demo chat is, in the banner: the invoice driver, a walk-in payer or a phone."""
+    if not chat:
+        return ["Ctrl-C stops the demo."]
+    if sms:
+        who = [
+            f"Below is the demo SMS chat: the terminal is the phone {sms} texting chargebot,",
+            "with the SMS rendering (numbered choices, MER/MORE pages) and no Twilio. A number",
+            "without an account is told how to get one. Type MENY, NÄRA Uppsala, or a code.",
+        ]
+    elif pay:
+        who = [
+            "Below is the demo chat as a walk-in driver who pays per session: a start opens",
+            "the local test payment page (no real money). Type /help, a connector code from",
+            "the list, or a question.",
+        ]
+    else:
+        who = [
+            "Below is the demo chat: the same engine as Telegram and SMS, as a demo driver",
+            "with an invoice account. Type /help, a connector code from the list, or a",
+            "question.",
+        ]
+    return [*who, "Ctrl-D (end of input) or Ctrl-C stops the demo."]
+
+
+def _banner(
+    settings: Settings,
+    base: str,
+    connectors: list[ConnectorListing],
+    chat: bool,
+    sms: str | None = None,
+    pay: bool = False,
+) -> str:
     first = connectors[0].code if connectors else "CODE"
     token = settings.admin_token
     lines = [
@@ -60,15 +92,7 @@ def _banner(settings: Settings, base: str, connectors: list[ConnectorListing], c
         f'-d \'{{"connector_id": 1, "id_tag": "DEMO-TAG"}}\' '
         f"{base}/admin/chargers/{connectors[0].charger_id if connectors else 'CP'}/remote-start",
         "",
-        *(
-            [
-                "Below is the demo chat: the same engine as Telegram and SMS, as a demo driver",
-                "with an invoice account. Type /help, a connector code from the list, or a",
-                "question. Ctrl-D (end of input) or Ctrl-C stops the demo.",
-            ]
-            if chat
-            else ["Ctrl-C stops the demo."]
-        ),
+        *_chat_lines(chat, sms, pay),
         "",
     ]
     return "\n".join(lines)
@@ -111,6 +135,7 @@ def reset_demo_database(path: Path = DEMO_DATABASE) -> None:
 
 
 DEMO_PHONES = {"sv": "+46701234567", "en": "+46731234567"}
+PROMPTS = {"sv": "du> ", "en": "you> "}
 WALK_IN_PHONE = "+46705550100"  # not seeded: a pay-per-session driver on first contact
 
 
@@ -119,7 +144,7 @@ async def _chat(app: Any, lang: str, pay: bool = False) -> None:
     with `pay`, as a walk-in driver who pays per session on the local test payment page."""
     phone = WALK_IN_PHONE if pay else DEMO_PHONES[lang]
     user = ChannelUser(phone=phone, name="Demo", language_code=lang)
-    chat = ConsoleChat(app.state.engine.handle, user)
+    chat = ConsoleChat(app.state.engine.handle, user, prompt=PROMPTS[lang])
     app.state.outbox.register("console", chat.send)
     await chat.run(sys.stdin)
     await asyncio.sleep(0.5)  # let notifications of the last line arrive
@@ -155,7 +180,7 @@ async def run_demo(
     )
     connectors = await _prepare(settings)
     charger_ids = sorted({c.charger_id for c in connectors})
-    print(_banner(settings, settings.public_base_url, connectors, chat), flush=True)
+    print(_banner(settings, settings.public_base_url, connectors, chat, sms, pay), flush=True)
     app = create_app(settings)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning")
     server = uvicorn.Server(config)

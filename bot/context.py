@@ -13,13 +13,14 @@ from backend.db import utcnow
 from backend.models import Conversation, Driver
 from backend.services.charging import ChargingService
 from backend.services.payments import PaymentService
-from backend.services.places import Gazetteer
+from backend.services.places import Gazetteer, fold
 from backend.services.support_hours import SupportHours
 from backend.services.test_payments import TestPayments
 from backend.settings import Settings
 from bot.faq.matcher import FaqService
 from bot.i18n import t
 from bot.messages import Choice, Inbound, Link, Reply
+from bot.understanding import IntentTable
 
 
 @dataclass
@@ -34,11 +35,25 @@ class BotServices:
     test_payments: TestPayments | None = None  # the demo's local test page (no Stripe key)
     clock: Callable[[], datetime] = utcnow  # tests set the time (support hours)
     support_hours: SupportHours = field(init=False)
+    intents: IntentTable = field(init=False)
 
     def __post_init__(self) -> None:
+        self.intents = IntentTable.load(self.places, known=faq_words(self.faq))
         self.support_hours = SupportHours.parse(
             self.settings.support_hours, self.settings.support_timezone
         )
+
+
+def faq_words(faq: FaqService) -> set[str]:
+    """The words of the FAQ's phrasings: real words, never "corrected" into an intent's."""
+    index = faq.index
+    return {
+        word
+        for entry in index.entries
+        for phrasings in entry.questions.values()
+        for phrasing in phrasings
+        for word in fold(phrasing).split()
+    }
 
 
 @dataclass

@@ -17,20 +17,34 @@ from backend.models import (
     EscalationReason,
     ProcessedEvent,
 )
-from backend.services.codes import normalize_code
-from backend.services.places import fold
 from bot.context import BotServices, Context
 from bot.conversations import conversation_for, locked, record
-from bot.flows import charging, faq, find, info, payment, start, support
+from bot.flows import faq, find, info, intents, start, support
 from bot.messages import Inbound, Reply
+from bot.understanding import Understanding
+
+# Telegram's commands (and the demo chat's): each is an intent, certain.
+COMMANDS = {
+    "find": "find",
+    "start": "start",
+    "status": "status",
+    "stop": "stop",
+    "history": "history",
+    "prices": "prices",
+    "support": "support",
+    "card": "card",
+    "member": "member",
+    "language": "language",
+    "help": "help",
+    "menu": "help",
+}
 
 log = logging.getLogger(__name__)
 
-GREETINGS = {"hej", "hejsan", "hallo", "tjena", "tja", "god morgon", "hi", "hello", "hey"}
-THANKS = {"tack", "tack sa mycket", "tusen tack", "thanks", "thank you", "thx"}
-
-
 CHOICE_LABELS = "choice_labels"  # Conversation.data: the labels of the buttons last offered
+OPEN_CHOICES = "open_choices"  # Conversation.data: the payloads a typed number answers now
+# Typed while waiting in the support queue, these still act; any other text is for the agent.
+WHILE_WAITING = frozenset({"start", "stop", "status", "yes", "no"})
 
 
 def describe(inbound: Inbound, labels: dict[str, str] | None = None) -> str:
@@ -63,8 +77,13 @@ class Engine:
             for reply in replies:
                 await record(db, conversation, "out", "bot", reply.text)
             offered = {c.payload: c.label for reply in replies for c in reply.choices}
+            data = dict(conversation.data or {})
             if offered:  # so a later press reads as its label in the transcript
-                conversation.data = {**(conversation.data or {}), CHOICE_LABELS: offered}
+                data[CHOICE_LABELS] = offered
+            # A menu is open until the driver's next message: then numbers answer it.
+            if not ctx.data.get("keep_menu"):
+                data[OPEN_CHOICES] = list(offered)
+            conversation.data = data
             conversation.version += 1
             conversation.updated_at = utcnow()
             await db.commit()
@@ -100,30 +119,15 @@ class Engine:
         return await self._on_text(ctx, (inbound.text or "").strip())
 
     async def _on_command(self, ctx: Context, command: str, args: str) -> list[Reply]:
-        if command == "start":
-            return await start.show(ctx, args) if args.strip() else await info.welcome(ctx)
-        if command == "find":
-            return await find.by_text(ctx, args) if args.strip() else await find.ask(ctx)
-        if command == "status":
-            return await charging.status(ctx)
-        if command == "stop":
-            return await charging.stop(ctx)
-        if command == "history":
-            return await charging.history(ctx)
-        if command == "prices":
-            return await info.prices(ctx, args)
-        if command == "support":
-            return await support.request(ctx)
-        if command == "card":
-            return await payment.card(ctx)
-        if command == "member":
-            return await payment.member(ctx)
-        if command == "language":
-            return await info.language(ctx, args)
-        return await info.help_text(ctx)
+        if command == "start" and not args.strip():
+            return await info.welcome(ctx)  # /start from Telegram's "Start" button
+        intent = COMMANDS.get(command, "help")
+        return await self._act(ctx, Understanding(intent, args.strip(), certain=True))
 
     async def _on_choice(self, ctx: Context, payload: str) -> list[Reply]:
         kind, _, value = payload.partition(":")
+        if kind == "do" and value in intents.HANDLERS:
+            return await self._act(ctx, Understanding(value, certain=True))
         if kind == "start" and value:
             return await start.confirm(ctx, value)
         if kind == "cancel":
@@ -150,20 +154,62 @@ class Engine:
         mode = ctx.conversation.mode
         if mode == ConversationMode.AGENT:
             return []  # a person from support holds this chat; the bot stays quiet
+        understood = ctx.services.intents.understand(text)
+        if understood.number is not None:
+            return await self._on_number(ctx, understood.number)
+        if understood.codes and understood.intent in {None, "start", "prices"}:
+            code = await self._known_code(ctx, understood.codes)
+            if code is not None:
+                if understood.intent == "prices":
+                    return await info.prices(ctx, code)
+                return await start.show(ctx, code)
         if mode == ConversationMode.WAITING:
+            if understood.intent in WHILE_WAITING and (understood.certain or understood.codes):
+                return await self._act(ctx, understood)
             return [support.already(ctx)]
-        if ctx.conversation.state == "find:place":
+        if ctx.conversation.state == "find:place" and not understood.certain:
             return await find.by_text(ctx, text)
-        small_talk = fold(text).rstrip("!. ")
-        if small_talk in GREETINGS:
-            return await info.welcome(ctx)
-        if small_talk in THANKS:
-            return [ctx.reply(ctx.t("greeting_thanks"))]
-        code = normalize_code(text)
-        if code is not None and await self._is_connector(ctx, code):
-            return await start.show(ctx, code)
-        return await faq.ask(ctx, text)
+        if understood.intent is None:
+            return await faq.ask(ctx, text)
+        return await self._decide(ctx, understood, text)
 
-    async def _is_connector(self, ctx: Context, code: str) -> bool:
-        found = await ctx.db.scalar(select(col(Connector.id)).where(col(Connector.code) == code))
-        return found is not None
+    async def _decide(self, ctx: Context, understood: Understanding, text: str) -> list[Reply]:
+        """A certain reading acts; a likely one is weighed against the FAQ and the chat."""
+        if understood.certain:
+            if understood.alternatives:
+                return [intents.offer(ctx, (understood.intent or "", *understood.alternatives))]
+            return await self._act(ctx, understood)
+        intent = ctx.services.intents.intents[understood.intent or ""]
+        if intent.action:
+            return await intents.confirm_or_answer(ctx, understood, text)
+        answer = ctx.services.faq.match(text, ctx.lang)
+        about_other = answer.kind == "answer" and answer.best is not None
+        if about_other and answer.best is not None and answer.best.entry.id not in intent.faq:
+            return await faq.ask(ctx, text)  # "how long does charging take": a question
+        if understood.alternatives:
+            return [intents.offer(ctx, (intent.name, *understood.alternatives))]
+        return await self._act(ctx, understood)
+
+    async def _act(self, ctx: Context, understood: Understanding) -> list[Reply]:
+        return await intents.HANDLERS[understood.intent or "help"](ctx, understood)
+
+    async def _on_number(self, ctx: Context, number: int) -> list[Reply]:
+        """A typed number answers the menu the bot showed last, while it is open."""
+        open_choices = [str(p) for p in (ctx.conversation.data or {}).get(OPEN_CHOICES) or []]
+        if not open_choices:
+            return [ctx.reply(ctx.t("numbers_no_menu"))]
+        if not 1 <= number <= len(open_choices):
+            ctx.data["keep_menu"] = True
+            return [ctx.reply(ctx.t("sms_choose", n=len(open_choices)))]
+        return await self._on_choice(ctx, open_choices[number - 1])
+
+    async def _known_code(self, ctx: Context, codes: tuple[str, ...]) -> str | None:
+        """The first of `codes` that is a connector's code."""
+        found = set(
+            (
+                await ctx.db.scalars(
+                    select(col(Connector.code)).where(col(Connector.code).in_(codes))
+                )
+            ).all()
+        )
+        return next((code for code in codes if code in found), None)

@@ -375,9 +375,9 @@ async def test_twilios_keywords_get_an_empty_response_and_change_nothing(twilio:
     assert await twilio.count(Driver) == 0
     assert await twilio.count(Conversation) == 0
     assert await twilio.count(ProcessedEvent) == 0
-    # "STOP <code>" is ours, and a bare STOPP (not a Twilio keyword) gets a hint
+    # A bare STOPP (not a Twilio keyword) is ours: nothing to stop, and how to opt out
     hint = await twilio.text(STRANGER, "STOPP")
-    assert hint is not None and "AVSLUTA" in hint and "STOP" in hint
+    assert hint is not None and "ingen pågående laddning" in hint and "Skriv STOP" in hint
 
 
 # --- rendering, pages, menus -----------------------------------------------------------------

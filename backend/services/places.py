@@ -58,6 +58,16 @@ class Gazetteer:
         combined._keys = list(combined._by_key)
         return combined
 
+    def resolve_exactly(self, text: str, threshold: float = 85.0) -> Place | None:
+        """A place named by the whole text, allowing only a typo or two (not a part of a name)."""
+        query = fold(text)
+        if not query:
+            return None
+        if query in self._by_key:
+            return self._by_key[query]
+        best = process.extractOne(query, self._keys, scorer=fuzz.ratio, score_cutoff=threshold)
+        return self._by_key[best[0]] if best else None
+
     def resolve(self, text: str, threshold: float = 80.0) -> Place | None:
         query = fold(text)
         if not query:

@@ -12,6 +12,7 @@ from bot.messages import ChannelUser, Choice, Inbound, Reply
 
 LOCATION = re.compile(r"^@\s*(-?\d+(?:\.\d+)?)\s*[, ]\s*(-?\d+(?:\.\d+)?)\s*$")
 HINT = "(/help, a number for a choice, @59.36,17.97 to share a location, Ctrl-D to quit)"
+CHANNEL = "console"
 
 
 def render(replies: Sequence[Reply]) -> tuple[str, list[Choice]]:
@@ -30,10 +31,9 @@ def render(replies: Sequence[Reply]) -> tuple[str, list[Choice]]:
     return "\n\n".join(blocks), choices
 
 
-def parse(line: str, choices: Sequence[Choice], user: ChannelUser) -> Inbound:
+def parse(line: str, user: ChannelUser) -> Inbound:
+    """A typed line: a location, a /command, or text (numbers too: the engine knows the menu)."""
     text = line.strip()
-    if text.isdigit() and 1 <= int(text) <= len(choices):
-        return Inbound("console", "console", choice=choices[int(text) - 1].payload, user=user)
     match = LOCATION.match(text)
     if match:
         position = (float(match.group(1)), float(match.group(2)))
@@ -58,7 +58,6 @@ class ConsoleChat:
         self._user = user
         self._out = out
         self._prompt = prompt
-        self._choices: list[Choice] = []
 
     def _print(self, text: str) -> None:
         self._out.write(text + "\n")
@@ -66,9 +65,7 @@ class ConsoleChat:
 
     async def send(self, address: str, replies: Sequence[Reply]) -> None:
         """The console's outbox sender (notifications)."""
-        text, choices = render(replies)
-        if choices:
-            self._choices = choices
+        text, _ = render(replies)
         self._print(_indent(text))
 
     async def run(self, lines: TextIO = sys.stdin) -> None:
@@ -87,11 +84,8 @@ class ConsoleChat:
                 continue
             if not interactive:
                 self._print(f"{self._prompt}{line.rstrip()}")
-            inbound = parse(line, self._choices, self._user)
-            replies = await self._handle(inbound)
-            text, choices = render(replies)
-            if choices or replies:
-                self._choices = choices
+            replies = await self._handle(parse(line, self._user))
+            text, _ = render(replies)
             if text:
                 self._print(_indent(text))
 

@@ -2,12 +2,14 @@
 
 Three parts:
 
-* `SmsConversations`: channel logic without HTTP. An SMS body goes through the grammar
-  (`sms_grammar.parse`); digits answer the numbered choices of the last answer and MER/MORE
-  shows the next page, both kept in `conversation.data` (`sms_choices`, `sms_pages`) so they
-  survive restarts and work across processes; everything else becomes an `Inbound` for the
-  engine. Replies are rendered as one GSM-7 text (`sms_text`) of at most three segments; the
-  rest waits for MER/MORE. The demo console (`chargebot demo --sms`) uses this class directly.
+* `SmsConversations`: channel logic without HTTP. Twilio's own keywords (STOP, START,
+  HELP...) are Twilio's: an opt-out is remembered and nothing more is sent to that number
+  until START. MER/MORE shows the next page, kept in `conversation.data` (`sms_pages`) so it
+  survives restarts and works across processes. Everything else, keywords and numbers too, is
+  text for the engine, which understands it the same way on every channel. Replies are
+  rendered as one GSM-7 text (`sms_text`) with choices as a numbered list, at most three
+  segments; the rest waits for MER/MORE. The demo console (`chargebot demo --sms`) uses this
+  class directly.
 * `TwilioSender`: outbound messages (notifications, support replies) through Twilio's REST
   client in a worker thread, off the request that caused them; a bounded retry with backoff
   on 5xx/429/network errors, a per-number hourly cap, and each message's delivery status in
@@ -45,10 +47,10 @@ from backend.db import utcnow
 from backend.models import Conversation, ConversationMode, ProcessedEvent, SmsDelivery
 from backend.services.phones import InvalidPhoneNumberError, to_e164
 from backend.settings import Settings
-from bot.adapters.sms_grammar import Parsed, is_reserved, parse
+from bot.adapters.sms_grammar import OPT_OUT, Parsed, is_reserved, parse
 from bot.adapters.sms_text import paginate, segments, sms_words, to_gsm7
 from bot.conversations import record
-from bot.engine import Engine
+from bot.engine import OPEN_CHOICES, Engine
 from bot.i18n import DEFAULT_LANGUAGE, t
 from bot.messages import ChannelUser, Inbound, Reply
 from bot.outbox import Outbox
@@ -60,8 +62,7 @@ INBOUND_PATH: Final = "/sms/twilio"
 STATUS_PATH: Final = "/sms/twilio/status"
 SIGNATURE_HEADER: Final = "X-Twilio-Signature"
 DEDUPE_SOURCE: Final = "twilio"  # ProcessedEvent.source of inbound MessageSids
-# While an agent holds the chat these are plain text for them (MER still pages their replies).
-TO_THE_AGENT: Final = frozenset({"number", "confirm", "menu"})
+OPTED_OUT: Final = "sms_opted_out"  # Conversation.data: the number texted STOP
 SEND_ATTEMPTS: Final = 4
 RETRY_FIRST: Final = 1.0  # seconds; doubles per attempt
 SEND_WORKERS: Final = 4  # messages to one number always use the same worker: kept in order
@@ -88,9 +89,9 @@ STATUS_RANK: Final = {
 @dataclass(frozen=True)
 class _State:
     language: str
-    choices: list[str]
     pages: list[str]
     agent_holds: bool = False
+    opted_out: bool = False
 
 
 class _AddressLocks:
@@ -148,9 +149,14 @@ class SmsConversations:
     async def handle(self, phone: str, body: str, message_id: str | None = None) -> str | None:
         """The answer to one SMS from `phone` (E.164), or None when none is due."""
         parsed = parse(body)
-        if parsed.kind in {"reserved", "empty"}:
-            return None  # Twilio's keywords are Twilio's; an empty body (a lone picture) too
+        if parsed.kind == "empty":
+            return None  # a lone picture
         async with self._locks.hold(phone):
+            if parsed.kind == "reserved":
+                # Twilio answers its own keywords and blocks our texts after STOP; we only
+                # remember the opt-out so the demo and our notifications honour it too.
+                await self._opt(phone, parsed.keyword or "")
+                return None
             if message_id and not await self._first_time(message_id):
                 log.info("SMS %s already handled (a Twilio retry)", message_id)
                 return None
@@ -159,7 +165,12 @@ class SmsConversations:
     async def outbound(self, phone: str, replies: Sequence[Reply]) -> str | None:
         """The text to send for notifications; long ones leave the rest for MER/MORE."""
         async with self._locks.hold(phone):
-            return await self._remember(phone, replies, keep_choices=True)
+            return await self._remember(phone, replies)
+
+    async def opted_out(self, phone: str) -> bool:
+        """The number has texted STOP (and not START since)."""
+        state = await self._state(phone)
+        return state is not None and state.opted_out
 
     async def _first_time(self, message_id: str) -> bool:
         async with self._sessions() as db:
@@ -178,43 +189,27 @@ class SmsConversations:
             data = conversation.data or {}
             return _State(
                 conversation.language,
-                [str(p) for p in data.get("sms_choices") or []],
                 [str(p) for p in data.get("sms_pages") or []],
                 conversation.mode == ConversationMode.AGENT,
+                bool(data.get(OPTED_OUT)),
             )
 
     async def _answer(
         self, phone: str, body: str, parsed: Parsed, message_id: str | None
     ) -> str | None:
         state = await self._state(phone)
-        lang = state.language if state else (parsed.lang or DEFAULT_LANGUAGE)
-        choices = state.choices if state else []
-        if state is not None and state.agent_holds and parsed.kind in TO_THE_AGENT:
-            # A person holds the chat: "1", "ja" or "meny" are words for them, never a stale
-            # menu of the bot (a start), and the bot's old choices are gone for good.
-            parsed, choices = Parsed("text"), []
-            await self._forget_choices(phone)
-        if parsed.kind == "more":
+        if state is not None and state.opted_out:
+            return None  # Twilio blocks every text to this number until it texts START
+        lang = state.language if state else DEFAULT_LANGUAGE
+        if parsed.kind == "more" and not (state is not None and state.agent_holds):
             if state is None or not state.pages:
                 return await self._local(phone, body, t(lang, "sms_no_more"))
             return await self._next_page(phone, body, state.pages)
-        if parsed.kind == "menu":
-            return await self._local(phone, body, t(lang, "sms_menu"))
-        if parsed.kind == "stopp":
-            return await self._local(phone, body, t(lang, "sms_stopp_hint"))
-        user = ChannelUser(phone=phone, language_code=parsed.lang)
+        # Everything else is the engine's to understand, as on every other channel; a new
+        # number's language is the one its first words are in ("NEAR Uppsala").
+        first_words = None if state else self._engine.services.intents.understand(body).lang
+        user = ChannelUser(phone=phone, language_code=first_words)
         inbound = Inbound(CHANNEL, phone, text=body.strip(), user=user, message_id=message_id)
-        if parsed.kind == "number" and choices:
-            assert parsed.number is not None
-            if not 1 <= parsed.number <= len(choices):
-                return await self._local(phone, body, t(lang, "sms_choose", n=len(choices)))
-            inbound = _with(inbound, choice=choices[parsed.number - 1])
-        elif parsed.kind == "confirm":
-            starts = [payload for payload in choices if payload.startswith("start:")]
-            if starts:
-                inbound = _with(inbound, choice=starts[0])
-        elif parsed.kind == "command":
-            inbound = _with(inbound, command=parsed.command, args=parsed.args)
         try:
             replies = await self._engine.handle(inbound)
         except Exception:
@@ -222,34 +217,38 @@ class SmsConversations:
             return to_gsm7(t(lang, "sms_error"))
         if not replies:
             return None
-        return await self._remember(phone, replies, keep_choices=False)
+        return await self._remember(phone, replies)
 
-    async def _remember(
-        self, phone: str, replies: Sequence[Reply], *, keep_choices: bool
-    ) -> str | None:
-        """Render, keep the choices and the pages after the first; the first page to send."""
+    async def _remember(self, phone: str, replies: Sequence[Reply]) -> str | None:
+        """Render, keep the pages after the first; the first page to send, None if opted out."""
         async with self._sessions() as db:
             conversation = await _conversation(db, phone)
+            if conversation is not None and (conversation.data or {}).get(OPTED_OUT):
+                return None
             lang = conversation.language if conversation else DEFAULT_LANGUAGE
             text, payloads = render(replies, lang)
             pages = paginate(text, to_gsm7(t(lang, "sms_more")))
             if not pages:
                 return None
             if conversation is not None:
-                data = dict(conversation.data or {})
-                if payloads or not keep_choices:
-                    data["sms_choices"] = payloads
-                data["sms_pages"] = pages[1:]
+                data = {**(conversation.data or {}), "sms_pages": pages[1:]}
+                if payloads:  # a notification's numbered choices: the menu numbers answer
+                    data[OPEN_CHOICES] = payloads
                 conversation.data = data
                 await db.commit()
             return pages[0]
 
-    async def _forget_choices(self, phone: str) -> None:
+    async def _opt(self, phone: str, keyword: str) -> None:
+        """STOP and its kin opt the number out of our texts (Twilio enforces it); START back in."""
+        opted_out = keyword in OPT_OUT
         async with self._sessions() as db:
             conversation = await _conversation(db, phone)
-            if conversation is not None and (conversation.data or {}).get("sms_choices"):
-                conversation.data = {**(conversation.data or {}), "sms_choices": []}
-                await db.commit()
+            if conversation is None or bool((conversation.data or {}).get(OPTED_OUT)) == opted_out:
+                return
+            conversation.data = {**(conversation.data or {}), OPTED_OUT: opted_out}
+            await record(db, conversation, "in", "driver", keyword.upper())
+            await db.commit()
+            log.info("SMS %s opted %s", _masked(phone), "out" if opted_out else "back in")
 
     async def _next_page(self, phone: str, body: str, pages: list[str]) -> str:
         async with self._sessions() as db:
@@ -272,11 +271,6 @@ class SmsConversations:
                 await record(db, conversation, "out", "bot", answer)
                 await db.commit()
         return answer
-
-
-def _with(inbound: Inbound, **fields: Any) -> Inbound:
-    values = {**inbound.__dict__, "text": None, **fields}
-    return Inbound(**values)
 
 
 async def _conversation(db: AsyncSession, phone: str) -> Conversation | None:
@@ -632,9 +626,6 @@ async def twilio_inbound(request: Request) -> Response:
     if not channel.signed(request, form):
         return Response(status_code=403)
     body = str(form.get("Body") or "")
-    if is_reserved(body):
-        # STOP, START, HELP...: Twilio and the carriers act on these; we change nothing.
-        return twiml(None)
     try:
         phone = to_e164(str(form.get("From") or ""), channel.conversations.default_region)
     except InvalidPhoneNumberError:
@@ -705,11 +696,12 @@ class SmsConsole:
                 continue
             if not interactive:
                 self._out.write(f"sms> {line.rstrip()}\n")
-            if is_reserved(line):
-                self._print("[a Twilio keyword: Twilio answers it, chargebot stays silent]")
-                continue
             message_id = f"console-{secrets.token_hex(8)}"
             text = await self._conversations.handle(self._phone, line, message_id)
+            if is_reserved(line):
+                self._print("[a Twilio keyword: Twilio answers it, chargebot stays silent]")
+            elif not text and await self._conversations.opted_out(self._phone):
+                self._print("[opted out: Twilio delivers nothing to this phone until START]")
             if text:
                 self._print(f"[{segments(text)} segment(s)]\n{text}")
 

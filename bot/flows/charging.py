@@ -46,6 +46,8 @@ async def status(ctx: Context) -> list[Reply]:
 async def stop(ctx: Context) -> list[Reply]:
     session = await active_session(ctx)
     if session is None:
+        if ctx.conversation.channel == "sms":  # "STOPP" may have meant "no more texts"
+            return [ctx.reply(f"{ctx.t('stop_none')} {ctx.t('sms_optout_hint')}")]
         return [ctx.reply(ctx.t("stop_none"))]
     if session.status in {"pending", "starting"}:
         return [ctx.reply(ctx.t("stop_not_started"))]

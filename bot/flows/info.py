@@ -51,15 +51,20 @@ async def prices(ctx: Context, code: str = "") -> list[Reply]:
 
 
 async def help_text(ctx: Context) -> list[Reply]:
+    if ctx.conversation.channel == "sms":
+        return [ctx.reply(ctx.t("sms_menu"))]  # words to text, not /commands
     return [ctx.reply(ctx.t("help"), request_location=True)]
 
 
 async def welcome(ctx: Context) -> list[Reply]:
     first_name = (ctx.inbound.user.name or "").split(" ")[0]
+    sms = ctx.conversation.channel == "sms"  # a plain phone shares no position
     return [
         ctx.reply(
-            ctx.t("welcome", name=first_name).replace("  ", " ").replace(" !", "!"),
-            request_location=True,
+            ctx.t("welcome_sms" if sms else "welcome", name=first_name)
+            .replace("  ", " ")
+            .replace(" !", "!"),
+            request_location=not sms,
         )
     ]
 

@@ -239,4 +239,40 @@ STRINGS: dict[str, str] = {
         "Reply with a number to numbered choices, MORE to continue. Questions work too."
     ),
     "sms_error": "Something went wrong on my side. Please try again in a moment, or write SUPPORT.",
+    # Understanding free text (bot/understanding.py, bot/flows/intents.py)
+    "welcome_sms": (
+        "Hi {name}! I'm chargebot. Text the code on the connector's sticker, e.g. CHARGE "
+        "K7P3Q, to charge, or NEAR and a town for free chargers. MENU shows everything I "
+        "can do."
+    ),
+    "numbers_no_menu": (
+        "A number answers a list of choices, and there is none open now. Write what you "
+        "want to do, e.g. STATUS or NEAR Uppsala, or MENU for everything I can do."
+    ),
+    "start_ask": (
+        "Scan the QR code on the connector, or type the code on its sticker (5 characters), "
+        "e.g. CHARGE K7P3Q."
+    ),
+    "yes_nothing_asked": "OK! What can I help you with? Write MENU for everything I can do.",
+    "stop_kept": "OK, charging continues.",
+    "stop_confirm": "Do you want to end your charging at {station} now?",
+    "stop_confirm_button": "Yes, end it",
+    "no_button": "No",
+    "intent_which": "What would you like to do?",
+    "intent_find": "Find free chargers",
+    "intent_start": "Start charging",
+    "intent_stop": "End my charging",
+    "intent_status": "How my charging is going",
+    "intent_history": "My sessions",
+    "intent_prices": "Prices",
+    "intent_card": "Save a card",
+    "intent_member": "Become a member",
+    "intent_language": "Switch language",
+    "intent_support": "Talk to a person",
+    "intent_help": "Everything I can do",
+    "intent_greeting": "Say hello",
+    "intent_thanks": "Say thanks",
+    "intent_yes": "Yes",
+    "intent_no": "No",
+    "sms_optout_hint": "Don't want any more texts from us? Write STOP.",
 }

@@ -241,4 +241,38 @@ STRINGS: dict[str, str] = {
         "Svara med en siffra på numrerade val, MER för fortsättning. Frågor går också bra."
     ),
     "sms_error": "Något gick fel hos mig. Försök igen om en liten stund, eller skriv SUPPORT.",
+    # Understanding free text (bot/understanding.py, bot/flows/intents.py)
+    "welcome_sms": (
+        "Hej {name}! Jag är chargebot. Skriv koden på uttagets dekal, t.ex. LADDA K7P3Q, "
+        "för att ladda, eller NÄRA och en ort för lediga laddare. MENY visar allt jag kan."
+    ),
+    "numbers_no_menu": (
+        "En siffra svarar på en lista med val, och just nu finns ingen. Skriv vad du vill "
+        "göra, t.ex. STATUS eller NÄRA Uppsala, eller MENY för allt jag kan."
+    ),
+    "start_ask": (
+        "Skanna QR-koden på uttaget, eller skriv koden på dekalen (5 tecken), t.ex. LADDA K7P3Q."
+    ),
+    "yes_nothing_asked": "Okej! Vad kan jag hjälpa dig med? Skriv MENY för allt jag kan.",
+    "stop_kept": "Okej, laddningen fortsätter.",
+    "stop_confirm": "Vill du avsluta laddningen vid {station} nu?",
+    "stop_confirm_button": "Ja, avsluta",
+    "no_button": "Nej",
+    "intent_which": "Vad vill du göra?",
+    "intent_find": "Hitta lediga laddare",
+    "intent_start": "Börja ladda",
+    "intent_stop": "Avsluta laddningen",
+    "intent_status": "Se hur laddningen går",
+    "intent_history": "Mina laddningar",
+    "intent_prices": "Priser",
+    "intent_card": "Spara kort",
+    "intent_member": "Bli medlem",
+    "intent_language": "Byt språk",
+    "intent_support": "Prata med en människa",
+    "intent_help": "Allt jag kan",
+    "intent_greeting": "Hälsa",
+    "intent_thanks": "Tacka",
+    "intent_yes": "Ja",
+    "intent_no": "Nej",
+    "sms_optout_hint": "Vill du inte få fler sms från oss? Skriv STOP.",
 }

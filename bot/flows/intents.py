@@ -1,0 +1,134 @@
+"""The intent table: each intent of data/intents.yaml and the flow step that serves it.
+
+The engine reads a message (bot/understanding.py) and calls `HANDLERS[intent]`; commands
+(/stop), buttons (`do:stop`) and typed text all end here, so a word means the same on every
+channel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+
+from bot.context import Context
+from bot.flows import charging, faq, find, info, payment, start, support
+from bot.messages import Choice, Reply
+from bot.understanding import Understanding
+
+Handler = Callable[[Context, Understanding], Awaitable[list[Reply]]]
+STOP_CONFIRM = "stop:confirm"  # Conversation.state while "stop now?" waits for an answer
+
+
+async def _find(ctx: Context, understood: Understanding) -> list[Reply]:
+    return await find.by_text(ctx, understood.args) if understood.args else await find.ask(ctx)
+
+
+async def _start(ctx: Context, understood: Understanding) -> list[Reply]:
+    if understood.args:
+        return await start.show(ctx, understood.args)
+    return [ctx.reply(ctx.t("start_ask"))]
+
+
+async def _stop(ctx: Context, understood: Understanding) -> list[Reply]:
+    ctx.conversation.state = None
+    return await charging.stop(ctx)
+
+
+async def _status(ctx: Context, understood: Understanding) -> list[Reply]:
+    return await charging.status(ctx)
+
+
+async def _history(ctx: Context, understood: Understanding) -> list[Reply]:
+    return await charging.history(ctx)
+
+
+async def _prices(ctx: Context, understood: Understanding) -> list[Reply]:
+    return await info.prices(ctx, understood.args)
+
+
+async def _card(ctx: Context, understood: Understanding) -> list[Reply]:
+    return await payment.card(ctx)
+
+
+async def _member(ctx: Context, understood: Understanding) -> list[Reply]:
+    return await payment.member(ctx)
+
+
+async def _language(ctx: Context, understood: Understanding) -> list[Reply]:
+    return await info.language(ctx, understood.args)
+
+
+async def _support(ctx: Context, understood: Understanding) -> list[Reply]:
+    return await support.request(ctx)
+
+
+async def _help(ctx: Context, understood: Understanding) -> list[Reply]:
+    return await info.help_text(ctx)
+
+
+async def _greeting(ctx: Context, understood: Understanding) -> list[Reply]:
+    return await info.welcome(ctx)
+
+
+async def _thanks(ctx: Context, understood: Understanding) -> list[Reply]:
+    return [ctx.reply(ctx.t("greeting_thanks"))]
+
+
+async def _yes(ctx: Context, understood: Understanding) -> list[Reply]:
+    """ "ja"/"yes": answers the question the bot asked last, if it asked one."""
+    state = ctx.conversation.state
+    code = (ctx.conversation.data or {}).get("start_code")
+    if state == "start:confirm" and code:
+        return await start.confirm(ctx, str(code))
+    if state == STOP_CONFIRM:
+        return await _stop(ctx, understood)
+    return [ctx.reply(ctx.t("yes_nothing_asked"))]
+
+
+async def _no(ctx: Context, understood: Understanding) -> list[Reply]:
+    state = ctx.conversation.state
+    if state == "start:confirm":
+        return await start.cancel(ctx)
+    ctx.conversation.state = None
+    if state == STOP_CONFIRM:
+        return [ctx.reply(ctx.t("stop_kept"))]
+    return [ctx.reply(ctx.t("no_thanks_reply"))]
+
+
+HANDLERS: dict[str, Handler] = {
+    "find": _find,
+    "start": _start,
+    "stop": _stop,
+    "status": _status,
+    "history": _history,
+    "prices": _prices,
+    "card": _card,
+    "member": _member,
+    "language": _language,
+    "support": _support,
+    "help": _help,
+    "greeting": _greeting,
+    "thanks": _thanks,
+    "yes": _yes,
+    "no": _no,
+}
+
+
+def offer(ctx: Context, names: Sequence[str]) -> Reply:
+    """Two or three readings of an unclear message, as choices."""
+    choices = [Choice(ctx.t(f"intent_{name}"), f"do:{name}") for name in dict.fromkeys(names)]
+    return ctx.reply(ctx.t("intent_which"), choices[:3])
+
+
+async def confirm_or_answer(ctx: Context, understood: Understanding, text: str) -> list[Reply]:
+    """A likely "stop": asked first when something is charging, else a question for the FAQ."""
+    session = await charging.active_session(ctx)
+    if session is None or understood.intent != "stop":
+        return await faq.ask(ctx, text)
+    station = await charging.station_of(ctx, session)
+    ctx.conversation.state = STOP_CONFIRM
+    return [
+        ctx.reply(
+            ctx.t("stop_confirm", station=station.name if station else session.charger_id),
+            [ctx.choice("stop_confirm_button", "do:stop"), ctx.choice("no_button", "do:no")],
+        )
+    ]
