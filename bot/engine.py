@@ -45,6 +45,8 @@ CHOICE_LABELS = "choice_labels"  # Conversation.data: the labels of the buttons 
 OPEN_CHOICES = "open_choices"  # Conversation.data: the payloads a typed number answers now
 # Typed while waiting in the support queue, these still act; any other text is for the agent.
 WHILE_WAITING = frozenset({"start", "stop", "status", "yes", "no"})
+# Typed while an agent holds the chat, certain commands still act; the rest is for the agent.
+WHILE_HELD = frozenset({"start", "stop", "status", "support", "find", "prices", "history"})
 
 
 def describe(inbound: Inbound, labels: dict[str, str] | None = None) -> str:
@@ -152,9 +154,13 @@ class Engine:
         if not text:
             return await info.help_text(ctx)
         mode = ctx.conversation.mode
-        if mode == ConversationMode.AGENT:
-            return []  # a person from support holds this chat; the bot stays quiet
         understood = ctx.services.intents.understand(text)
+        if mode == ConversationMode.AGENT:
+            # A person holds this chat: the bot stays quiet, except for a clear command (a
+            # yes, a number or MENY are words for the agent, never a stale menu's answer).
+            if understood.certain and understood.intent in WHILE_HELD:
+                return await self._act(ctx, understood)
+            return []
         if understood.number is not None:
             return await self._on_number(ctx, understood.number)
         if understood.codes and understood.intent in {None, "start", "prices"}:

@@ -475,3 +475,28 @@ async def test_driver_text_is_escaped_in_the_console(
     assert "<script>alert" not in page and "&lt;script&gt;alert(" in page
     queue = (await browser.get("/console/queue")).text
     assert "<b>Mallory</b>" not in queue
+
+
+async def test_what_the_driver_wrote_unanswered_is_shown_before_the_agent_hands_back(
+    app: FastAPI, admin: httpx.AsyncClient, browser: httpx.AsyncClient
+) -> None:
+    await add_staff(admin, "lena@example.se", "support", "Lena")
+    token = await console_login(browser, "lena@example.se")
+    conversation_id = await queued_driver(app, name="Anna Berg")
+    url = f"/console/conversations/{conversation_id}"
+    await browser.post(f"{url}/claim", data={"csrf_token": token})
+    anna = chat_driver(app, phone="+46701112233", name="Anna Berg")
+    assert await anna.say("är ni kvar? laddaren blinkar rött") == []  # the bot stays quiet
+    page = (await browser.get(url)).text
+    assert 'id="unanswered"' in page and "laddaren blinkar rött" in page
+    # A release that has not seen it is refused; the page's own form has.
+    blind = await browser.post(f"{url}/release", data={"csrf_token": token})
+    assert blind.headers["location"].startswith(url)
+    assert "laddaren blinkar" in (await browser.get(url)).text
+    seen = await browser.post(f"{url}/release", data={"csrf_token": token, "seen_unanswered": 1})
+    assert seen.headers["location"] == "/console/queue"
+    async with app.state.sessions() as db:
+        conversation = await conversation_of(db, "console", "+46701112233")
+    assert conversation.mode == "bot"
+    transcript = (await browser.get(f"/console/fragments/conversations/{conversation_id}")).text
+    assert "Du pratar med chargebot igen" in transcript  # the driver was told, in the record

@@ -57,7 +57,7 @@ async def test_an_agent_sees_an_sms_escalation_live_claims_it_and_replies(
         # Open it, claim it, reply; the reply is in the transcript and reaches her phone.
         await item.locator("a.open").click()
         await page.wait_for_url(f"{base}/console/conversations/*")
-        await expect(page.locator("#transcript")).to_contain_text("/support")
+        await expect(page.locator("#transcript")).to_contain_text("SUPPORT")  # as she wrote it
         await page.click("#claim")
         await expect(page.locator("#mode")).to_contain_text("Lena Holm")
         reply = "Hi Emma, this is Lena from support. Which charger are you at?"

@@ -112,14 +112,22 @@ async def test_during_a_takeover_sms_numbers_and_ja_are_words_for_the_agent(
             assert (await http.get("/admin/sessions")).json() == []  # nothing started
             held = await sms.text(ANNA, "SUPPORT")
             assert held is not None and "En kollega från supporten svarar dig här" in held
+            # "ja", "1", "meny" got no answer: the agent sees them before handing back.
+            seen = (await http.get(f"/support/conversations/{cid}", headers=lena)).json()
+            assert seen["context"]["unanswered"] == ["ja", "1", "meny"]
             assert "stängt" not in held  # no "we are closed" while a person is on it
             transcript = (await http.get(f"/support/conversations/{cid}", headers=lena)).json()
             said = [m["text"] for m in transcript["messages"] if m["author"] == "driver"]
             assert said[-4:-1] == ["ja", "1", "meny"]
             # Handed back, the old menu is gone: "1" is a question for the FAQ, not a start.
-            assert (
-                await http.post(f"/support/conversations/{cid}/release", headers=lena)
-            ).is_success
+            release = f"/support/conversations/{cid}/release"
+            refused = await http.post(release, headers=lena)
+            assert refused.status_code == 409 and "'meny'" in refused.json()["detail"]
+            released = await http.post(f"{release}?seen_unanswered=3", headers=lena)
+            assert released.is_success and released.json()["driver_told"] is True
+            await sms.live.app.state.sms.drain()
+            told = sms.api.bodies_to(ANNA)
+            assert told and "chargebot igen" in told[-1], told
             await sms.text(ANNA, "1")
             assert (await http.get("/admin/sessions")).json() == []
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from pydantic import BaseModel, Field, StringConstraints
 
 from backend.api.deps import CurrentStaff, SessionDep
@@ -85,10 +85,21 @@ async def card_link(conversation_id: int, desk: DeskDep, staff: CurrentStaff) ->
 
 
 @router.post("/conversations/{conversation_id}/release")
-async def release(conversation_id: int, db: SessionDep, staff: CurrentStaff) -> dict[str, Any]:
-    """Hand the conversation back to the bot."""
-    await support.release(db, conversation_id, staff)
-    return {"conversation_id": conversation_id, "mode": "bot", "assigned_to": None}
+async def release(
+    conversation_id: int,
+    desk: DeskDep,
+    staff: CurrentStaff,
+    seen_unanswered: Annotated[int, Query(ge=0, le=10_000)] = 0,
+) -> dict[str, Any]:
+    """Hand the conversation back to the bot; the driver is told. 409 while the driver has
+    messages nobody answered (`context.unanswered`), unless `seen_unanswered` counts them."""
+    result = await desk.release(conversation_id, staff, seen_unanswered)
+    return {
+        "conversation_id": conversation_id,
+        "mode": "bot",
+        "assigned_to": None,
+        "driver_told": result.delivered,
+    }
 
 
 @router.post("/conversations/{conversation_id}/close")

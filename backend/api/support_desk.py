@@ -28,6 +28,7 @@ from backend.services.charging import ChargingService
 from backend.services.errors import ConflictError, NotFoundError
 from backend.services.payments import PaymentService
 from backend.services.ports import ChargerCommands
+from bot.conversations import record
 from bot.faq.matcher import FaqService
 from bot.i18n import t
 from bot.messages import Link, Reply
@@ -82,6 +83,20 @@ class SupportDesk:
             conversation = await support.record_reply(db, conversation_id, staff, text)
         delivered = await self._deliver(conversation, [Reply(text)])
         return ActionResult("sent", delivered)
+
+    async def release(
+        self, conversation_id: int, staff: StaffUser, seen_unanswered: int = 0
+    ) -> ActionResult:
+        """Hand the chat back to the bot, and tell the driver so on their channel."""
+        async with self.sessions() as db:
+            await support.release(db, conversation_id, staff, seen_unanswered=seen_unanswered)
+            conversation = await db.get(Conversation, conversation_id)
+            assert conversation is not None
+            text = t(conversation.language, "agent_released")
+            await record(db, conversation, "out", "bot", text)
+            await db.commit()
+        delivered = await self._deliver(conversation, [Reply(text)])
+        return ActionResult("released", delivered)
 
     async def send_faq(self, conversation_id: int, staff: StaffUser, entry_id: str) -> ActionResult:
         """An FAQ answer, in the driver's language, sent as the agent's reply."""

@@ -337,18 +337,39 @@ def _commanded(success: str) -> Callable[[ActionResult], str]:
 
 
 HoldStep = Callable[[AsyncSession, int, StaffUser], Awaitable[None]]
-# Claim, hand back, close: the service call, where the agent goes next, what they are told.
+# Claim and close (hand back is `release`): the service call, where the agent goes next,
+# what they are told.
 HOLD_STEPS: dict[str, tuple[HoldStep, str | None, str]] = {
     "claim": (support.claim, None, "notice_claimed"),
-    "release": (support.release, "/console/queue", "notice_released"),
     "close": (support.close, "/console/queue", "notice_closed"),
 }
+
+
+@router.post("/conversations/{conversation_id}/release")
+async def release(
+    conversation_id: int,
+    request: Request,
+    visitor: VisitorDep,
+    settings: SettingsDep,
+    csrf_token: CsrfField = "",
+    seen_unanswered: Annotated[int, Form(ge=0, le=10_000)] = 0,
+) -> Response:
+    """Back to the bot, which tells the driver; unanswered messages must have been shown."""
+    check_csrf(visitor, csrf_token)
+    desk = SupportDesk.of(request.app)
+    try:
+        await desk.release(conversation_id, visitor.staff, seen_unanswered)
+    except ConflictError as exc:
+        return redirect(_back_to(conversation_id), "notice_conflict", str(exc), settings=settings)
+    except NotFoundError as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
+    return redirect("/console/queue", "notice_released", settings=settings)
 
 
 @router.post("/conversations/{conversation_id}/{step}")
 async def hold_step(
     conversation_id: int,
-    step: Literal["claim", "release", "close"],
+    step: Literal["claim", "close"],
     db: SessionDep,
     visitor: VisitorDep,
     settings: SettingsDep,

@@ -6,6 +6,7 @@ actions as `direction="sys"` lines naming the agent ("Lena claimed the conversat
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import and_, or_, update
@@ -29,6 +30,7 @@ from backend.models import (
 from backend.services.errors import ConflictError, NotFoundError
 
 RECENT_BOT_TURNS = 5
+ESCALATED = "Escalated:"  # the transcript's line when a chat enters the queue
 HELD_MODES = frozenset({ConversationMode.WAITING, ConversationMode.AGENT})
 # Leaving the queue (release, close) forgets why the conversation entered it.
 NOT_ESCALATED = {"escalation_reason": None, "escalation_detail": None}
@@ -80,8 +82,53 @@ async def claim(db: AsyncSession, conversation_id: int, staff: StaffUser) -> Non
     await db.commit()
 
 
-async def release(db: AsyncSession, conversation_id: int, staff: StaffUser) -> None:
-    """Back to the bot; only the agent holding it may release it."""
+def unanswered(messages: Sequence[Message]) -> list[Message]:
+    """What the driver wrote that got no answer at all (the bot is quiet while a person holds
+    the chat), since an agent last replied or the chat was queued."""
+    start = 0
+    for position, message in enumerate(messages):
+        answered = message.author == "agent" and message.direction == "out"
+        queued = message.direction == "sys" and message.text.startswith(ESCALATED)
+        if answered or queued:
+            start = position + 1
+    later = messages[start:]
+    return [
+        message
+        for position, message in enumerate(later)
+        if message.direction == "in"
+        and message.author == "driver"
+        and (position + 1 == len(later) or later[position + 1].direction != "out")
+    ]
+
+
+async def _messages(db: AsyncSession, conversation_id: int) -> list[Message]:
+    return list(
+        (
+            await db.scalars(
+                select(Message)
+                .where(col(Message.conversation_id) == conversation_id)
+                .order_by(col(Message.created_at), col(Message.id))
+            )
+        ).all()
+    )
+
+
+async def release(
+    db: AsyncSession, conversation_id: int, staff: StaffUser, *, seen_unanswered: int = 0
+) -> None:
+    """Back to the bot; only the agent holding it may release it.
+
+    Messages the driver wrote that no agent answered must have been seen: a release that
+    acknowledges fewer than there are is refused (ConflictError naming them), so nothing the
+    driver asked a person is dropped silently.
+    """
+    waiting = unanswered(await _messages(db, conversation_id))
+    if len(waiting) > seen_unanswered:
+        shown = "; ".join(repr(m.text[:80]) for m in waiting[-3:])
+        raise ConflictError(
+            f"the driver wrote {len(waiting)} message(s) nobody answered ({shown}): answer "
+            f"them, or release acknowledging them (seen_unanswered={len(waiting)})"
+        )
     held_by_me = col(Conversation.assigned_to) == staff.id
     values = {
         "assigned_to": None,
@@ -147,7 +194,7 @@ async def escalate(
     conversation.escalation_detail = detail
     conversation.version += 1
     conversation.updated_at = now
-    line = f"Escalated: {reason}" + (f" ({detail})" if detail else "")
+    line = f"{ESCALATED} {reason}" + (f" ({detail})" if detail else "")
     db.add(
         Message(
             conversation_id=conversation.id,
@@ -241,13 +288,7 @@ async def transcript(db: AsyncSession, conversation_id: int) -> dict[str, Any]:
     conversation = await db.get(Conversation, conversation_id)
     if conversation is None:
         raise NotFoundError(f"conversation {conversation_id} not found")
-    messages = (
-        await db.scalars(
-            select(Message)
-            .where(col(Message.conversation_id) == conversation_id)
-            .order_by(col(Message.created_at), col(Message.id))
-        )
-    ).all()
+    messages = await _messages(db, conversation_id)
     staff_ids = {m.staff_id for m in messages if m.staff_id is not None}
     names: dict[int, str] = {}
     if staff_ids:
@@ -296,6 +337,7 @@ async def context_of(
         "channel": conversation.channel,
         "session": await _session_context(db, session) if session is not None else None,
         "recent_bot_turns": bot_turns[-RECENT_BOT_TURNS:],
+        "unanswered": [m.text for m in unanswered(list(messages))],
         "escalation": {
             "reason": conversation.escalation_reason,
             "detail": conversation.escalation_detail,

@@ -275,4 +275,14 @@ STRINGS: dict[str, str] = {
     "intent_yes": "Yes",
     "intent_no": "No",
     "sms_optout_hint": "Don't want any more texts from us? Write STOP.",
+    "faq_here_idle_fee": (
+        "Here at {station}: you have {grace} min after the car stops charging to move it, "
+        "then the idle fee is {price} per minute."
+    ),
+    "faq_here_no_idle_fee": "Here at {station} there is no idle fee.",
+    "faq_here_prices": "Where you are charging now, {station}:",
+    "agent_released": (
+        "You're chatting with chargebot again. Write MENU for everything I can do, or "
+        "SUPPORT to reach a person again."
+    ),
 }

@@ -275,4 +275,14 @@ STRINGS: dict[str, str] = {
     "intent_yes": "Ja",
     "intent_no": "Nej",
     "sms_optout_hint": "Vill du inte få fler sms från oss? Skriv STOP.",
+    "faq_here_idle_fee": (
+        "Här vid {station}: {grace} min efter att bilen slutat ladda är gratis, sedan "
+        "kostar det {price} per minut att stå kvar."
+    ),
+    "faq_here_no_idle_fee": "Här vid {station} finns ingen blockeringsavgift.",
+    "faq_here_prices": "Där du laddar nu, {station}:",
+    "agent_released": (
+        "Du pratar med chargebot igen. Skriv MENY för allt jag kan, eller SUPPORT om du "
+        "vill prata med en människa igen."
+    ),
 }
