@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from backend.cli import main
 from backend.paths import DATA_DIR
+from bot.faq.lexicon import canonical_words, parse_lexicon
 from bot.faq.matcher import (
     FaqEntry,
     FaqIndex,
@@ -51,9 +52,9 @@ REQUIRED_IDS = {
     "ev-compatibility",
     "slow-charging",
 }
-# Measured 88.7 % (231 paraphrases: sv 90.5 %, en 87.0 %); the floors leave a small margin.
-ACCURACY_FLOOR = 0.85
-LANGUAGE_FLOOR = 0.80
+# Measured 95.7 % (231 paraphrases: sv 95.7 %, en 95.7 %); the floors leave a small margin.
+ACCURACY_FLOOR = 0.93
+LANGUAGE_FLOOR = 0.90
 
 
 @functools.cache
@@ -88,7 +89,7 @@ def write_faq(path: Path, entries: list[dict[str, Any]]) -> None:
 def test_the_faq_file_is_valid_and_has_the_required_entries() -> None:
     index = faq()
     assert len(index.entries) >= 40
-    assert set(index.ids()) >= REQUIRED_IDS
+    assert set(index.ids()) >= REQUIRED_IDS | {"leave-car"}
     for entry in index.entries:
         for lang in ("sv", "en"):
             assert entry.questions[lang] and entry.question(lang) == entry.questions[lang][0]
@@ -163,6 +164,22 @@ def test_normalize_folds_to_plain_words() -> None:
     assert normalize("  Hur kommer jag IGÅNG?! Är det dyrt… ") == "hur kommer jag igang ar det dyrt"
     assert normalize("sms:a 24/7 på Øresund") == "sms a 24 7 pa oresund"
     assert normalize("?!…👍") == ""
+
+
+def test_the_lexicon_makes_colloquial_words_canonical_and_splits_compounds() -> None:
+    assert canonical_words("Vad e priset, funkar nån laddbox här?") == [
+        "vad", "ar", "priset", "fungerar", "nagon", "laddare", "har"
+    ]  # fmt: skip
+    assert canonical_words("cant find ur charge point pls") == [
+        "can", "not", "find", "your", "charger", "please"
+    ]  # fmt: skip
+    assert canonical_words("laddkabel betalningsmetoder e-post") == [
+        "ladd", "kabel", "betalning", "metoder", "epost"
+    ]  # fmt: skip
+    assert canonical_words("laddningen stationerna") == ["laddningen", "stationerna"]
+    assert canonical_words("?!") == []
+    with pytest.raises(ValueError, match="unknown section"):
+        parse_lexicon({"words": {}})
 
 
 def test_the_paraphrase_set_is_honest() -> None:
