@@ -27,6 +27,7 @@ from rapidfuzz.process import extractOne
 from backend.paths import DATA_DIR
 from backend.services.codes import normalize_code
 from backend.services.places import Gazetteer, fold
+from bot.faq.lexicon import Lexicon, default_lexicon
 
 INTENTS_FILE: Final = DATA_DIR / "intents.yaml"
 PLACE_SLOT: Final = "{place}"
@@ -113,9 +114,10 @@ class IntentTable:
         data: Mapping[str, object],
         places: Gazetteer | None = None,
         known: Iterable[str] = (),
+        lexicon: Lexicon | None = None,
     ) -> None:
         self._places = places
-        self._forms = _forms(data.get("forms"))
+        self._forms = {**_lexicon_forms(lexicon, data), **_forms(data.get("forms"))}
         fillers_data = data.get("fillers") or []
         if not isinstance(fillers_data, list):
             raise ValueError("intents: fillers must be lists of words")
@@ -159,11 +161,12 @@ class IntentTable:
         known: Iterable[str] = (),
         path: Path = INTENTS_FILE,
     ) -> IntentTable:
-        """Read data/intents.yaml (ValueError naming the intent on bad data)."""
+        """Read data/intents.yaml (ValueError naming the intent on bad data), with the
+        colloquial forms and shorthand of data/lexicon.yaml."""
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
         if not isinstance(data, dict):
             raise ValueError(f"{path}: must be a mapping")
-        return cls(data, places, known)
+        return cls(data, places, known, default_lexicon())
 
     def canonical(self, word: str) -> tuple[str, ...]:
         """A folded word in its canonical form(s): "laddarn" -> ("laddare",)."""
@@ -379,6 +382,26 @@ class IntentTable:
             kept = tail or kept
         kept = [p for p in kept if fold(tokens[p].raw) not in self.place_words]
         return " ".join(tokens[p].raw for p in kept), set(kept)
+
+
+def _lexicon_forms(
+    lexicon: Lexicon | None, data: Mapping[str, object]
+) -> dict[str, tuple[str, ...]]:
+    """The lexicon's one-word replacements ("nån" -> "någon", "u" -> "you"), except for words
+    that are an intent's own: "ja" is yes here, not "jag" as in the FAQ's reading."""
+    if lexicon is None:
+        return {}
+    own: set[str] = set()
+    for raw in (data.get("intents") or {}).values():
+        if isinstance(raw, dict):
+            for field_name in ("keywords", "phrasings"):
+                for texts in (raw.get(field_name) or {}).values():
+                    own.update(word for text in texts for word in fold(str(text)).split())
+    return {
+        key[0]: tuple(value)
+        for key, value in lexicon.replacements.items()
+        if len(key) == 1 and key[0] not in own
+    }
 
 
 def _forms(raw: object) -> dict[str, tuple[str, ...]]:
