@@ -392,7 +392,8 @@ def _lexicon_forms(
     if lexicon is None:
         return {}
     own: set[str] = set()
-    for raw in (data.get("intents") or {}).values():
+    intents = data.get("intents")
+    for raw in intents.values() if isinstance(intents, dict) else ():
         if isinstance(raw, dict):
             for field_name in ("keywords", "phrasings"):
                 for texts in (raw.get(field_name) or {}).values():
