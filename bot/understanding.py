@@ -34,6 +34,7 @@ PLACE_SLOT: Final = "{place}"
 KEYWORD_FUZZY_MIN: Final = 4  # keywords shorter than this must be typed exactly (JA, MER)
 WORD_FUZZY_MIN: Final = 4  # an unknown word this long may be a typo of an intent word
 COMPOUND_MIN_PART: Final = 3  # "snabb|laddare", "ladd|historik"
+READ_CACHE: Final = 8192  # typed words remembered with their reading
 MAX_WORDS: Final = 40  # a longer message is a story for the FAQ or a person, not a command
 LANGUAGE_WORDS: Final = {
     "engelska": "en",
@@ -81,10 +82,11 @@ class Intent:
     small_talk: bool = False
     polite: bool = False
 
-    @property
-    def words(self) -> frozenset[str]:
-        """Every word of every phrasing: none of them makes a match less certain."""
-        return frozenset().union(*(p.words for p in self.phrasings))
+    words: frozenset[str] = frozenset()  # every word of every phrasing: none makes a
+    # match less certain
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "words", frozenset().union(*(p.words for p in self.phrasings)))
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,7 @@ class IntentTable:
         lexicon: Lexicon | None = None,
     ) -> None:
         self._places = places
+        self._read_cache: dict[str, tuple[str, ...]] = {}
         self._forms = {**_lexicon_forms(lexicon, data), **_forms(data.get("forms"))}
         fillers_data = data.get("fillers") or []
         if not isinstance(fillers_data, list):
@@ -148,6 +151,11 @@ class IntentTable:
         self._fuzzy_keywords = [word for word in self._keywords if len(word) >= KEYWORD_FUZZY_MIN]
         vocabulary = {word for i in self.intents.values() for p in i.phrasings for word in p.words}
         self._vocabulary = tuple(sorted(vocabulary))
+        self._by_word: dict[str, list[tuple[Intent, Phrasing]]] = {}
+        for intent in self.intents.values():
+            for phrasing in intent.phrasings:
+                for word in phrasing.words:
+                    self._by_word.setdefault(word, []).append((intent, phrasing))
         heads = vocabulary | self._forms.keys()
         self._heads = sorted((w for w in heads if len(w) >= COMPOUND_MIN_PART + 1), key=len)[::-1]
         self._known = frozenset(
@@ -233,14 +241,22 @@ class IntentTable:
         tokens = []
         for raw in text.split():
             bare = raw.strip(".,!?;:'\"()[]{}<>*-_/\\")
-            folded = fold(bare)
-            if not folded:
-                continue
-            words: list[str] = []
-            for part in folded.split():
-                words.extend(self._correct(word) for word in self.canonical(part))
-            tokens.append(_Token(bare, tuple(words)))
+            words = self._read(bare)
+            if words:
+                tokens.append(_Token(bare, words))
         return tokens
+
+    def _read(self, typed: str) -> tuple[str, ...]:
+        """A typed word as canonical words, remembered (drivers reuse their words)."""
+        found = self._read_cache.get(typed)
+        if found is None:
+            found = tuple(
+                self._correct(word) for part in fold(typed).split() for word in self.canonical(part)
+            )
+            if len(self._read_cache) >= READ_CACHE:
+                self._read_cache.clear()
+            self._read_cache[typed] = found
+        return found
 
     def _correct(self, word: str) -> str:
         """An unknown word as an intent word: one typo away ("stopa"), or its last part
@@ -304,21 +320,29 @@ class IntentTable:
         for position, token in enumerate(tokens):
             for word in token.words:
                 present.setdefault(word, []).append(position)
+        candidates: dict[str, list[Phrasing]] = {}  # intent name -> its phrasings present
+        for word in present:
+            for intent, phrasing in self._by_word.get(word, ()):
+                if phrasing.words <= present.keys():
+                    found = candidates.setdefault(intent.name, [])
+                    if phrasing not in found:
+                        found.append(phrasing)
         matches: list[_Match] = []
-        for intent in self.intents.values():
+        for intent in self.intents.values():  # in table order: it breaks ties
+            phrasings = candidates.get(intent.name)
+            if not phrasings:
+                continue
             fillers = self._fillers_for[intent.name]
+            extra = [
+                p
+                for p, token in enumerate(tokens)
+                if not all(w in fillers or w in intent.words for w in token.words)
+            ]
             best: _Match | None = None
-            for phrasing in intent.phrasings:
-                if not phrasing.words <= present.keys():
-                    continue
-                extra = [
-                    p
-                    for p, token in enumerate(tokens)
-                    if not all(w in fillers or w in intent.words for w in token.words)
-                ]
+            for phrasing in phrasings:
                 if phrasing.needs_place and not self._place_in(tokens, extra):
                     continue
-                candidate = _Match(intent, phrasing, extra)
+                candidate = _Match(intent, phrasing, list(extra))
                 if best is None or _rank(candidate) > _rank(best):
                     best = candidate
             if best is not None:
