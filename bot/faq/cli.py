@@ -9,7 +9,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from bot.faq.matcher import LANGS, FaqIndex, FaqMatch, FaqResult
+from bot.faq.matcher import LANGS, FaqIndex, FaqMatch, FaqResult, examples_file
 
 
 def add_faq_parser(subparsers: Any) -> None:
@@ -21,7 +21,9 @@ def add_faq_parser(subparsers: Any) -> None:
     ask.add_argument("--lang", choices=LANGS, default=None, help="the driver's language")
     ask.add_argument("--json", action="store_true", help='print {"id", "score", "alternatives"}')
     check = faq_commands.add_parser(
-        "check", help="validate the FAQ file; show phrasings that match another entry better"
+        "check",
+        help="validate the FAQ file (and faq_examples.yaml beside it); show phrasings that "
+        "match another entry better",
     )
     check.add_argument(
         "--strict", action="store_true", help="exit 1 also when a phrasing matches another entry"
@@ -108,6 +110,15 @@ def _describe(index: FaqIndex, result: FaqResult, nearest: list[FaqMatch], lang:
 def _check(index: FaqIndex, path: Path, strict: bool) -> int:
     phrasings = sum(len(e.questions[lang]) for e in index.entries for lang in LANGS)
     print(f"{path}: valid, {len(index.entries)} entries, {phrasings} phrasings")
+    if index.examples:
+        examples = sum(
+            len(texts) for by_lang in index.examples.values() for texts in by_lang.values()
+        )
+        missing = [entry_id for entry_id in index.ids() if entry_id not in index.examples]
+        print(
+            f"{examples_file(path)}: valid, {examples} driver examples"
+            + (f" (none for {', '.join(missing)})" if missing else "")
+        )
     width = max(len(entry_id) for entry_id in index.ids())
     conflicts = ambiguous = 0
     for entry in index.entries:

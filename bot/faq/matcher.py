@@ -35,15 +35,16 @@ MAX_QUERY_CHARS = 200
 
 # An entry's score (0-100) is its best phrasing's score, plus how much of the query (idf
 # weighted) appears anywhere in the entry's phrasings or in its answer.
-_PHRASING_WEIGHT = 0.75
-_ENTRY_WEIGHT = 0.15
-_ANSWER_WEIGHT = 0.10
+_PHRASING_WEIGHT = 0.6
+_ENTRY_WEIGHT = 0.3
+_ANSWER_WEIGHT = 0.05
 # A phrasing's score: rapidfuzz ratio of the sorted content words (30 %) and the F1 of the
 # idf-weighted fuzzy word overlap (70 %).
-_CHAR_WEIGHT = 0.3
+_CHAR_WEIGHT = 0.2
 # A query word like no FAQ word ("pizza", "mattelaxan") weighs this many times the rarest FAQ
 # word, so that off-topic text with a few FAQ words in it stays below ANSWER_THRESHOLD.
 _UNKNOWN_FACTOR = 2.6
+_UNKNOWN_POWER = 1.0
 # Words in at least this share of the entries ("hur", "jag", "the", "ladda") are left out of
 # the character comparison; in the word overlap their low idf keeps them light.
 _COMMON_SHARE = 0.12
@@ -54,6 +55,10 @@ _WORD_CUTOFF = 80.0
 _PART_MIN_LEN = 4
 _PART_FACTOR = 0.85
 _STEM_SHARE = 0.75
+_STEM_TAIL = 4
+# A FAQ word inside a longer query word counts for its share of the query word's letters; a
+# query word whose most similar FAQ word is less similar than this weighs as unknown.
+_KNOWN_SIMILARITY = 0.6
 # Speed: a query word in more than _BROAD phrasings only adds to phrasings that share a
 # narrower word with the query; the character comparison is made for the _CHAR_CANDIDATES
 # phrasings with the most word overlap; what each query word adds is kept for _WORD_CACHE words.
@@ -68,8 +73,14 @@ _GSM7 = frozenset(
 )
 _YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml if installed
 _ENTRY_KEYS = frozenset({"id", "tags", "questions", "answer"})
+# Driver phrasings collected for matching, beside the FAQ file: entry id -> {sv: [...], en: [...]}.
+EXAMPLES_FILE = "faq_examples.yaml"
+
+Examples = Mapping[str, Mapping[str, Sequence[str]]]
 
 Kind = Literal["answer", "unsure", "none"]
+_Stat = tuple[int, int, int]
+_Signature = tuple[_Stat, _Stat | None]
 
 
 def normalize(text: str) -> str:
@@ -118,6 +129,7 @@ class _Hits(NamedTuple):
     """What one query word adds to the scores."""
 
     weight: float  # its idf (of the most similar FAQ word)
+    known: bool  # like some FAQ word (else its weight is _UNKNOWN_FACTOR x the rarest's)
     phrasings: dict[int, tuple[float, float]]  # phrasing -> (recall mass, precision mass)
     in_entry: dict[int, float]  # entry -> entry and answer share: weight x similarity
 
@@ -200,14 +212,59 @@ def parse_entries(data: object, source: str = "FAQ") -> tuple[FaqEntry, ...]:
     return tuple(entries)
 
 
-def load_entries(path: str | os.PathLike[str]) -> tuple[FaqEntry, ...]:
-    """Read and validate a FAQ file."""
+def _read_yaml(path: str | os.PathLike[str]) -> object:
     text = Path(path).read_text(encoding="utf-8")
     try:
-        data = yaml.load(text, Loader=_YAML_LOADER)
+        return yaml.load(text, Loader=_YAML_LOADER)
     except yaml.YAMLError as exc:
         raise ValueError(f"{path}: not valid YAML: {exc}") from exc
-    return parse_entries(data, str(path))
+
+
+def load_entries(path: str | os.PathLike[str]) -> tuple[FaqEntry, ...]:
+    """Read and validate a FAQ file."""
+    return parse_entries(_read_yaml(path), str(path))
+
+
+def _example_list(value: object, where: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list):
+        raise _fail(where, "must be a list of phrasings")
+    for number, item in enumerate(value, 1):
+        if not isinstance(item, str) or not normalize(item):
+            raise _fail(where, f"example {number} must be text with at least one letter or digit")
+    return tuple(dict.fromkeys(item.strip() for item in value))
+
+
+def parse_examples(
+    data: object, ids: Iterable[str], source: str = "examples"
+) -> dict[str, dict[str, tuple[str, ...]]]:
+    """Validate driver examples (entry id -> {sv: [...], en: [...]}) for the entries `ids`."""
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise _fail(source, "must be a mapping of entry id -> {sv: [...], en: [...]}")
+    known = set(ids)
+    examples: dict[str, dict[str, tuple[str, ...]]] = {}
+    for entry_id, raw in data.items():
+        where = f"{source}: entry {entry_id!r}"
+        if entry_id not in known:
+            raise _fail(where, "unknown entry id (not in the FAQ)")
+        texts = _by_language(raw, where)
+        examples[entry_id] = {lang: _example_list(texts[lang], f"{where}.{lang}") for lang in LANGS}
+    return examples
+
+
+def examples_file(faq_path: str | os.PathLike[str]) -> Path:
+    """Where the driver examples for a FAQ file live: faq_examples.yaml beside it."""
+    return Path(faq_path).with_name(EXAMPLES_FILE)
+
+
+def load_examples(
+    path: str | os.PathLike[str], ids: Iterable[str]
+) -> dict[str, dict[str, tuple[str, ...]]]:
+    """Read and validate a driver examples file for the entries `ids`."""
+    return parse_examples(_read_yaml(path), ids, str(path))
 
 
 def _postings(bags: Sequence[Iterable[str]]) -> dict[str, tuple[int, ...]]:
@@ -225,6 +282,7 @@ class FaqIndex:
         self,
         entries: Sequence[FaqEntry],
         *,
+        examples: Examples | None = None,
         answer_threshold: float = ANSWER_THRESHOLD,
         unsure_threshold: float = UNSURE_THRESHOLD,
         answer_margin: float = ANSWER_MARGIN,
@@ -237,6 +295,14 @@ class FaqIndex:
         if not entries or len(set(ids)) != len(ids):
             raise ValueError("entries must be non-empty with unique ids")
         self.entries: tuple[FaqEntry, ...] = tuple(entries)
+        unknown = sorted(set(examples or {}) - set(ids))
+        if unknown:
+            raise ValueError(f"examples for unknown entries: {', '.join(unknown)}")
+        # Driver phrasings that count for their entry like its questions, never shown.
+        self.examples: dict[str, dict[str, tuple[str, ...]]] = {
+            entry_id: {lang: tuple(texts.get(lang, ())) for lang in LANGS}
+            for entry_id, texts in (examples or {}).items()
+        }
         self.answer_threshold = float(answer_threshold)
         self.unsure_threshold = float(unsure_threshold)
         self.answer_margin = float(answer_margin)
@@ -246,8 +312,12 @@ class FaqIndex:
 
     @classmethod
     def load(cls, path: str | os.PathLike[str], **settings: float) -> FaqIndex:
-        """Build an index from a FAQ file (ValueError naming the entry on bad data)."""
-        return cls(load_entries(path), **settings)
+        """Build an index from a FAQ file and the faq_examples.yaml beside it, if any
+        (ValueError naming the entry on bad data)."""
+        entries = load_entries(path)
+        beside = examples_file(path)
+        examples = load_examples(beside, [e.id for e in entries]) if beside.exists() else None
+        return cls(entries, examples=examples, **settings)
 
     def get(self, entry_id: str) -> FaqEntry | None:
         """The entry with this id, or None."""
@@ -262,6 +332,9 @@ class FaqIndex:
         for number, entry in enumerate(self.entries):
             for lang in LANGS:
                 self._phrasings += [(number, lang, text) for text in entry.questions[lang]]
+        for number, entry in enumerate(self.entries):  # after all questions: see `first`
+            for lang, texts in self.examples.get(entry.id, {}).items():
+                self._phrasings += [(number, lang, text) for text in texts]
         self._owners = [number for number, _, _ in self._phrasings]
         self._langs = [lang for _, lang, _ in self._phrasings]
         first = {  # per entry and language its first phrasing's number
@@ -358,10 +431,15 @@ class FaqIndex:
             for start in range(len(word) - _PART_MIN_LEN + 1):
                 for end in range(start + _PART_MIN_LEN, len(word) + 1):
                     if word[start:end] in self._idf and end - start < len(word):
-                        similar.setdefault(word[start:end], _PART_FACTOR)
+                        # "system" in "systembolaget" is not much of it
+                        share = _PART_FACTOR * (end - start) / len(word)
+                        similar[word[start:end]] = max(similar.get(word[start:end], 0), share)
             for length in range(len(word), _PART_MIN_LEN - 1, -1):
                 for found in self._prefixes.get(word[:length], ()):
-                    if length >= _STEM_SHARE * min(len(word), len(found)):
+                    if (
+                        length >= _STEM_SHARE * min(len(word), len(found))
+                        and max(len(word), len(found)) - length <= _STEM_TAIL
+                    ):
                         similar.setdefault(found, _PART_FACTOR)
         ordered = sorted(similar.items(), key=lambda item: (-item[1], item[0]))
         return [(found, similarity, self._idf[found]) for found, similarity in ordered]
@@ -369,7 +447,8 @@ class FaqIndex:
     def _word_hits(self, word: str) -> _Hits:
         """What one query word adds: its weight, and per phrasing, entry and answer it is in."""
         similar = self._similar_words(word)
-        weight = similar[0][2] if similar else self._unknown_idf
+        known = bool(similar) and similar[0][1] >= _KNOWN_SIMILARITY
+        weight = similar[0][2] if known else self._unknown_idf
         # Per phrasing/entry/answer the most similar FAQ word: least similar first, so that
         # more similar words overwrite.
         phrasings: dict[int, tuple[float, float]] = {}
@@ -385,7 +464,7 @@ class FaqIndex:
             in_entry[number] += _ENTRY_WEIGHT * weight * similarity
         for number, similarity in answers.items():
             in_entry[number] += _ANSWER_WEIGHT * weight * similarity
-        return _Hits(weight, phrasings, in_entry)
+        return _Hits(weight, known, phrasings, in_entry)
 
     def rank(self, text: str, lang: str | None = None, limit: int | None = None) -> list[FaqMatch]:
         """Entries scored against `text`, best first (ties: `lang` first); [] without words."""
@@ -397,11 +476,17 @@ class FaqIndex:
         # words found (precision); per entry the query mass found in all phrasings and answer.
         # Phrasings that share only broad words (in many phrasings) with the query are left
         # out unless no query word is narrow: they could not come first.
-        hits = sorted(
-            (self._hits(word) for word in dict.fromkeys(query.split())),
-            key=lambda hit: len(hit.phrasings),
-        )
+        words = list(dict.fromkeys(query.split()))
+        every = [self._hits(word) for word in words]
+        hits = sorted((hit for hit in every if hit.known), key=lambda hit: len(hit.phrasings))
+        if not hits:
+            hits, known_words = every, words
+        else:
+            known_words = [word for word, hit in zip(words, every, strict=True) if hit.known]
+        # Entries are compared on the words the FAQ knows; words like no FAQ word ("pizza",
+        # "grateful") then scale every entry's score down alike, by their share of the mass.
         query_mass = sum(hit.weight for hit in hits)
+        penalty = (query_mass / sum(hit.weight for hit in every)) ** _UNKNOWN_POWER
         found: dict[int, list[float]] = {}  # phrasing -> [recall mass, precision mass]
         in_entry = [0.0] * len(self.entries)
         for hit in hits:
@@ -429,7 +514,7 @@ class FaqIndex:
             p = min(1.0, precision_mass / mass[number])
             scores[number] = scale * r * p / (r + p)
         # The character comparison only for the phrasings with the most word overlap.
-        content = self._content_of(query)
+        content = self._content_of(" ".join(known_words))
         for number in heapq.nlargest(_CHAR_CANDIDATES, scores, key=scores.__getitem__):
             scores[number] += _CHAR_WEIGHT * fuzz.ratio(content, self._content[number])
         best: dict[int, tuple[float, bool, int]] = {}  # entry -> (top, in lang, phrasing)
@@ -443,7 +528,7 @@ class FaqIndex:
         ranked: list[tuple[float, bool, int, int]] = []
         for owner, default in enumerate(fallback):
             top, preferred, closest = best.get(owner, default)
-            total = _PHRASING_WEIGHT * top + in_entry[owner] * 100 / query_mass
+            total = penalty * (_PHRASING_WEIGHT * top + in_entry[owner] * 100 / query_mass)
             ranked.append((-total, not preferred, owner, closest))
         chosen = sorted(ranked) if limit is None else heapq.nsmallest(limit, ranked)
         return [
@@ -476,14 +561,16 @@ class FaqIndex:
 
 
 class FaqService:
-    """The current FAQ index for a file, reloadable while the bot runs."""
+    """The current FAQ index for a file (and the faq_examples.yaml beside it), reloadable
+    while the bot runs."""
 
     def __init__(self, path: str | os.PathLike[str], **thresholds: float) -> None:
         self.path = Path(path)
+        self.examples_path = examples_file(self.path)
         self._thresholds = thresholds
         self._lock = threading.Lock()
         self._signature = self._stat()
-        self._failed: tuple[int, int, int] | None = None
+        self._failed: _Signature | None = None
         self._index = FaqIndex.load(self.path, **thresholds)
 
     @property
@@ -491,12 +578,18 @@ class FaqService:
         """The index in use."""
         return self._index
 
-    def _stat(self) -> tuple[int, int, int]:
+    def _stat(self) -> _Signature:
         stat = self.path.stat()
-        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+        try:
+            extra = self.examples_path.stat()
+        except FileNotFoundError:
+            examples = None
+        else:
+            examples = (extra.st_mtime_ns, extra.st_size, extra.st_ino)
+        return (stat.st_mtime_ns, stat.st_size, stat.st_ino), examples
 
     def reload(self) -> FaqIndex:
-        """Re-read the file; on bad data raise ValueError and keep the current index."""
+        """Re-read the files; on bad data raise ValueError and keep the current index."""
         with self._lock:
             signature = self._stat()
             try:
@@ -508,7 +601,8 @@ class FaqService:
             return index
 
     def reload_if_changed(self) -> bool:
-        """Reload if the file's mtime, size or inode changed; a known bad version is skipped."""
+        """Reload if either file's mtime, size or inode changed (or the examples file came or
+        went); a known bad version is skipped."""
         signature = self._stat()
         if signature in (self._signature, self._failed):
             return False

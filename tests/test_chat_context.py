@@ -1,0 +1,96 @@
+"""The chat uses what it knows: the open menu, the station being charged at, the channel."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from backend.demo import PROMPTS, _chat_lines
+from tests.charging_helpers import eventually, priced_charger, session_of, simulator
+from tests.chat_helpers import chat_driver, payloads, text_of
+from tests.conftest import LiveServer
+from tests.factories import make_driver
+from tests.test_natural_chat import twilio  # noqa: F401 - the served app with SMS on
+from tests.test_sms import ANNA, Twilio
+
+PHONE = "+46705551234"
+
+
+async def charging(live: LiveServer, language: str = "sv") -> tuple[object, str]:
+    """An invoice driver charging at Sundbyberg Centrum from the demo chat; (driver, code)."""
+    await make_driver(live.http, name="Anna", phone=PHONE, billing="invoice", language=language)
+    charger = await priced_charger(live.http)
+    return charger, charger["connectors"][0]["code"]
+
+
+async def test_asked_about_the_idle_fee_while_charging_the_answer_names_this_station(
+    live: LiveServer,
+) -> None:
+    charger, code = await charging(live)
+    anna = chat_driver(live.app, phone=PHONE)
+    general = text_of(await anna.say("vad är blockeringsavgiften?"))
+    assert "Sundbyberg" not in general  # nothing charging: the general answer only
+    async with simulator(live, str(charger["id"]), power_kw=22):  # type: ignore[index]
+        await anna.say(code)
+        await anna.press(f"start:{code}")
+        sessions = await eventually(lambda: _sessions(live), bool)
+        await eventually(
+            lambda: session_of(live.http, sessions[0]["id"]), lambda s: s["status"] == "charging"
+        )
+        here = text_of(await anna.say("vad kostar det att stå kvar när bilen är full?"))
+    assert "Här vid Sundbyberg Centrum: 15 min" in here and "2,00 kr per minut" in here, here
+
+
+async def _sessions(live: LiveServer) -> list[dict[str, object]]:
+    sessions: list[dict[str, object]] = (await live.http.get("/admin/sessions")).json()
+    return sessions
+
+
+async def test_a_number_answers_the_open_menu_only(app: FastAPI) -> None:
+    anna = chat_driver(app, phone=PHONE)
+    choose = await anna.command("language")
+    assert payloads(choose) == ["lang:sv", "lang:en"]
+    assert "1-2" in text_of(await anna.say("7"))  # out of range: the menu stays open
+    assert "English" in text_of(await anna.say("2"))
+    later = text_of(await anna.say("2"))  # the menu closed with the answer
+    assert "there is none open now" in later
+
+
+async def test_yes_and_no_answer_the_question_asked_last(app: FastAPI, admin: object) -> None:
+    anna = chat_driver(app, phone=PHONE)
+    assert "Vad kan jag hjälpa dig med" in text_of(await anna.say("ja"))  # nothing was asked
+    assert "Okej" in text_of(await anna.say("nej tack"))
+
+
+async def test_the_sms_greeting_offers_no_location_sharing(twilio: Twilio) -> None:  # noqa: F811
+    hello = await twilio.text(ANNA, "Hej!")
+    assert hello is not None and "position" not in hello and "NÄRA" in hello, hello
+
+
+async def test_after_stop_the_number_gets_nothing_until_start(twilio: Twilio) -> None:  # noqa: F811
+    assert await twilio.text(ANNA, "status") is not None
+    assert await twilio.text(ANNA, "STOP") is None
+    assert await twilio.text(ANNA, "status") is None  # opted out: Twilio would refuse it
+    assert await twilio.text(ANNA, "START") is None  # Twilio's own keyword: Twilio answers
+    assert await twilio.text(ANNA, "status") is not None  # opted back in
+
+
+async def test_sms_keywords_are_recorded_as_the_driver_wrote_them(
+    twilio: Twilio,  # noqa: F811
+) -> None:
+    await twilio.text(ANNA, "SUPPORT")
+    async with twilio.live.app.state.sessions() as db:
+        from sqlmodel import col, select
+
+        from backend.models import Message
+
+        said = (await db.scalars(select(Message.text).where(col(Message.author) == "driver"))).all()
+    assert said == ["SUPPORT"]
+
+
+def test_the_demo_chat_speaks_the_drivers_language_and_says_who_it_is() -> None:
+    assert PROMPTS == {"sv": "du> ", "en": "you> "}
+    sms = " ".join(_chat_lines(True, "+46701234567", False))
+    assert "SMS" in sms and "+46701234567" in sms and "invoice" not in sms
+    walk_in = " ".join(_chat_lines(True, None, True))
+    assert "pays per session" in walk_in and "invoice" not in walk_in
+    assert "invoice account" in " ".join(_chat_lines(True, None, False))
