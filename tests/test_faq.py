@@ -122,7 +122,8 @@ OFF_TOPIC_TUNING = [
     ("sv", "Vilken bilförsäkring e bäst asså?"),
     ("sv", "Hur byter jag torkarblad på min Kia Ceed?"),
     ("sv", "Hej! Hur mår du idag?"),
-    ("sv", "Vad heter du?"),
+    # "Vad heter du?" is left out: asked of a chatbot it is about the bot (the FAQ gives the
+    # menu entry; the chat answers it as a greeting before the FAQ).
     ("sv", "Berätta ett skämt"),
     ("sv", "Vilket väder blir det i Stockholm imorgon?"),
     ("sv", "Vem vann Allsvenskan förra året?"),
@@ -341,7 +342,7 @@ def test_bad_examples_are_refused_naming_the_entry(data: object, message: str) -
         parse_examples(data, ["test-entry"], "faq_examples.yaml")
 
 
-def test_examples_match_like_phrasings_but_are_never_shown(tmp_path: Path) -> None:
+def test_examples_count_for_their_entry_but_are_never_shown(tmp_path: Path) -> None:
     path = tmp_path / "faq.yaml"
     write_faq(path, [raw_entry("first"), raw_entry("second", questions={
         "sv": ["Var parkerar jag cykeln?"], "en": ["Where do I park my bike?"]
@@ -353,7 +354,7 @@ def test_examples_match_like_phrasings_but_are_never_shown(tmp_path: Path) -> No
     )
     index = FaqIndex.load(path)
     ranked = index.rank("tandem velociped", "en")
-    assert ranked[0].entry.id == "second" and ranked[0].score > 60
+    assert ranked[0].entry.id == "second" and ranked[0].score > ranked[1].score + 20
     entry = index.get("second")
     assert entry is not None and entry.question("en") == "Where do I park my bike?"
     assert entry.questions["en"] == ("Where do I park my bike?",)
