@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,6 +25,8 @@ from backend.settings import Settings
 from bot.adapters.console import ConsoleChat
 from bot.messages import ChannelUser, Reply
 from bot.outbox import Sender
+
+log = logging.getLogger(__name__)
 
 DEMO_DATABASE = Path("var/demo.sqlite3")
 # Simulated chargers run their energy curve this much faster than the clock, so a demo
@@ -129,6 +133,35 @@ def _print_unconfigured_channels(app: Any) -> None:
             app.state.outbox.register(channel, printer(channel))
 
 
+class DemoServer(uvicorn.Server):
+    """uvicorn with the demo's simulated chargers, which it stops before it shuts down.
+
+    On shutdown (Ctrl-C, the end of the chat) uvicorn first closes every open WebSocket; a
+    simulator still running would log that as a lost connection, one warning per charger.
+    Stopped first, they leave quietly; a connection lost while the demo runs is still logged.
+    """
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self._simulators: asyncio.Task[None] | None = None
+
+    def start_simulators(self, configs: list[SimulatorConfig]) -> None:
+        self._simulators = asyncio.create_task(run_simulators(configs), name="demo-simulators")
+
+    async def stop_simulators(self) -> None:
+        task, self._simulators = self._simulators, None
+        if task is None:
+            return
+        task.cancel()
+        await asyncio.wait({task})
+        if not task.cancelled() and task.exception() is not None:
+            log.error("the simulated chargers failed", exc_info=task.exception())
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        await self.stop_simulators()
+        await super().shutdown(sockets)
+
+
 def reset_demo_database(path: Path = DEMO_DATABASE) -> None:
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -183,15 +216,15 @@ async def run_demo(
     print(_banner(settings, settings.public_base_url, connectors, chat, sms, pay), flush=True)
     app = create_app(settings)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning")
-    server = uvicorn.Server(config)
+    server = DemoServer(config)
     serving = asyncio.create_task(server.serve())
     while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn has no event
         await asyncio.sleep(0.05)
     if server.started:
         _print_unconfigured_channels(app)
         await queue_examples(app)
-    simulators = asyncio.create_task(
-        run_simulators(
+    if server.started and not server.should_exit:  # not after a Ctrl-C during the setup
+        server.start_simulators(
             [
                 SimulatorConfig(
                     url=f"ws://{host}:{port}/ocpp",
@@ -204,7 +237,6 @@ async def run_demo(
                 for charger_id in charger_ids
             ]
         )
-    )
     try:
         if chat:
             chatting = asyncio.create_task(_sms_chat(app, sms) if sms else _chat(app, lang, pay))
@@ -220,7 +252,5 @@ async def run_demo(
         else:
             await serving
     finally:
-        simulators.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await simulators
+        await server.stop_simulators()  # if the server never started, it never stopped them
     return 0

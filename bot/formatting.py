@@ -36,3 +36,13 @@ def duration(value: timedelta | float) -> str:
     hours, rest = divmod(max(0, seconds), 3600)
     minutes = rest // 60
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+
+
+def billed_minutes(seconds: int) -> str:
+    """Whole seconds as billed per minute, exactly: 10 → "0 min 10 s", 3930 → "65 min 30 s".
+
+    Per-minute prices are charged by the second; rounding the minutes here would show a
+    product that does not match the amount beside it.
+    """
+    minutes, rest = divmod(max(0, seconds), 60)
+    return f"{minutes} min {rest} s" if rest else f"{minutes} min"

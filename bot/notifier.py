@@ -1,5 +1,8 @@
 """Domain events reach the driver on the channel the session was started from.
 
+A session started outside any chat (by an operator over the admin API, or with an RFID card
+at the charger) reaches the driver's most recent chat instead, if they have one.
+
 A failed start the driver needs help with, and a payment problem, also put the driver's
 chat in the support queue (`backend.services.support.escalate`); the message then says
 they are in line, and when support opens if it is closed.
@@ -94,9 +97,7 @@ class Notifier:
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def __call__(self, event: SessionEvent) -> None:
-        if event.driver_id is None or event.channel is None:
-            return
-        if not self._outbox.handles(event.channel):
+        if event.driver_id is None:
             return
         if isinstance(event, SessionProgress) and not self._live_due(event):
             return
@@ -136,16 +137,11 @@ class Notifier:
     async def _compose(
         self, db: AsyncSession, event: SessionEvent
     ) -> tuple[Conversation, Reply] | None:
-        conversation = await db.scalar(
-            select(Conversation)
-            .where(
-                col(Conversation.channel) == event.channel,
-                col(Conversation.driver_id) == event.driver_id,
-            )
-            .order_by(col(Conversation.updated_at).desc())
-        )
+        conversation, from_chat = await self._conversation_of(db, event)
+        if conversation is None or not self._outbox.handles(conversation.channel):
+            return None
         session = await db.get(ChargingSession, event.session_id)
-        if conversation is None or session is None:
+        if session is None:
             return None
         lang = conversation.language
         charger = await db.get(Charger, session.charger_id)
@@ -173,7 +169,8 @@ class Notifier:
             )
             if held is not None:  # the payments service releases it
                 text = f"{text} {t(lang, 'hold_released')}"
-            if await self._needs_help(db, event):
+            # Queue only a chat's own start: an operator's start failing answers the operator.
+            if from_chat and await self._needs_help(db, event):
                 conversation = await locked(db, conversation)
                 queued = await self._escalate(
                     db, conversation, EscalationReason.START_FAILED, event.reason
@@ -203,6 +200,25 @@ class Notifier:
         if isinstance(event, SessionCompleted):
             return conversation, Reply(receipt_text(lang, session, station))
         return None
+
+    async def _conversation_of(
+        self, db: AsyncSession, event: SessionEvent
+    ) -> tuple[Conversation | None, bool]:
+        """The chat to tell, and whether the session was started from it.
+
+        The driver's chat on the session's channel; for a session started outside a chat
+        (admin API, RFID: no conversation on that channel), their most recent chat.
+        """
+        latest = (
+            select(Conversation)
+            .where(col(Conversation.driver_id) == event.driver_id)
+            .order_by(col(Conversation.updated_at).desc(), col(Conversation.id).desc())
+        )
+        if event.channel is not None:
+            own = await db.scalar(latest.where(col(Conversation.channel) == event.channel))
+            if own is not None:
+                return own, True
+        return await db.scalar(latest), False
 
     async def _needs_help(self, db: AsyncSession, event: SessionFailed) -> bool:
         if not FAILURE_NEEDS_HELP.get(event.reason, False):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -18,6 +19,7 @@ from backend.services.events import (
 )
 from backend.services.pricing import TariffSnapshot, compute_cost
 from backend.settings import Settings
+from bot.messages import ChannelUser, Reply
 from tests.charging_helpers import (
     TARIFF,
     charger_of,
@@ -28,6 +30,7 @@ from tests.charging_helpers import (
     session_of,
     simulator,
 )
+from tests.chat_helpers import ChatDriver, wait_for_text
 from tests.conftest import LiveServer
 from tests.factories import make_charger, make_driver
 from tests.ocpp_client import bare_charger
@@ -268,8 +271,11 @@ async def test_the_car_stopping_to_draw_power_is_noticed(live: LiveServer) -> No
             lambda: asyncio.sleep(0, [e for e in events if isinstance(e, ChargingFinished)]),
             lambda found: len(found) == 1,
         )
-        status = await charger_of(live.http, charger["id"])
-        assert status["connectors"][0]["status"] == "SuspendedEV"
+        # The charger reports SuspendedEV after the MeterValues that ended charging is answered.
+        await eventually(
+            lambda: charger_of(live.http, charger["id"]),
+            lambda c: c["connectors"][0]["status"] == "SuspendedEV",
+        )
     assert (await session_of(live.http, session_id))["energy_wh"] > 0
 
 
@@ -404,3 +410,34 @@ async def test_a_reconnecting_charger_replaces_its_stale_socket(live: LiveServer
 async def test_the_charging_state_names_match_the_api(live: LiveServer) -> None:
     listed = {s.value for s in SessionStatus}
     assert listed == {"pending", "starting", "charging", "stopping", "completed", "failed"}
+
+
+async def test_an_admin_started_session_tells_the_drivers_sms_chat_it_started_and_its_receipt(
+    live: LiveServer,
+) -> None:
+    """Incident: a remote start by an operator with a chatting driver's tag told them nothing."""
+    charger = await priced_charger(live.http)
+    phone = "+46701112233"
+    await driver_with_tag(live.http, "TAG-BO", name="Bo", phone=phone, billing="invoice")
+    bo = ChatDriver(live.app, ChannelUser(phone=phone, name="Bo", language_code="sv"), phone, "sms")
+
+    async def deliver(address: str, replies: Sequence[Reply]) -> None:
+        if address == phone:
+            bo.inbox.extend(replies)
+
+    live.app.state.outbox.register("sms", deliver)
+    await bo.say("HJÄLP")  # the driver has chatted by SMS before
+    async with simulator(live, charger["id"], power_kw=22):
+        response = await live.http.post(
+            f"/admin/chargers/{charger['id']}/remote-start",
+            json={"connector_id": 1, "id_tag": "TAG-BO"},
+        )
+        assert response.status_code == 200, response.text
+        session_id = response.json()["session_id"]
+        await wait_for_text(bo, "Laddningen har startat vid Sundbyberg Centrum")
+        await eventually(lambda: session_of(live.http, session_id), lambda s: s["energy_wh"] > 0)
+        assert (await live.http.post(f"/admin/sessions/{session_id}/stop")).status_code == 200
+        receipt = await wait_for_text(bo, "Kvitto: Sundbyberg Centrum")
+    done = await session_of(live.http, session_id)
+    total = done["cost_minor"]
+    assert f"Totalt: {total // 100},{total % 100:02d} kr" in receipt

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
+from backend.models import ChargingSession, SessionStatus
+from backend.services.pricing import TariffSnapshot
 from backend.settings import Settings
+from bot.flows.sessions_text import receipt_text
 from tests.charging_helpers import charger_of, eventually, priced_charger, session_of, simulator
 from tests.chat_helpers import chat_driver, payloads, text_of, wait_for_text
 from tests.conftest import LiveServer
-from tests.factories import make_driver
+from tests.factories import make_charger, make_driver, make_station
 
 PHONE = "+46701234567"
 
@@ -186,3 +191,88 @@ async def test_prices_are_transparent(live: LiveServer) -> None:
     assert "25 % moms" in overview and "4,50 kr" in overview
     exact = text_of(await anna.command("prices", charger["connectors"][0]["code"]))
     assert "Startavgift: 5,00 kr" in exact
+
+
+async def _station_with_charger(
+    live: LiveServer, name: str, city: str, lat: float, lon: float, *types: str
+) -> str:
+    station = await make_station(
+        live.http, name=name, address="Gatan 1", city=city, latitude=lat, longitude=lon
+    )
+    connectors = [
+        {"connector_id": i, "connector_type": kind, "max_power_kw": 50}
+        for i, kind in enumerate(types, start=1)
+    ]
+    charger = await make_charger(live.http, station["id"], connectors=connectors)
+    return str(charger["id"])
+
+
+async def test_find_uppsala_offers_no_chademo_and_lists_nothing_far_away_as_near(
+    live: LiveServer,
+) -> None:
+    """Incident: /find uppsala offered CHAdeMO (none nearby), which then listed 53-151 km."""
+    chargers = [
+        await _station_with_charger(live, "Uppsala C", "Uppsala", 59.8583, 17.6465, "type2"),
+        await _station_with_charger(live, "Gränbystaden", "Uppsala", 59.8786, 17.6747, "ccs"),
+        await _station_with_charger(live, "Kista", "Kista", 59.4031, 17.9446, "ccs", "chademo"),
+        await _station_with_charger(live, "Örebro C", "Örebro", 59.2799, 15.2112, "chademo"),
+    ]
+    anna = chat_driver(live.app, phone=PHONE)
+    emma = chat_driver(live.app, phone="+46731234567", language_code="en", name="Emma")
+    async with contextlib.AsyncExitStack() as stack:
+        for charger_id in chargers:
+            await stack.enter_async_context(simulator(live, charger_id))
+        listed = await anna.command("find", "uppsala")
+        assert "Lediga laddare nära Uppsala" in text_of(listed)
+        assert "Kista" not in text_of(listed)
+        assert payloads(listed) == ["find:ccs", "find:type2"]
+        far = await anna.press("find:chademo")
+        assert text_of(far).startswith(
+            "Inga lediga laddare inom 30 km från Uppsala. Närmast finns:"
+        )
+        assert "Kista" in text_of(far) and "(53 km)" in text_of(far)
+        assert "Örebro" not in text_of(far)  # 160 km is no answer to "near Uppsala"
+        assert payloads(far) == ["find:all"]
+        await emma.command("find", "uppsala")
+        english = text_of(await emma.press("find:chademo"))
+        assert english.startswith("No free chargers within 30 km of Uppsala. The nearest are:")
+
+
+async def test_nara_vasteras_with_one_type_2_station_offers_no_type_filter(
+    live: LiveServer,
+) -> None:
+    """Incident: one Type 2 station still got the filter choices (two SMS segments)."""
+    chargers = [
+        await _station_with_charger(live, "Västerås C", "Västerås", 59.6082, 16.5505, "type2"),
+        await _station_with_charger(live, "Kista", "Kista", 59.4031, 17.9446, "ccs", "chademo"),
+    ]
+    anna = chat_driver(live.app, phone=PHONE)
+    async with simulator(live, chargers[0]), simulator(live, chargers[1]):
+        listed = await anna.command("find", "västerås")
+    assert "Västerås C" in text_of(listed) and "Kista" not in text_of(listed)
+    assert payloads(listed) == []
+    assert "kontakttyp" not in text_of(listed)
+
+
+@pytest.mark.parametrize(
+    ("lang", "line"),
+    [
+        ("sv", "Tid: 0 min 10 s x 0,50 kr/min = 0,08 kr"),
+        ("en", "Time: 0 min 10 s x 0.50 kr/min = 0.08 kr"),
+    ],
+)
+def test_the_receipt_shows_the_minutes_billed_not_0_min_for_0_08_kr(lang: str, line: str) -> None:
+    """Incident: "Tid: 0 min x 0,50 kr/min = 0,08 kr": minutes shown rounded, billed exactly."""
+    tariff = TariffSnapshot("SEK", 0, 50, 0, 0, 0, 25)
+    started = datetime(2026, 11, 2, 8, 0, tzinfo=UTC)
+    session = ChargingSession(
+        charger_id="CP-1",
+        connector_id=1,
+        status=SessionStatus.COMPLETED,
+        started_at=started,
+        stopped_at=started + timedelta(seconds=10),
+        tariff_snapshot=tariff.to_json(),
+    )
+    assert line in receipt_text(lang, session, None).splitlines()
+    session.stopped_at = started + timedelta(minutes=65, seconds=30)  # 32,75 kr
+    assert "65 min 30 s x 0" in receipt_text(lang, session, None)

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pytest
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.app import create_app
 from backend.models import ChargingSession, SessionStatus
 from backend.services.pricing import TariffSnapshot, compute_cost
+from backend.settings import Settings
+from tests.chat_helpers import chat_driver, text_of
+from tests.conftest import ADMIN_TOKEN
 from tests.factories import make_charger, make_driver, make_station
 
 TARIFF = TariffSnapshot("SEK", 450, 0, 500, 0, 0, 25)
@@ -99,3 +106,43 @@ async def test_the_monthly_invoice_report(admin: httpx.AsyncClient, db: AsyncSes
     for bad in ("2026-13", "2026-1", "nov"):
         wrong = await admin.get("/admin/reports/invoices.csv", params={"month": bad})
         assert wrong.status_code == 422
+
+
+@pytest.fixture
+async def app_in_february(settings: Settings) -> AsyncIterator[FastAPI]:
+    app = create_app(settings)
+    app.state.clock = lambda: datetime(2027, 2, 10, 12, 0, tzinfo=UTC)
+    async with app.router.lifespan_context(app):
+        yield app
+
+
+async def test_a_session_from_2330_to_0030_over_month_end_is_one_month_in_history_and_invoice(
+    app_in_february: FastAPI, db: AsyncSession
+) -> None:
+    """Incident: /history counted a session by its start, the invoice by its end."""
+    app = app_in_february
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://testserver", headers=headers
+    ) as admin:
+        station = await make_station(admin, name="Kista Galleria")
+        charger = await make_charger(admin, station["id"])
+        bo = await make_driver(admin, name="Bo AB", phone="+46701111111", billing="invoice")
+        # 23:30 on 31 January to 00:30 on 1 February in Stockholm (CET, UTC+1).
+        db.add(
+            completed(bo["id"], charger["id"], datetime(2027, 1, 31, 23, 30, tzinfo=UTC), 10_000)
+        )
+        await db.commit()
+
+        async def report(month: str) -> list[dict[str, str]]:
+            response = await admin.get("/admin/reports/invoices.csv", params={"month": month})
+            return list(csv.DictReader(io.StringIO(response.text)))
+
+        assert await report("2027-01") == []
+        [row, _] = await report("2027-02")
+        assert row["stopped_at"].startswith("2027-02-01T00:30:00+01:00")
+    bo_chat = chat_driver(app, phone="+46701111111")
+    history = text_of(await bo_chat.command("history"))
+    assert "2027-02-01 Kista Galleria: 10,0 kWh, 50,00 kr" in history
+    assert "2027-02: 1 laddning, 10,0 kWh, totalt 50,00 kr" in history

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import time
 from pathlib import Path
 
 import httpx
@@ -126,3 +127,35 @@ def test_the_demo_chat_speaks_english_with_lang_en(tmp_path: Path) -> None:
     out = _demo_chat(tmp_path, ["/help", "/find Göteborg central"], "--lang", "en")
     assert "bot> Here's what I can do:" in out
     assert "Göteborg Centralstation" in out
+
+
+def test_ctrl_c_stops_the_demos_simulated_chargers_without_connection_lost_warnings(
+    tmp_path: Path,
+) -> None:
+    """Incident: Ctrl-C in `make demo` printed ~26 "connection lost" warnings, one per charger."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [CHARGEBOT, "demo", "--no-chat", "--port", str(port)],
+        cwd=tmp_path,
+        env=clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for_health(base, process)
+        headers = {"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"}
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            chargers = httpx.get(f"{base}/admin/chargers", headers=headers).json()
+            if all(c["online"] for c in chargers):
+                break
+            time.sleep(0.2)
+        assert chargers and all(c["online"] for c in chargers)
+    finally:
+        out, err = interrupt(process)
+    assert process.returncode == 0
+    assert "chargebot demo stopped." in out
+    assert "connection lost" not in err
+    assert " WARNING " not in err and "Traceback" not in err

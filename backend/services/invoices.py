@@ -1,6 +1,7 @@
 """The monthly invoice report: every completed session of invoice accounts, with totals and VAT.
 
-A month is a calendar month in Europe/Stockholm time, by when the session ended. Each session
+A month is a calendar month in Europe/Stockholm time, by when the session ended
+(`session_day`, the one rule the driver's /history follows too). Each session
 contributes the figures of its receipt (total including VAT and the VAT part, as stored when it
 was priced), so the report adds up exactly to what drivers were shown; a driver's VAT is the
 sum of their sessions' VAT, never re-rounded.
@@ -11,7 +12,7 @@ from __future__ import annotations
 import csv
 import io
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -35,10 +36,28 @@ COLUMNS = [
 ]
 
 
+def session_day(session: ChargingSession) -> date:
+    """The day a session counts on, in /history and on the invoice: its Stockholm end date.
+
+    The end, not the start: a session is billed once it is over, so a month's invoice is final
+    when the month is, and one running past midnight on the last day belongs to the month it
+    ended in. A session that has not ended counts on the day it started.
+    """
+    moment = session.stopped_at or session.started_at or session.created_at
+    return moment.astimezone(STOCKHOLM).date()
+
+
 @dataclass(frozen=True)
 class Month:
     year: int
     month: int
+
+    @classmethod
+    def of(cls, day: date) -> Month:
+        return cls(day.year, day.month)
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
 
     @classmethod
     def parse(cls, text: str) -> Month:
@@ -52,7 +71,7 @@ class Month:
         return parsed
 
     def bounds(self) -> tuple[datetime, datetime]:
-        """[start, end) in UTC."""
+        """[start, end) in UTC: the `stopped_at` of sessions whose `session_day` is in it."""
         start = datetime(self.year, self.month, 1, tzinfo=STOCKHOLM)
         nxt = (self.year + 1, 1) if self.month == 12 else (self.year, self.month + 1)
         end = datetime(nxt[0], nxt[1], 1, tzinfo=STOCKHOLM)
@@ -90,6 +109,8 @@ async def invoice_report(db: AsyncSession, month: Month) -> str:
             )
 
     for session, driver in rows:
+        if Month.of(session_day(session)) != month:  # the rule; the SQL range only narrows
+            continue
         if current is None or driver.id != current.id:
             total_row()
             current, totals = driver, [0, 0, 0, 0, 0]

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
 
 from sqlmodel import col, select
 
 from backend.models import ACTIVE_SESSION_STATUSES, Charger, ChargingSession, Station
 from backend.services.errors import ConflictError
+from backend.services.invoices import Month, session_day
 from backend.services.ports import CommandStatus
 from bot.context import Context
 from bot.flows.sessions_text import STOCKHOLM, status_text
@@ -85,36 +85,32 @@ async def history(ctx: Context) -> list[Reply]:
         if session.charger_id not in names:
             station = await station_of(ctx, session)
             names[session.charger_id] = station.name if station else session.charger_id
-        when = (session.started_at or session.created_at).astimezone(STOCKHOLM)
         lines.append(
             ctx.t(
                 "history_line",
-                date=when.strftime("%Y-%m-%d"),
+                date=session_day(session).isoformat(),
                 station=names[session.charger_id],
                 energy=kwh(session.energy_wh, ctx.lang, 1),
                 cost=kronor(session.cost_minor or 0, ctx.lang),
             )
         )
-    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    # Days and months as on the invoice (`session_day`), so the two always agree.
+    totals: dict[Month, list[int]] = defaultdict(lambda: [0, 0, 0])
     for session in sessions:
-        month = _month(session.started_at or session.created_at)
+        month = Month.of(session_day(session))
         totals[month][0] += 1
         totals[month][1] += session.energy_wh
         totals[month][2] += session.cost_minor or 0
-    this_month = _month(datetime.now(STOCKHOLM))
+    this_month = Month.of(ctx.services.clock().astimezone(STOCKHOLM).date())
     count, energy, cost = totals.get(this_month, [0, 0, 0])
     lines.append("")
     lines.append(
         ctx.t(
             "history_month_one" if count == 1 else "history_month",
-            month=this_month,
+            month=str(this_month),
             count=count,
             energy=kwh(energy, ctx.lang, 1),
             cost=kronor(cost, ctx.lang),
         )
     )
     return [ctx.reply("\n".join(lines))]
-
-
-def _month(moment: datetime) -> str:
-    return moment.astimezone(STOCKHOLM).strftime("%Y-%m")

@@ -8,12 +8,15 @@ from backend.db import utcnow
 from backend.models import Station
 from backend.services import stations
 from backend.services.places import Place
+from backend.services.stations import StationAvailability
 from bot.context import Context
 from bot.flows.pricing_text import short_price
 from bot.formatting import kilowatts, km
 from bot.messages import Choice, Reply
 
 NEARBY_KM = 30.0  # free stations farther than this are not "near"
+SHOWN = 3  # stations in one answer (an SMS segment or two)
+FARTHER_FACTOR = 2.0  # beyond NEARBY_KM: only stations within this times the nearest's distance
 TYPE_LABELS = {"type2": "Typ 2", "ccs": "CCS", "chademo": "CHAdeMO", "type1": "Typ 1"}
 TYPE_LABELS_EN = {"type2": "Type 2", "ccs": "CCS", "chademo": "CHAdeMO", "type1": "Type 1"}
 
@@ -74,15 +77,7 @@ async def near(
     )
     if not found:
         return [ctx.reply(ctx.t("find_nothing"))]
-    with_free = [s for s in found if s.free > 0 and s.distance_km <= NEARBY_KM][:3]
-    if with_free:
-        shown = with_free
-        header = ctx.t("find_header", place=place.name) if place else ctx.t("find_header_here")
-    else:
-        shown = found[:3]
-        header = (
-            ctx.t("find_none_free", place=place.name) if place else ctx.t("find_none_free_here")
-        )
+    shown, header = _shown(ctx, found, place)
     blocks = [header]
     for index, item in enumerate(shown, start=1):
         lines = [
@@ -113,7 +108,8 @@ async def near(
         if item.hours:
             lines.append(ctx.t("open_hours", hours=item.hours))
         blocks.append("\n".join(lines))
-    kinds = sorted({g.connector_type for s in found for g in s.connectors})
+    # Only what the driver sees: a filter for a type no shown station has leads far away.
+    kinds = sorted({g.connector_type for s in shown for g in s.connectors})
     choices: list[Choice] = []
     if connector_type is None and len(kinds) > 1:
         choices = [Choice(type_label(ctx, kind), f"find:{kind}") for kind in kinds]
@@ -123,3 +119,34 @@ async def near(
     if choices and connector_type is None:
         text += "\n\n" + ctx.t("find_filter_hint")
     return [ctx.reply(text, choices)]
+
+
+def _shown(
+    ctx: Context, found: list[StationAvailability], place: Place | None
+) -> tuple[list[StationAvailability], str]:
+    """The stations to list, nearest first, and the header that says honestly what they are.
+
+    Free stations within NEARBY_KM; else the busy ones within it; else (nothing near at all)
+    the nearest free ones farther away, said so, and only those not much farther than the
+    nearest of them (a 150 km drive is no answer to "near Uppsala").
+    """
+    nearby = [s for s in found if s.distance_km <= NEARBY_KM]
+    free = [s for s in nearby if s.free > 0]
+    if free:
+        header = ctx.t("find_header", place=place.name) if place else ctx.t("find_header_here")
+        return free[:SHOWN], header
+    if nearby:
+        header = (
+            ctx.t("find_none_free", place=place.name) if place else ctx.t("find_none_free_here")
+        )
+        return nearby[:SHOWN], header
+    farther = [s for s in found if s.free > 0] or found
+    limit = farther[0].distance_km * FARTHER_FACTOR
+    shown = [s for s in farther if s.distance_km <= limit][:SHOWN]
+    km_text = f"{NEARBY_KM:.0f}"
+    header = (
+        ctx.t("find_none_within", km=km_text, place=place.name)
+        if place
+        else ctx.t("find_none_within_here", km=km_text)
+    )
+    return shown, header

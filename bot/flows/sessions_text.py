@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 from backend.models import ChargingSession, Station
 from backend.services.charging import session_cost
 from backend.services.pricing import TariffSnapshot
-from bot.formatting import duration, kronor, kwh
+from bot.formatting import billed_minutes, duration, kronor, kwh
 from bot.i18n import t
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
@@ -62,7 +62,7 @@ def receipt_text(lang: str, session: ChargingSession, station: Station | None) -
                 t(
                     lang,
                     "receipt_time",
-                    duration=duration(cost.charging_seconds),
+                    duration=billed_minutes(cost.charging_seconds),
                     price=kronor(tariff.price_per_minute_minor, lang),
                     amount=kronor(cost.time_minor, lang),
                 )

@@ -27,6 +27,8 @@ STRINGS: dict[str, str] = {
     "find_header_here": "Free chargers near you:",
     "find_none_free": "No free connectors near {place} right now. These are the nearest:",
     "find_none_free_here": "No free connectors near you right now. These are the nearest:",
+    "find_none_within": "No free chargers within {km} km of {place}. The nearest are:",
+    "find_none_within_here": "No free chargers within {km} km of you. The nearest are:",
     "find_unknown_place": (
         "I can't find a place called {text}. Try a town, e.g. Uppsala, or share your location."
     ),

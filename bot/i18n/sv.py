@@ -27,6 +27,8 @@ STRINGS: dict[str, str] = {
     "find_header_here": "Lediga laddare nära dig:",
     "find_none_free": "Inga lediga uttag nära {place} just nu. Här är de närmaste:",
     "find_none_free_here": "Inga lediga uttag nära dig just nu. Här är de närmaste:",
+    "find_none_within": "Inga lediga laddare inom {km} km från {place}. Närmast finns:",
+    "find_none_within_here": "Inga lediga laddare inom {km} km från dig. Närmast finns:",
     "find_unknown_place": (
         "Jag hittar ingen plats som heter {text}. Prova en ort, t.ex. Uppsala, eller dela din "
         "position."
