@@ -93,6 +93,7 @@ class Intent:
 class _Token:
     raw: str  # as typed, punctuation stripped
     words: tuple[str, ...]  # canonical words (the lexicon may make one word two)
+    folded: str = ""  # the raw word folded ("Göteborg" -> "goteborg")
 
 
 @dataclass
@@ -120,6 +121,7 @@ class IntentTable:
     ) -> None:
         self._places = places
         self._read_cache: dict[str, tuple[str, ...]] = {}
+        self._keyword_cache: dict[str, str | None] = {}
         self._forms = {**_lexicon_forms(lexicon, data), **_forms(data.get("forms"))}
         fillers_data = data.get("fillers") or []
         if not isinstance(fillers_data, list):
@@ -243,7 +245,7 @@ class IntentTable:
             bare = raw.strip(".,!?;:'\"()[]{}<>*-_/\\")
             words = self._read(bare)
             if words:
-                tokens.append(_Token(bare, words))
+                tokens.append(_Token(bare, words, fold(bare)))
         return tokens
 
     def _read(self, typed: str) -> tuple[str, ...]:
@@ -305,6 +307,13 @@ class IntentTable:
 
     def match_keyword(self, word: str) -> str | None:
         """The keyword `word` is: exact (folded), or within one edit for longer keywords."""
+        if word not in self._keyword_cache:
+            if len(self._keyword_cache) >= READ_CACHE:
+                self._keyword_cache.clear()
+            self._keyword_cache[word] = self._keyword_of(word)
+        return self._keyword_cache[word]
+
+    def _keyword_of(self, word: str) -> str | None:
         folded = _LETTERS.sub("", fold(word))
         if not folded:
             return None
@@ -339,9 +348,13 @@ class IntentTable:
                 if not all(w in fillers or w in intent.words for w in token.words)
             ]
             best: _Match | None = None
+            place: bool | None = None  # a known place among the other words, looked up once
             for phrasing in phrasings:
-                if phrasing.needs_place and not self._place_in(tokens, extra):
-                    continue
+                if phrasing.needs_place:
+                    if place is None:
+                        place = self._place_in(tokens, extra)
+                    if not place:
+                        continue
                 candidate = _Match(intent, phrasing, list(extra))
                 if best is None or _rank(candidate) > _rank(best):
                     best = candidate
@@ -357,7 +370,7 @@ class IntentTable:
             top.extra = [
                 p
                 for p in top.extra
-                if p not in place_positions and fold(tokens[p].raw) not in self.place_words
+                if p not in place_positions and tokens[p].folded not in self.place_words
             ]
         elif top.intent.name == "language":
             args = self._language_args(tokens)
@@ -400,11 +413,11 @@ class IntentTable:
     ) -> tuple[str, set[int]]:
         """The place among the unexplained words: after the last "i"/"near", else all of them."""
         kept = [p for p in positions if not set(tokens[p].words) <= self.doubt]
-        after = [p for p in range(len(tokens)) if fold(tokens[p].raw) in self.place_words]
+        after = [p for p in range(len(tokens)) if tokens[p].folded in self.place_words]
         if after:
             tail = [p for p in kept if p > after[-1]]
             kept = tail or kept
-        kept = [p for p in kept if fold(tokens[p].raw) not in self.place_words]
+        kept = [p for p in kept if tokens[p].folded not in self.place_words]
         return " ".join(tokens[p].raw for p in kept), set(kept)
 
 

@@ -38,6 +38,7 @@ class Gazetteer:
         for alias, place in aliases.items():
             self._by_key.setdefault(fold(alias), place)
         self._keys = list(self._by_key)
+        self._exact_cache: dict[tuple[str, float], Place | None] = {}
 
     @classmethod
     def load(cls, path: Path = PLACES_FILE) -> Gazetteer:
@@ -60,6 +61,14 @@ class Gazetteer:
 
     def resolve_exactly(self, text: str, threshold: float = 85.0) -> Place | None:
         """A place named by the whole text, allowing only a typo or two (not a part of a name)."""
+        key = (text, threshold)
+        if key not in self._exact_cache:
+            if len(self._exact_cache) >= 4096:
+                self._exact_cache.clear()
+            self._exact_cache[key] = self._resolve_exactly(text, threshold)
+        return self._exact_cache[key]
+
+    def _resolve_exactly(self, text: str, threshold: float) -> Place | None:
         query = fold(text)
         if not query:
             return None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import heapq
 import math
-import operator
 import os
 import re
 import threading
@@ -428,7 +427,7 @@ class FaqIndex:
         total = len(self.entries) + 1
         self._centroid_idf = {w: math.log(total / (n + 0.5)) for w, n in spread.items()}
         # Per word, its idf times its weight in each entry's unit vector, as a dense row: a
-        # query's cosines are then the sum of its words' rows (summed in C by map).
+        # query's cosines are then the column sums of its words' rows.
         rows: dict[str, list[float]] = {}
         for owner, count in enumerate(counts):
             vector = {w: (1 + math.log(k)) * self._centroid_idf[w] for w, k in count.items()}
@@ -440,15 +439,13 @@ class FaqIndex:
 
     def _centroid_cosines(self, words: Sequence[str]) -> list[float]:
         """The cosine of the query's words (idf-weighted) with each entry's vector."""
-        cosines = [0.0] * len(self.entries)
         idf = self._centroid_idf
         known = [w for w in words if w in idf]
         norm = math.sqrt(sum(idf[w] * idf[w] for w in known))
         if not norm:
-            return cosines
-        for word in known:
-            cosines = list(map(operator.add, cosines, self._centroid_rows[word]))
-        return [value / norm for value in cosines]
+            return [0.0] * len(self.entries)
+        rows = self._centroid_rows
+        return [sum(column) / norm for column in zip(*(rows[w] for w in known), strict=True)]
 
     def _canonical(self, text: str) -> str:
         """Folded text with the lexicon applied (colloquial forms, synonyms, compounds)."""
@@ -580,13 +577,15 @@ class FaqIndex:
         fallback = self._fallback.get(lang) or self._fallback[None]
         cosines = self._centroid_cosines(words)
         ranked: list[tuple[float, bool, int, int]] = []
+        per_top, per_share = penalty * _PHRASING_WEIGHT, penalty * 100 / query_mass
+        per_cosine, blend = _CENTROID_WEIGHT * 100, -1 / (1 + _CENTROID_WEIGHT)
         for owner, default in enumerate(fallback):
             top, preferred, closest = best.get(owner, default)
-            phrased = min(
-                100.0, penalty * (_PHRASING_WEIGHT * top + in_entry[owner] * 100 / query_mass)
-            )
-            total = (phrased + _CENTROID_WEIGHT * 100 * cosines[owner]) / (1 + _CENTROID_WEIGHT)
-            ranked.append((-total, not preferred, owner, closest))
+            phrased = per_top * top + per_share * in_entry[owner]
+            if phrased > 100.0:
+                phrased = 100.0
+            total = (phrased + per_cosine * cosines[owner]) * blend  # negated: best first
+            ranked.append((total, not preferred, owner, closest))
         chosen = sorted(ranked) if limit is None else heapq.nsmallest(limit, ranked)
         return [
             FaqMatch(
