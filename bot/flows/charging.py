@@ -73,7 +73,8 @@ async def history(ctx: Context) -> list[Reply]:
                 col(ChargingSession.driver_id) == ctx.driver.id,
                 col(ChargingSession.status) == "completed",
             )
-            .order_by(col(ChargingSession.id).desc())
+            # the latest to end first (imported or operator-started sessions may have older ids)
+            .order_by(col(ChargingSession.stopped_at).desc(), col(ChargingSession.id).desc())
             .limit(200)
         )
     ).all()
