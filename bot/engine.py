@@ -20,6 +20,7 @@ from backend.models import (
 from bot.context import BotServices, Context
 from bot.conversations import conversation_for, locked, record
 from bot.flows import faq, find, info, intents, start, support
+from bot.i18n import choose
 from bot.messages import Inbound, Reply
 from bot.understanding import Understanding
 
@@ -206,7 +207,7 @@ class Engine:
             return [ctx.reply(ctx.t("numbers_no_menu"))]
         if not 1 <= number <= len(open_choices):
             ctx.data["keep_menu"] = True
-            return [ctx.reply(ctx.t("sms_choose", n=len(open_choices)))]
+            return [ctx.reply(choose(ctx.lang, len(open_choices)))]
         return await self._on_choice(ctx, open_choices[number - 1])
 
     async def _known_code(self, ctx: Context, codes: tuple[str, ...]) -> str | None:

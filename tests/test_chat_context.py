@@ -94,3 +94,11 @@ def test_the_demo_chat_speaks_the_drivers_language_and_says_who_it_is() -> None:
     walk_in = " ".join(_chat_lines(True, None, True))
     assert "pays per session" in walk_in and "invoice" not in walk_in
     assert "invoice account" in " ".join(_chat_lines(True, None, False))
+
+
+def test_one_numbered_choice_by_sms_says_reply_1_not_1_to_1() -> None:
+    from bot.adapters.sms import render
+    from bot.messages import Choice, Reply
+
+    text, payloads = render([Reply("Bara en typ.", (Choice("Alla typer", "find:all"),))], "sv")
+    assert text.endswith("1) Alla typer\n\nSvara 1.") and payloads == ["find:all"]

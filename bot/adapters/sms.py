@@ -51,7 +51,7 @@ from bot.adapters.sms_grammar import OPT_OUT, Parsed, is_reserved, parse
 from bot.adapters.sms_text import paginate, segments, sms_words, to_gsm7
 from bot.conversations import record
 from bot.engine import OPEN_CHOICES, Engine
-from bot.i18n import DEFAULT_LANGUAGE, t
+from bot.i18n import DEFAULT_LANGUAGE, choose, t
 from bot.messages import ChannelUser, Inbound, Reply
 from bot.outbox import Outbox
 
@@ -127,7 +127,7 @@ def render(replies: Sequence[Reply], lang: str) -> tuple[str, list[str]]:
         lines.extend(f"{link.label}: {link.url}" for link in reply.links)
         blocks.append("\n".join(line for line in lines if line))
     if payloads:
-        blocks.append(t(lang, "sms_choose", n=len(payloads)))
+        blocks.append(choose(lang, len(payloads)))
     return to_gsm7("\n\n".join(block for block in blocks if block)), payloads
 
 

@@ -23,3 +23,8 @@ def t(lang: str, key: str, **values: object) -> str:
     """The text for `key` in `lang`, with `values` filled in."""
     catalog = CATALOGS.get(lang, CATALOGS[DEFAULT_LANGUAGE])
     return catalog[key].format(**values)
+
+
+def choose(lang: str, n: int) -> str:
+    """ "Reply with a number 1-n" ("Reply 1." when there is one choice)."""
+    return t(lang, "sms_choose_one") if n == 1 else t(lang, "sms_choose", n=n)

@@ -222,6 +222,7 @@ STRINGS: dict[str, str] = {
         "To charge by text you need an account paid by invoice or a saved card. Write "
         "SUPPORT and we'll help you get one. Nothing has been started."
     ),
+    "sms_choose_one": "Reply 1.",
     "sms_choose": "Reply with a number 1-{n}.",
     "sms_more": "To continue, reply MORE",
     "sms_no_more": "There is nothing more to show. Write MENU for all commands.",

@@ -223,6 +223,7 @@ STRINGS: dict[str, str] = {
         "För att ladda via sms behöver du ett konto med faktura eller sparat kort. Skriv "
         "SUPPORT så hjälper vi dig att skaffa ett. Inget har startats."
     ),
+    "sms_choose_one": "Svara 1.",
     "sms_choose": "Svara med en siffra 1-{n}.",
     "sms_more": "Fortsättning: svara MER",
     "sms_no_more": "Det finns inget mer att visa. Skriv MENY för alla kommandon.",
