@@ -5,6 +5,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 from rapidfuzz import fuzz, process
@@ -69,19 +70,17 @@ class Gazetteer:
         return self._exact_cache[key]
 
     def _resolve_exactly(self, text: str, threshold: float) -> Place | None:
-        query = fold(text)
-        if not query:
-            return None
-        if query in self._by_key:
-            return self._by_key[query]
-        best = process.extractOne(query, self._keys, scorer=fuzz.ratio, score_cutoff=threshold)
-        return self._by_key[best[0]] if best else None
+        return self._lookup(text, fuzz.ratio, threshold)
 
     def resolve(self, text: str, threshold: float = 80.0) -> Place | None:
+        """The place the text names, also by a part of a name ("sumpan", "Göteborg central")."""
+        return self._lookup(text, fuzz.WRatio, threshold)
+
+    def _lookup(self, text: str, scorer: Any, threshold: float) -> Place | None:
         query = fold(text)
         if not query:
             return None
         if query in self._by_key:
             return self._by_key[query]
-        best = process.extractOne(query, self._keys, scorer=fuzz.WRatio, score_cutoff=threshold)
+        best = process.extractOne(query, self._keys, scorer=scorer, score_cutoff=threshold)
         return self._by_key[best[0]] if best else None

@@ -33,40 +33,12 @@ async def _stop(ctx: Context, understood: Understanding) -> list[Reply]:
     return await charging.stop(ctx)
 
 
-async def _status(ctx: Context, understood: Understanding) -> list[Reply]:
-    return await charging.status(ctx)
-
-
-async def _history(ctx: Context, understood: Understanding) -> list[Reply]:
-    return await charging.history(ctx)
-
-
 async def _prices(ctx: Context, understood: Understanding) -> list[Reply]:
     return await info.prices(ctx, understood.args)
 
 
-async def _card(ctx: Context, understood: Understanding) -> list[Reply]:
-    return await payment.card(ctx)
-
-
-async def _member(ctx: Context, understood: Understanding) -> list[Reply]:
-    return await payment.member(ctx)
-
-
 async def _language(ctx: Context, understood: Understanding) -> list[Reply]:
     return await info.language(ctx, understood.args)
-
-
-async def _support(ctx: Context, understood: Understanding) -> list[Reply]:
-    return await support.request(ctx)
-
-
-async def _help(ctx: Context, understood: Understanding) -> list[Reply]:
-    return await info.help_text(ctx)
-
-
-async def _greeting(ctx: Context, understood: Understanding) -> list[Reply]:
-    return await info.welcome(ctx)
 
 
 async def _thanks(ctx: Context, understood: Understanding) -> list[Reply]:
@@ -94,19 +66,28 @@ async def _no(ctx: Context, understood: Understanding) -> list[Reply]:
     return [ctx.reply(ctx.t("no_thanks_reply"))]
 
 
+def _step(step: Callable[[Context], Awaitable[list[Reply]]]) -> Handler:
+    """A flow step that needs nothing of the message but that it was asked for."""
+
+    async def handler(ctx: Context, understood: Understanding) -> list[Reply]:
+        return await step(ctx)
+
+    return handler
+
+
 HANDLERS: dict[str, Handler] = {
     "find": _find,
     "start": _start,
     "stop": _stop,
-    "status": _status,
-    "history": _history,
+    "status": _step(charging.status),
+    "history": _step(charging.history),
     "prices": _prices,
-    "card": _card,
-    "member": _member,
+    "card": _step(payment.card),
+    "member": _step(payment.member),
     "language": _language,
-    "support": _support,
-    "help": _help,
-    "greeting": _greeting,
+    "support": _step(support.request),
+    "help": _step(info.help_text),
+    "greeting": _step(info.welcome),
     "thanks": _thanks,
     "yes": _yes,
     "no": _no,
