@@ -159,6 +159,16 @@ SAME_EVERYWHERE = [
     ("stop charging please", "en", "no charging in progress to end"),
     ("visa mina tidigare laddningar", "sv", t("sv", "history_none")),
     ("i need to speak to someone", "en", "queue"),
+    ("kan jag få prata med en människa", "sv", "queue"),
+    ("vad kostar det att ladda?", "sv", t("sv", "prices_intro")[:40]),
+    ("how much per kwh?", "en", t("en", "prices_intro")[:40]),
+    ("skriv på engelska tack", "sv", t("en", "language_set")),
+    ("swedish please", "en", t("sv", "language_set")),
+    ("hej hej", "sv", "chargebot"),
+    ("hi there", "en", "chargebot"),
+    ("tack så mycket!", "sv", t("sv", "greeting_thanks")),
+    ("thank u so much", "en", t("en", "greeting_thanks")),
+    ("my previous sessions pls", "en", t("en", "history_none")),
 ]
 
 
