@@ -43,7 +43,8 @@ COMMANDS = {
 log = logging.getLogger(__name__)
 
 CHOICE_LABELS = "choice_labels"  # Conversation.data: the labels of the buttons last offered
-OPEN_CHOICES = "open_choices"  # Conversation.data: the payloads a typed number answers now
+# Conversation.data: the payloads a typed number (or "ja") answers now
+OPEN_CHOICES = intents.OPEN_CHOICES
 # Typed while waiting in the support queue, these still act; any other text is for the agent.
 WHILE_WAITING = frozenset({"start", "stop", "status", "yes", "no"})
 # Typed while an agent holds the chat, certain commands still act; the rest is for the agent.

@@ -102,3 +102,17 @@ def test_one_numbered_choice_by_sms_says_reply_1_not_1_to_1() -> None:
 
     text, payloads = render([Reply("Bara en typ.", (Choice("Alla typer", "find:all"),))], "sv")
     assert text.endswith("1) Alla typer\n\nSvara 1.") and payloads == ["find:all"]
+
+
+async def test_a_late_ja_after_another_message_starts_nothing(live: LiveServer) -> None:
+    """A start offer, then something else, then "ja": the offer was closed by then."""
+    charger, code = await charging(live)
+    anna = chat_driver(live.app, phone=PHONE)
+    async with simulator(live, str(charger["id"]), power_kw=22):  # type: ignore[index]
+        offer = await anna.say(code)
+        assert f"start:{code}" in payloads(offer)
+        await anna.say("hur går det?")  # another message closes the offer
+        assert "Vad kan jag hjälpa dig med" in text_of(await anna.say("ja"))
+        assert await _sessions(live) == []
+        await anna.say(code)
+        assert "Startar laddaren" in text_of(await anna.say("ja"))  # while open, it confirms

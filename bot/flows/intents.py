@@ -16,6 +16,7 @@ from bot.understanding import Understanding
 
 Handler = Callable[[Context, Understanding], Awaitable[list[Reply]]]
 STOP_CONFIRM = "stop:confirm"  # Conversation.state while "stop now?" waits for an answer
+OPEN_CHOICES = "open_choices"  # Conversation.data: the payloads of the menu open now
 
 
 async def _find(ctx: Context, understood: Understanding) -> list[Reply]:
@@ -45,23 +46,35 @@ async def _thanks(ctx: Context, understood: Understanding) -> list[Reply]:
     return [ctx.reply(ctx.t("greeting_thanks"))]
 
 
-async def _yes(ctx: Context, understood: Understanding) -> list[Reply]:
-    """ "ja"/"yes": answers the question the bot asked last, if it asked one."""
+def _asked(ctx: Context) -> str | None:
+    """The question the bot's last message asked, while that message's choices are open
+    (a later message closes them: a "ja" an hour later confirms nothing)."""
+    data = ctx.conversation.data or {}
+    offered = data.get(OPEN_CHOICES) or []
     state = ctx.conversation.state
-    code = (ctx.conversation.data or {}).get("start_code")
-    if state == "start:confirm" and code:
-        return await start.confirm(ctx, str(code))
-    if state == STOP_CONFIRM:
+    if state == "start:confirm" and f"start:{data.get('start_code')}" in offered:
+        return state
+    if state == STOP_CONFIRM and "do:stop" in offered:
+        return state
+    return None
+
+
+async def _yes(ctx: Context, understood: Understanding) -> list[Reply]:
+    """ "ja"/"yes": answers the question the bot asked last, if it is still open."""
+    asked = _asked(ctx)
+    if asked == "start:confirm":
+        return await start.confirm(ctx, str(ctx.conversation.data["start_code"]))
+    if asked == STOP_CONFIRM:
         return await _stop(ctx, understood)
     return [ctx.reply(ctx.t("yes_nothing_asked"))]
 
 
 async def _no(ctx: Context, understood: Understanding) -> list[Reply]:
-    state = ctx.conversation.state
-    if state == "start:confirm":
+    asked = _asked(ctx)
+    if asked == "start:confirm":
         return await start.cancel(ctx)
     ctx.conversation.state = None
-    if state == STOP_CONFIRM:
+    if asked == STOP_CONFIRM:
         return [ctx.reply(ctx.t("stop_kept"))]
     return [ctx.reply(ctx.t("no_thanks_reply"))]
 
