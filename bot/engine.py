@@ -175,8 +175,10 @@ class Engine:
             if understood.intent in WHILE_WAITING and (understood.certain or understood.codes):
                 return await self._act(ctx, understood)
             return [support.already(ctx)]
-        if ctx.conversation.state == "find:place" and not understood.certain:
-            return await find.by_text(ctx, text)
+        if ctx.conversation.state == "find:place":  # answers the bot's "which place?" once
+            ctx.conversation.state = None
+            if not understood.certain and ctx.services.faq.match(text, ctx.lang).kind != "answer":
+                return await find.by_text(ctx, text)
         if understood.intent is None:
             return await faq.ask(ctx, text)
         return await self._decide(ctx, understood, text)

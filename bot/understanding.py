@@ -44,7 +44,7 @@ LANGUAGE_WORDS: Final = {
     "swedish": "sv",
     "svensk": "sv",
 }
-NO_ARGS: Final = frozenset({"help", "yes", "no"})  # their keywords stand alone
+NO_ARGS: Final = frozenset({"help", "yes", "no", "language"})  # their keywords stand alone
 CODE_INTENTS: Final = frozenset({"start", "stop", "prices"})  # their argument is a code
 _NUMBER: Final = re.compile(r"^\s*#?\s*(\d{1,3})\s*[.):!]?\s*$")
 _LETTERS: Final = re.compile(r"[^a-z]")
@@ -58,6 +58,7 @@ class Understanding:
     args: str = ""  # the argument as typed: a place, a code, a language
     certain: bool = False
     doubt: bool = False  # a question or complaint word among the words besides the phrasing
+    negated: bool = False  # a negation among them ("stoppa inte laddningen")
     lang: str | None = None  # the language of the keyword or phrasing, when only one has it
     alternatives: tuple[str, ...] = ()  # other intents the text matches as well
     number: int | None = None  # the message is a bare number (a menu choice)
@@ -135,6 +136,9 @@ class IntentTable:
             self._canonical_word(word) for word in _words(data.get("doubt"), "doubt")
         )
         self.place_words = frozenset(_words(data.get("place_words"), "place_words"))
+        self.negations = frozenset(
+            self._canonical_word(word) for word in _words(data.get("negations"), "negations")
+        )
         raw_intents = data.get("intents")
         if not isinstance(raw_intents, dict) or not raw_intents:
             raise ValueError("intents: must be a mapping of intent names")
@@ -294,16 +298,24 @@ class IntentTable:
             return None  # a bare STOP is Twilio's; a bare "stopp" is read as a phrasing
         exact = _LETTERS.sub("", fold(first)) == word
         if args and intent.name in NO_ARGS:
-            return None  # "meny för barn?", "ja tack, men hur?": a sentence, not a keyword
-        if intent.name in {"start", "stop"} and args and not normalize_code(args):
-            return None  # "laddar inte alls", "stop charging please": read as a sentence
-        if not exact and args and intent.name in CODE_INTENTS:
-            words_only = all(w in self._known for t in tokens[1:] for w in t.words)
-            if not normalize_code(args) or words_only:
-                return None  # "stort tack", "pris per kwh?": words, not a keyword and a code
+            return None  # "meny för barn?", "svenska är svårt": a sentence, not a keyword
+        words_only = all(w in self._known for t in tokens[1:] for w in t.words)
+        code = normalize_code(args) is not None and not words_only
+        named = intent.name == "prices" and exact and not words_only  # "PRIS Sundbyberg C"
+        if args and intent.name in CODE_INTENTS and not (code or named):
+            return None  # "laddar inte alls", "charge my car", "pris per kwh?": a sentence
+        unknown_place = self._places is None or self._places.resolve_exactly(args) is None
+        if not exact and args and intent.name == "find" and unknown_place:
+            return None  # "bara en fråga", "hear me out": words, not NÄRA and a place
         if intent.name == "language":
             args = "sv" if lang == "sv" and word == "svenska" else "en"
-        return Understanding(intent.name, args, certain=True, lang=lang, codes=codes)
+        # A questioning action ("avsluta?", "Finnish?") is asked first, never done at once.
+        certain = not intent.action or not text.rstrip().endswith("?")
+        return Understanding(intent.name, args, certain=certain, lang=lang, codes=codes)
+
+    def knows(self, word: str) -> bool:
+        """`word` (folded) is a real word here: never read as a typo of another."""
+        return word in self._known
 
     def match_keyword(self, word: str) -> str | None:
         """The keyword `word` is: exact (folded), or within one edit for longer keywords."""
@@ -319,8 +331,8 @@ class IntentTable:
             return None
         if folded in self._keywords:
             return folded
-        if len(folded) < KEYWORD_FUZZY_MIN - 1:
-            return None
+        if len(folded) < KEYWORD_FUZZY_MIN or folded in self._known:
+            return None  # "men", "vara", "avslutat": a word of its own, not a typo
         found = extractOne(folded, self._fuzzy_keywords, scorer=OSA.distance, score_cutoff=1)
         return None if found is None else str(found[0])
 
@@ -390,6 +402,7 @@ class IntentTable:
             args,
             certain=certain,
             doubt=bool(extra_words & self.doubt),
+            negated=bool(extra_words & self.negations),
             lang=top.phrasing.lang,
             alternatives=alternatives,
             codes=codes,

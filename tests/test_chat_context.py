@@ -116,3 +116,46 @@ async def test_a_late_ja_after_another_message_starts_nothing(live: LiveServer) 
         assert await _sessions(live) == []
         await anna.say(code)
         assert "Startar laddaren" in text_of(await anna.say("ja"))  # while open, it confirms
+
+
+async def test_asked_the_price_while_charging_the_answer_is_this_stations(
+    live: LiveServer,
+) -> None:
+    charger, code = await charging(live)
+    anna = chat_driver(live.app, phone=PHONE)
+    async with simulator(live, str(charger["id"]), power_kw=22):  # type: ignore[index]
+        await anna.say(code)
+        await anna.press(f"start:{code}")
+        sessions = await eventually(lambda: _sessions(live), bool)
+        await eventually(
+            lambda: session_of(live.http, sessions[0]["id"]), lambda s: s["status"] == "charging"
+        )
+        here = text_of(await anna.say("vad kostar det?"))
+    assert "Sundbyberg Centrum" in here and "Energi: 4,50 kr per kWh" in here, here
+
+
+async def test_prices_of_a_station_or_town_by_name(live: LiveServer) -> None:
+    await priced_charger(live.http)
+    anna = chat_driver(live.app, phone=PHONE)
+    by_name = text_of(await anna.say("PRIS Sundbyberg Centrum"))
+    assert by_name.startswith("Sundbyberg Centrum") and "4,50 kr per kWh" in by_name
+    unknown = text_of(await anna.say("PRIS Kiruna"))
+    assert "Kiruna" in unknown and "station" in unknown
+    general = text_of(await anna.say("vad kostar det att ladda?"))
+    assert "Just nu: 4,50 kr per kWh." in general  # one price, not "4,50 till 4,50"
+
+
+async def test_after_stop_an_sms_still_acts_but_sends_nothing(twilio: Twilio) -> None:  # noqa: F811
+    await make_driver(twilio.live.http, name="Anna", phone=ANNA, billing="invoice")
+    assert await twilio.text(ANNA, "hej") is not None
+    assert await twilio.text(ANNA, "STOP") is None
+    assert await twilio.text(ANNA, "SUPPORT") is None  # no answer: Twilio would refuse it
+    async with twilio.live.app.state.sessions() as db:
+        from sqlmodel import col, select
+
+        from backend.models import Conversation
+
+        conversation = await db.scalar(
+            select(Conversation).where(col(Conversation.address) == ANNA)
+        )
+    assert conversation is not None and conversation.mode == "waiting"  # but it was heard

@@ -264,7 +264,9 @@ async def test_a_held_chat_is_not_requeued_by_a_failure_and_after_release_it_is(
         assert "in line" not in told and "A colleague from support will answer you" in told
         assert not [m for m in held["messages"] if m["text"].startswith("Escalated: start")]
 
-        assert (await live.http.post(f"{url}/release", headers=lena)).status_code == 200
+        seen = len(held["context"]["unanswered"])  # her start, which no person answered
+        release = await live.http.post(f"{url}/release?seen_unanswered={seen}", headers=lena)
+        assert release.status_code == 200
         anna.inbox.clear()
         await start(anna, code)
         await wait_for_text(anna, "in line")

@@ -92,6 +92,12 @@ def test_examples_are_certain(text: str, intent: str, args: str) -> None:
         "min laddning har stoppat",
         "laddar inte alls",
         "stort tack",
+        "avslutat?",
+        "Avslutad",
+        "Finnish?",
+        "avsluta?",
+        "stoppa inte laddningen",
+        "dont stop charging",
     ],
 )
 def test_questions_and_complaints_never_stop_a_charge_unasked(text: str) -> None:
@@ -106,6 +112,23 @@ def test_questions_and_complaints_never_stop_a_charge_unasked(text: str) -> None
 def test_faq_questions_are_no_intent_or_not_certain(text: str) -> None:
     understood = understand(text)
     assert understood.intent is None or not understood.certain, understood
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["bara en fråga: hur startar jag?", "hear me out", "men", "Dear support, my cable is stuck"],
+)
+def test_words_one_letter_from_a_keyword_are_not_that_keyword(text: str) -> None:
+    understood = understand(text)
+    assert understood.intent not in {"find", "help"} or not understood.certain, understood
+
+
+def test_a_negated_or_questioning_stop_says_so() -> None:
+    assert understand("stoppa inte laddningen").negated
+    assert not understand("stoppa laddningen").negated
+    assert not understand("avsluta?").certain and understand("avsluta").certain
+    assert understand("charge my car").args == ""  # words, not a code "MYCAR"
+    assert not understand("svenska är svårt").certain
 
 
 def test_a_bare_number_is_a_number_and_codes_are_candidates() -> None:
@@ -156,6 +179,8 @@ def test_one_typo_in_a_keyword_keeps_its_meaning(
     typo = _one_edit(word, position, letter, operation)
     keywords = _keywords()
     assume(typo != word and fold(typo) not in keywords)
+    # Only typos of four letters or more that are no word of their own ("men", "vara").
+    assume(len(typo) >= KEYWORD_FUZZY_MIN and not table().knows(fold(typo)))
     for other, meaning in keywords.items():  # as close to another meaning: ambiguous
         if meaning != keywords[word]:
             assume(OSA.distance(typo, other) > 1 or len(other) < KEYWORD_FUZZY_MIN)

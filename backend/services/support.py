@@ -83,22 +83,15 @@ async def claim(db: AsyncSession, conversation_id: int, staff: StaffUser) -> Non
 
 
 def unanswered(messages: Sequence[Message]) -> list[Message]:
-    """What the driver wrote that got no answer at all (the bot is quiet while a person holds
-    the chat), since an agent last replied or the chat was queued."""
+    """What the driver wrote since the chat was queued or an agent last replied: only a person
+    answers it (the bot's "you are in line" is no answer)."""
     start = 0
     for position, message in enumerate(messages):
         answered = message.author == "agent" and message.direction == "out"
         queued = message.direction == "sys" and message.text.startswith(ESCALATED)
         if answered or queued:
             start = position + 1
-    later = messages[start:]
-    return [
-        message
-        for position, message in enumerate(later)
-        if message.direction == "in"
-        and message.author == "driver"
-        and (position + 1 == len(later) or later[position + 1].direction != "out")
-    ]
+    return [m for m in messages[start:] if m.direction == "in" and m.author == "driver"]
 
 
 async def _messages(db: AsyncSession, conversation_id: int) -> list[Message]:
@@ -134,6 +127,7 @@ async def release(
         "assigned_to": None,
         "mode": ConversationMode.BOT,
         "waiting_since": None,
+        "state": None,  # no question the bot asked before the agent came is still open
         **NOT_ESCALATED,
     }
     if not await _compare_and_set(db, conversation_id, held_by_me, values):

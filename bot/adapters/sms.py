@@ -198,10 +198,8 @@ class SmsConversations:
         self, phone: str, body: str, parsed: Parsed, message_id: str | None
     ) -> str | None:
         state = await self._state(phone)
-        if state is not None and state.opted_out:
-            return None  # Twilio blocks every text to this number until it texts START
         lang = state.language if state else DEFAULT_LANGUAGE
-        if parsed.kind == "more" and not (state is not None and state.agent_holds):
+        if parsed.kind == "more":  # pages the bot's answers and an agent's replies alike
             if state is None or not state.pages:
                 return await self._local(phone, body, t(lang, "sms_no_more"))
             return await self._next_page(phone, body, state.pages)
@@ -217,7 +215,7 @@ class SmsConversations:
             return to_gsm7(t(lang, "sms_error"))
         if not replies:
             return None
-        return await self._remember(phone, replies)
+        return await self._remember(phone, replies)  # None after an opt-out: it acted, silently
 
     async def _remember(self, phone: str, replies: Sequence[Reply]) -> str | None:
         """Render, keep the pages after the first; the first page to send, None if opted out."""

@@ -6,7 +6,7 @@ from collections import defaultdict
 
 from sqlmodel import col, select
 
-from backend.models import ACTIVE_SESSION_STATUSES, Charger, ChargingSession, Station
+from backend.models import ACTIVE_SESSION_STATUSES, Charger, ChargingSession, Connector, Station
 from backend.services.errors import ConflictError
 from backend.services.invoices import Month, session_day
 from backend.services.ports import CommandStatus
@@ -32,6 +32,17 @@ async def station_of(ctx: Context, session: ChargingSession) -> Station | None:
     if charger is None or charger.station_id is None:
         return None
     return await ctx.db.get(Station, charger.station_id)
+
+
+async def connector_code(ctx: Context, session: ChargingSession) -> str | None:
+    """The code of the connector the session charges at."""
+    code: str | None = await ctx.db.scalar(
+        select(col(Connector.code)).where(
+            col(Connector.charger_id) == session.charger_id,
+            col(Connector.connector_id) == session.connector_id,
+        )
+    )
+    return code
 
 
 async def status(ctx: Context) -> list[Reply]:

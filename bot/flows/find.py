@@ -28,6 +28,8 @@ def type_label(ctx: Context, connector_type: str) -> str:
 
 async def ask(ctx: Context) -> list[Reply]:
     ctx.conversation.state = "find:place"
+    if ctx.conversation.channel == "sms":  # a plain phone shares no position
+        return [ctx.reply(ctx.t("find_ask_sms"))]
     return [ctx.reply(ctx.t("find_ask"), request_location=True)]
 
 

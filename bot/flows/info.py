@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from rapidfuzz import fuzz, process
 from sqlmodel import col, func, select
 
-from backend.models import Connector, Tariff
+from backend.models import Connector, Station, Tariff
+from backend.services.places import fold
 from backend.services.pricing import member_price_per_kwh
 from bot.context import Context
 from bot.flows import start
@@ -14,13 +16,21 @@ from bot.messages import Choice, Reply
 
 
 async def prices(ctx: Context, code: str = "") -> list[Reply]:
+    """The prices: of a connector (its code), of a station or town by name, or in general."""
     if code.strip():
         found = await start._place(ctx, code)
-        if found is None:
-            return [ctx.reply(ctx.t("unknown_code", code=code.strip().upper()))]
-        _, _, station, tariff = found
-        name = station.name if station else ""
-        return [ctx.reply(f"{name}\n{full_price(ctx, tariff)}".strip())]
+        if found is not None:
+            _, _, station, tariff = found
+            name = station.name if station else ""
+            return [ctx.reply(f"{name}\n{full_price(ctx, tariff)}".strip())]
+        named = await _stations_named(ctx, code)
+        if not named:
+            return [ctx.reply(ctx.t("unknown_code_or_station", code=code.strip()))]
+        blocks = []
+        for station in named[:3]:
+            tariff = await ctx.db.scalar(select(Tariff).where(col(Tariff.station_id) == station.id))
+            blocks.append(f"{station.name}\n{full_price(ctx, tariff)}")
+        return [ctx.reply("\n\n".join(blocks))]
     low, high = (
         await ctx.db.execute(
             select(
@@ -29,7 +39,9 @@ async def prices(ctx: Context, code: str = "") -> list[Reply]:
         )
     ).one()
     parts = [ctx.t("prices_intro")]
-    if low is not None and high is not None:
+    if low is not None and high is not None and low == high:
+        parts.append(ctx.t("prices_single", price=kronor(low, ctx.lang)))
+    elif low is not None and high is not None:
         parts.append(ctx.t("prices_range", low=kronor(low, ctx.lang), high=kronor(high, ctx.lang)))
     discount = member_discount(ctx)
     if discount:
@@ -48,6 +60,18 @@ async def prices(ctx: Context, code: str = "") -> list[Reply]:
     if example:
         parts.append(ctx.t("prices_hint", code=example))
     return [ctx.reply("\n\n".join(parts))]
+
+
+async def _stations_named(ctx: Context, text: str) -> list[Station]:
+    """Stations whose name is `text` (typos forgiven), else the stations of a town so named."""
+    stations = list((await ctx.db.scalars(select(Station).order_by(col(Station.id)))).all())
+    wanted = fold(text)
+    by_name = process.extractOne(
+        wanted, {s.id: fold(s.name) for s in stations}, scorer=fuzz.WRatio, score_cutoff=88
+    )
+    if by_name is not None:
+        return [s for s in stations if s.id == by_name[2]]
+    return [s for s in stations if fuzz.ratio(wanted, fold(s.city)) >= 85]
 
 
 async def help_text(ctx: Context) -> list[Reply]:

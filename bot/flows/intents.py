@@ -35,6 +35,13 @@ async def _stop(ctx: Context, understood: Understanding) -> list[Reply]:
 
 
 async def _prices(ctx: Context, understood: Understanding) -> list[Reply]:
+    """The price list asked for; while charging, "vad kostar det?" means here."""
+    if not understood.args:
+        session = await charging.active_session(ctx)
+        if session is not None:
+            code = await charging.connector_code(ctx, session)
+            if code is not None:
+                return await info.prices(ctx, code)
     return await info.prices(ctx, understood.args)
 
 
@@ -116,7 +123,7 @@ def offer(ctx: Context, names: Sequence[str]) -> Reply:
 async def confirm_or_answer(ctx: Context, understood: Understanding, text: str) -> list[Reply]:
     """A likely "stop": asked first when something is charging, else a question for the FAQ."""
     session = await charging.active_session(ctx)
-    if session is None or understood.intent != "stop":
+    if session is None or understood.intent != "stop" or understood.negated:
         return await faq.ask(ctx, text)
     station = await charging.station_of(ctx, session)
     ctx.conversation.state = STOP_CONFIRM

@@ -23,6 +23,10 @@ STRINGS: dict[str, str] = {
         "Share your location with the button below, or type a town or station, "
         "e.g. Sundbyberg or Göteborg central."
     ),
+    "find_ask_sms": (
+        "Write a town or station, e.g. Uppsala or Göteborg central, and I'll show free "
+        "chargers there."
+    ),
     "find_header": "Free chargers near {place}:",
     "find_header_here": "Free chargers near you:",
     "find_none_free": "No free connectors near {place} right now. These are the nearest:",
@@ -178,6 +182,11 @@ STRINGS: dict[str, str] = {
     "prices_plans": (
         "Price plans:\nPay as you go: pay per session.\nMember: a monthly fee and a lower price "
         "per kWh (coming soon)."
+    ),
+    "prices_single": "Right now: {price} per kWh.",
+    "unknown_code_or_station": (
+        "I can't find a connector or station called {code}. Type the code on the sticker, "
+        "e.g. PRICE K7P3Q, or a station name."
     ),
     "prices_range": "Right now: {low} to {high} per kWh.",
     "prices_hint": "Type a connector code (e.g. /prices {code}) for the exact price there.",

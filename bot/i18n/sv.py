@@ -23,6 +23,10 @@ STRINGS: dict[str, str] = {
         "Dela din position med knappen nedan, eller skriv en ort eller station, "
         "t.ex. Sundbyberg eller Göteborg central."
     ),
+    "find_ask_sms": (
+        "Skriv en ort eller station, t.ex. Uppsala eller Göteborg central, så visar jag "
+        "lediga laddare där."
+    ),
     "find_header": "Lediga laddare nära {place}:",
     "find_header_here": "Lediga laddare nära dig:",
     "find_none_free": "Inga lediga uttag nära {place} just nu. Här är de närmaste:",
@@ -181,6 +185,11 @@ STRINGS: dict[str, str] = {
     "prices_plans": (
         "Prisplaner:\nLöpande: betala per laddning.\nMedlem: månadsavgift och lägre kWh-pris "
         "(kommer snart)."
+    ),
+    "prices_single": "Just nu: {price} per kWh.",
+    "unknown_code_or_station": (
+        "Jag hittar inget uttag eller någon station som heter {code}. Skriv koden på "
+        "dekalen, t.ex. PRIS K7P3Q, eller ett stationsnamn."
     ),
     "prices_range": "Just nu: {low} till {high} per kWh.",
     "prices_hint": "Skriv en uttagskod (t.ex. /prices {code}) för exakt pris vid ett uttag.",
