@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from backend.cli import main
 from backend.services.staff import issue_token
 from backend.settings import Settings
+from tests.charging_helpers import eventually
 from tests.chat_helpers import ChatDriver, chat_driver, text_of
 from tests.conftest import SECRET_KEY
 from tests.telegram_double import RecordingRequest, message_update, telegram_user
@@ -299,6 +300,10 @@ async def test_an_agent_reply_reaches_an_sms_driver_through_twilio(
         assert ("driver", "Laddaren svarar inte") in [(m["author"], m["text"]) for m in messages]
 
 
+async def _transcript(http: httpx.AsyncClient, url: str, staff: dict[str, str]) -> list[str]:
+    return [m["text"] for m in (await http.get(url, headers=staff)).json()["messages"]]
+
+
 async def test_an_agent_reply_reaches_a_telegram_driver(settings: Settings) -> None:
     anna = telegram_user(123_123_123, "Anna", "Lindqvist", "en")
     api = RecordingRequest(username="chargebot_test_bot")
@@ -312,6 +317,12 @@ async def test_an_agent_reply_reaches_a_telegram_driver(settings: Settings) -> N
         assert (await http.post(f"{url}/claim", headers=lena)).status_code == 200
         before = len(api.messages(anna["id"]))
         await bot.send(message_update(anna, "The cable is stuck"))
+        # Updates are handled after the webhook answers: the agent answers once it is there
+        # (a message after her reply would be unanswered, and the release would say so).
+        await eventually(
+            lambda: _transcript(http, url, lena),
+            lambda texts: "The cable is stuck" in texts,
+        )
         sent = await http.post(f"{url}/messages", json={"text": "Lena here, on it."}, headers=lena)
         assert sent.status_code == 201
         reply = await bot.says(anna, "Lena here")
