@@ -6,7 +6,7 @@ from fastapi import FastAPI
 
 from backend.demo import PROMPTS, _chat_lines
 from tests.charging_helpers import eventually, priced_charger, session_of, simulator
-from tests.chat_helpers import chat_driver, payloads, text_of
+from tests.chat_helpers import ChatDriver, chat_driver, payloads, text_of
 from tests.conftest import LiveServer
 from tests.factories import make_driver
 from tests.test_natural_chat import twilio  # noqa: F401 - the served app with SMS on
@@ -30,14 +30,19 @@ async def test_asked_about_the_idle_fee_while_charging_the_answer_names_this_sta
     general = text_of(await anna.say("vad är blockeringsavgiften?"))
     assert "Sundbyberg" not in general  # nothing charging: the general answer only
     async with simulator(live, str(charger["id"]), power_kw=22):  # type: ignore[index]
-        await anna.say(code)
-        await anna.press(f"start:{code}")
-        sessions = await eventually(lambda: _sessions(live), bool)
-        await eventually(
-            lambda: session_of(live.http, sessions[0]["id"]), lambda s: s["status"] == "charging"
-        )
+        await start_and_wait(live, anna, code)
         here = text_of(await anna.say("vad kostar det att stå kvar när bilen är full?"))
     assert "Här vid Sundbyberg Centrum: 15 min" in here and "2,00 kr per minut" in here, here
+
+
+async def start_and_wait(live: LiveServer, anna: ChatDriver, code: str) -> None:
+    """Confirm the start at `code` and wait until the session is charging."""
+    await anna.say(code)
+    await anna.press(f"start:{code}")
+    sessions = await eventually(lambda: _sessions(live), bool)
+    await eventually(
+        lambda: session_of(live.http, sessions[0]["id"]), lambda s: s["status"] == "charging"
+    )
 
 
 async def _sessions(live: LiveServer) -> list[dict[str, object]]:
@@ -124,12 +129,7 @@ async def test_asked_the_price_while_charging_the_answer_is_this_stations(
     charger, code = await charging(live)
     anna = chat_driver(live.app, phone=PHONE)
     async with simulator(live, str(charger["id"]), power_kw=22):  # type: ignore[index]
-        await anna.say(code)
-        await anna.press(f"start:{code}")
-        sessions = await eventually(lambda: _sessions(live), bool)
-        await eventually(
-            lambda: session_of(live.http, sessions[0]["id"]), lambda s: s["status"] == "charging"
-        )
+        await start_and_wait(live, anna, code)
         here = text_of(await anna.say("vad kostar det?"))
     assert "Sundbyberg Centrum" in here and "Energi: 4,50 kr per kWh" in here, here
 
