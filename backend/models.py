@@ -9,6 +9,7 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     ForeignKey,
     Index,
@@ -71,6 +72,9 @@ class SessionStatus(StrEnum):
     CHARGING = "charging"
     STOPPING = "stopping"
     COMPLETED = "completed"
+    # Closed with implausible meter figures: billed up to the plausible amount until an
+    # operator decides (backend/services/plausibility.py).
+    NEEDS_REVIEW = "needs_review"
     FAILED = "failed"
 
 
@@ -194,7 +198,11 @@ class Charger(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=64)
     station_id: int | None = _fk("station.id", nullable=True)  # None: auto-registered, unplaced
+    # The charger's AuthorizationKey (HTTP basic password) as a keyed hash; legacy argon2 hashes
+    # are replaced on the next successful connect. None: no key (refused unless allowed).
     password_hash: str | None = Field(default=None, max_length=200)
+    # A rotated key sent by ChangeConfiguration AuthorizationKey, used once the charger confirms.
+    pending_key_hash: str | None = Field(default=None, max_length=200)
     boot_status: str = Field(default=BootStatus.ACCEPTED, sa_type=String(16))
     vendor: str | None = Field(default=None, max_length=50)
     model: str | None = Field(default=None, max_length=50)
@@ -254,6 +262,10 @@ class IdTag(SQLModel, table=True):
     driver_id: int = _fk("driver.id", ondelete="CASCADE")
     status: str = Field(default=IdTagStatus.ACCEPTED, sa_type=String(16))
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # A chat driver's token: valid only for the transaction its own RemoteStart asked for.
+    virtual: bool = Field(
+        default=False, sa_column=Column(Boolean(), nullable=False, server_default=text("false"))
+    )
     created_at: datetime = _created()
 
 
@@ -287,6 +299,12 @@ class ChargingSession(SQLModel, table=True):
     meter_start_wh: int | None = None
     meter_stop_wh: int | None = None
     energy_wh: int = 0
+    # What the charger reported when it was implausible (status needs_review); energy_wh then
+    # holds the plausible amount that was billed.
+    measured_energy_wh: int | None = None
+    review_reason: str | None = Field(default=None, max_length=200)
+    reviewed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    reviewed_by: str | None = Field(default=None, max_length=254)
     power_w: float | None = None
     cost_minor: int | None = None
     currency: str = Field(default="SEK", max_length=3)
@@ -394,6 +412,29 @@ class StaffUser(SQLModel, table=True):
     password_hash: str = Field(max_length=200)
     active: bool = True
     created_at: datetime = _created()
+
+
+class StaffAudit(SQLModel, table=True):
+    """What staff did or read that touches a driver: transcript reads, claims, overrides."""
+
+    __tablename__ = "staff_audit"
+
+    id: int | None = Field(default=None, primary_key=True)
+    staff_id: int | None = _fk("staff_user.id", nullable=True)
+    actor: str = Field(max_length=254)  # the staff email, or "admin-token"
+    action: str = Field(sa_type=String(32))
+    conversation_id: int | None = Field(default=None, index=True)
+    reason: str | None = Field(default=None, max_length=300)
+    created_at: datetime = _created(index=True)
+
+
+class ReadinessProbe(SQLModel, table=True):
+    """One row /readyz rewrites to prove the database takes writes."""
+
+    __tablename__ = "readiness_probe"
+
+    id: int = Field(primary_key=True)
+    checked_at: datetime = _created()
 
 
 class ProcessedEvent(SQLModel, table=True):
