@@ -22,8 +22,10 @@ from backend.chargers.redis_relay import RedisNetwork
 from backend.chargers.registry import ChargerRegistry
 from backend.chargers.relay import LocalChargerCommands
 from backend.db import create_engine, session_factory, sqlite_file, utcnow
+from backend.logs import protect_logs
 from backend.models import Charger
 from backend.paths import DATA_DIR
+from backend.services import charger_keys, readiness
 from backend.services.charger_state import ChargerStateService
 from backend.services.charging import ChargingService
 from backend.services.errors import (
@@ -35,8 +37,11 @@ from backend.services.errors import (
     RefusedError,
 )
 from backend.services.events import EventBus
+from backend.services.hold_guard import HoldGuard
+from backend.services.login_throttle import LoginThrottle, RedisCounters
 from backend.services.payments import PaymentService
 from backend.services.places import Gazetteer
+from backend.services.plausibility import PlausibilityRules
 from backend.services.ports import ChargerCommands
 from backend.services.test_payments import TestPayments
 from backend.settings import Settings, get_settings
@@ -80,17 +85,25 @@ def _install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(status_code=422, content={"detail": [error]})
 
 
-async def _run_timers(charging: ChargingService, interval: float) -> None:
+async def _run_timers(
+    charging: ChargingService, interval: float, hold_guard: HoldGuard | None = None
+) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
             await charging.run_timers()
         except Exception:
             log.exception("charging timers failed; retrying in %s s", interval)
+        if hold_guard is not None:
+            try:  # per-minute and idle fees grow between meter values too
+                await hold_guard.tick()
+            except Exception:
+                log.exception("hold cap check failed; retrying in %s s", interval)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    protect_logs(settings)  # no URL with a bot token, no secret in any log record
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -102,6 +115,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         sessions = session_factory(engine)
         app.state.engine = engine
         app.state.sessions = sessions
+        # `app.state.login_throttle` (set before the lifespan starts) replaces it, e.g. with a
+        # test clock. With Redis, every process counts the same failed logins.
+        throttle: LoginThrottle | None = getattr(app.state, "login_throttle", None)
+        if throttle is None:
+            counters = (
+                RedisCounters(settings.redis_url, settings.redis_key_prefix)
+                if settings.redis_url
+                else None
+            )
+            throttle = app.state.login_throttle = LoginThrottle(counters)
         events: EventBus = app.state.events
         registry = ChargerRegistry()
         local_commands = LocalChargerCommands(registry, timeout=settings.ocpp_call_timeout)
@@ -127,6 +150,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             start_timeout=settings.ocpp_start_timeout,
             idle_warning_minutes=settings.idle_warning_minutes,
             member_discount_percent=settings.member_price_per_kwh_discount_percent,
+            plausibility=PlausibilityRules(
+                tolerance=settings.meter_power_tolerance, slack_wh=settings.meter_slack_wh
+            ),
         )
         app.state.commands = commands
         app.state.charging = charging
@@ -162,6 +188,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if payments is not None:
             # local_only: with Redis, only the process where an event happened settles it.
             events.subscribe(payments, local_only=True)
+        # A charge paid with a card hold is stopped before its cost passes the hold.
+        hold_guard = HoldGuard(sessions, charging, events)
+        app.state.hold_guard = hold_guard
+        events.subscribe(hold_guard, local_only=True)
         app.state.central = central.CentralSystem(
             ChargerStateService(sessions),
             charging,
@@ -171,7 +201,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             call_timeout=settings.ocpp_call_timeout,
             heartbeat_interval=settings.ocpp_heartbeat_interval,
             leases=network,
+            key_pepper=charger_keys.pepper_from(settings.ocpp_key_pepper, settings.secret_key),
+            allow_unsecured=settings.ocpp_unsecured_allowed,
+            max_message_bytes=settings.ocpp_max_message_bytes,
         )
+        if settings.ocpp_unsecured_allowed:
+            # The demo's chargers have no keys: say so, quietly in development.
+            log.log(
+                logging.INFO if settings.is_development else logging.WARNING,
+                "OCPP_ALLOW_UNSECURED is on%s: chargers without a key connect unauthenticated",
+                " (development default)" if settings.ocpp_allow_unsecured is None else "",
+            )
         app.state.outbox = Outbox()
         faq_path = Path(settings.faq_file) if settings.faq_file else DATA_DIR / "faq.yaml"
         # `app.state.clock` (set before the lifespan starts) replaces the wall clock, so
@@ -203,7 +243,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await db.commit()
         else:  # other processes hold sockets; the lease sweeper marks lapsed ones offline
             await network.start()
-        timers = asyncio.create_task(_run_timers(charging, settings.sweep_interval))
+        timers = asyncio.create_task(_run_timers(charging, settings.sweep_interval, hold_guard))
         app.state.telegram = await start_telegram(app)
         app.state.sms = await start_sms(app)
         try:
@@ -216,12 +256,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await timers
             await stop_telegram(app.state.telegram)
             await app.state.central.close_all()
+            await hold_guard.drain()
             if network is not None:
                 await network.stop()
             if payments is not None:
                 await payments.drain()  # before the notifier: it sends their receipts
             await app.state.notifier.drain()
             await stop_sms(app.state.sms)  # after the notifier: its last messages go out
+            await throttle.close()
             await engine.dispose()
 
     app = FastAPI(
@@ -236,7 +278,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
+        """Liveness: the process serves HTTP (restart it if this fails)."""
         return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"])
+    async def readyz(request: Request) -> JSONResponse:
+        """Readiness: 200 only if the database takes a write and Redis (if used) answers."""
+        state = request.app.state
+        report = await readiness.check(state.sessions, getattr(state, "network", None))
+        return JSONResponse(status_code=200 if report.ready else 503, content=report.body())
 
     app.include_router(admin.router)
     app.include_router(auth.router)

@@ -35,6 +35,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         proxy_headers=True,
         forwarded_allow_ips=args.forwarded_allow_ips,
         log_level=args.log_level,
+        # The only WebSockets are chargers': a larger frame closes the socket (1009) before
+        # it is buffered (uvicorn's default is 16 MiB).
+        ws_max_size=settings.ocpp_max_message_bytes,
     )
     return 0
 
@@ -248,6 +251,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         quiet += ["ocpp"]
     for name in quiet:
         logging.getLogger(name).setLevel(logging.WARNING)
+    from backend.logs import protect_logs
+
+    protect_logs()  # httpx quiet, records scrubbed; the app adds its secrets when created
     args = build_parser().parse_args(argv)
     code: int = args.handler(args)
     return code

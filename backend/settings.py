@@ -13,6 +13,7 @@ from backend.services.support_hours import parse_windows, parse_zone
 DEFAULT_DATABASE_URL = "sqlite:///./var/chargebot.sqlite3"
 DEV_ADMIN_TOKEN = "dev-admin-token"
 DEV_SECRET_KEY = "dev-secret-key-for-development-only"
+MIN_SECRET_LENGTH = 32  # characters of ADMIN_TOKEN, SECRET_KEY, TELEGRAM_WEBHOOK_SECRET
 _PLACEHOLDER_SECRETS = {
     "",
     "changeme",
@@ -106,11 +107,32 @@ class Settings(BaseSettings):
     live_status_interval: float = Field(default=10.0, gt=0, description="Seconds between edits.")
 
     ocpp_auto_register: bool = False
+    ocpp_allow_unsecured: bool | None = Field(
+        default=None,
+        description="Accept chargers that have no key (no HTTP Basic auth) - labs only. "
+        "Default: on in development, off in production.",
+    )
+    ocpp_key_pepper: str = Field(
+        default="",
+        description="Server-side secret of the charger keys' HMAC; empty: derived from "
+        "SECRET_KEY. Changing it (or SECRET_KEY while it is empty) invalidates every key.",
+    )
+    ocpp_max_message_bytes: int = Field(
+        default=65536, ge=4096, description="Largest OCPP WebSocket frame; larger ones close."
+    )
     ocpp_call_timeout: float = Field(default=30.0, gt=0, description="Seconds to await a charger.")
     ocpp_start_timeout: float = Field(
         default=120.0, gt=0, description="Seconds from an accepted RemoteStart to StartTransaction."
     )
     ocpp_heartbeat_interval: int = Field(default=300, ge=10)
+    # Meter plausibility (backend/services/plausibility.py): energy above connector power ×
+    # elapsed time × (1 + tolerance) + slack is not billed; the session awaits an operator.
+    meter_power_tolerance: float = Field(
+        default=0.1, ge=0, description="Share above a connector's max power still plausible."
+    )
+    meter_slack_wh: int = Field(
+        default=1000, ge=0, description="Wh plausible on top (meter resolution, clock jitter)."
+    )
     idle_warning_minutes: int = Field(default=5, ge=0, description="Notice before idle fees.")
     sweep_interval: float = Field(default=5.0, gt=0, description="Seconds between timer checks.")
     # Scale-out (several server processes): see README "Production layout".
@@ -165,6 +187,13 @@ class Settings(BaseSettings):
         return self.environment == "development"
 
     @property
+    def ocpp_unsecured_allowed(self) -> bool:
+        """Chargers without a key may connect: explicit setting, else only in development."""
+        if self.ocpp_allow_unsecured is not None:
+            return self.ocpp_allow_unsecured
+        return self.is_development
+
+    @property
     def sms_configured(self) -> bool:
         """Any Twilio setting is given: the SMS channel is meant to be on."""
         return bool(
@@ -181,15 +210,21 @@ class Settings(BaseSettings):
         secrets_needed = ["admin_token", "secret_key"]
         if self.telegram_bot_token and self.telegram_mode == "webhook":
             secrets_needed.append("telegram_webhook_secret")
+        if self.ocpp_key_pepper:  # empty: derived from SECRET_KEY, checked above
+            secrets_needed.append("ocpp_key_pepper")
         for name in secrets_needed:
             value = getattr(self, name)
             if value.strip().lower() in _PLACEHOLDER_SECRETS:
                 state = "missing" if not value else "set to a placeholder"
-                raise ConfigurationError(
-                    f"{name.upper()} is {state}; set it to a long random value "
-                    f"(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`) "
-                    f"or run with ENVIRONMENT=development."
-                )
+            elif len(value.strip()) < MIN_SECRET_LENGTH:
+                state = f"too short ({len(value.strip())} characters, at least {MIN_SECRET_LENGTH})"
+            else:
+                continue
+            raise ConfigurationError(
+                f"{name.upper()} is {state}; set it to a long random value "
+                f"(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`) "
+                f"or run with ENVIRONMENT=development."
+            )
         stripe_secret = self.stripe_webhook_secret.strip().lower()
         if self.stripe_api_key and stripe_secret in _PLACEHOLDER_SECRETS:
             raise ConfigurationError(

@@ -22,18 +22,22 @@ from sqlmodel import col, select
 
 from backend.db import utcnow
 from backend.models import (
+    Billing,
     Charger,
     ChargingSession,
     Conversation,
     ConversationMode,
+    Driver,
     EscalationReason,
     Payment,
     PaymentStatus,
+    SessionStatus,
     Station,
 )
 from backend.services import support
 from backend.services.events import (
     ChargingFinished,
+    HoldCapReached,
     IdleFeeSoon,
     PaymentCaptured,
     PaymentProblem,
@@ -41,14 +45,16 @@ from backend.services.events import (
     SessionEvent,
     SessionFailed,
     SessionProgress,
+    SessionReviewed,
     SessionStarted,
 )
+from backend.services.invoices import session_day
 from backend.services.pricing import FREE, TariffSnapshot
 from backend.services.support_hours import ALWAYS_OPEN, SupportHours
 from bot.conversations import locked, record
-from bot.flows.sessions_text import receipt_text, status_text
+from bot.flows.sessions_text import payment_lines, receipt_text, status_text
 from bot.flows.support import in_line
-from bot.formatting import kronor
+from bot.formatting import kronor, kwh
 from bot.i18n import CATALOGS, t
 from bot.messages import Reply
 from bot.outbox import Outbox
@@ -161,10 +167,13 @@ class Notifier:
         if isinstance(event, SessionFailed):
             key = f"failed_{event.reason}"
             text = t(lang, key if key in CATALOGS[lang] else "failed_other")
+            # Only money that was held is released: a payment page cancelled or left unpaid
+            # held nothing (its own text says so).
             held = await db.scalar(
                 select(col(Payment.id)).where(
                     col(Payment.session_id) == session.id,
                     col(Payment.status).in_([PaymentStatus.AUTHORIZED, PaymentStatus.RELEASED]),
+                    col(Payment.amount_authorized_minor) > 0,
                 )
             )
             if held is not None:  # the payments service releases it
@@ -173,21 +182,38 @@ class Notifier:
             if from_chat and await self._needs_help(db, event):
                 conversation = await locked(db, conversation)
                 queued = await self._escalate(
-                    db, conversation, EscalationReason.START_FAILED, event.reason
+                    db, conversation, EscalationReason.START_FAILED, event.reason, session.id
                 )
                 text = f"{text} {queued}"
             return conversation, Reply(text)
         if isinstance(event, PaymentProblem):
             conversation = await locked(db, conversation)
             queued = await self._escalate(
-                db, conversation, EscalationReason.PAYMENT_PROBLEM, event.problem
+                db, conversation, EscalationReason.PAYMENT_PROBLEM, event.problem, session.id
             )
-            return conversation, Reply(f"{t(lang, 'payment_problem')} {queued}")
+            if event.problem == "uncollected" and event.owed_minor > 0:
+                # The cost passed the hold: what was taken and what is still owed, in figures.
+                problem = t(
+                    lang,
+                    "payment_uncollected",
+                    taken=kronor(event.taken_minor, lang),
+                    owed=kronor(event.owed_minor, lang),
+                )
+            else:
+                problem = t(lang, "payment_problem")
+            return conversation, Reply(f"{problem} {queued}")
         if isinstance(event, PaymentCaptured):
-            text = t(lang, "payment_captured", amount=kronor(event.amount_minor, lang))
             if event.uncollected_minor:
-                uncollected = kronor(event.uncollected_minor, lang)
-                text = f"{text}\n{t(lang, 'payment_uncollected', amount=uncollected)}"
+                return None  # the PaymentProblem that follows says what was taken and owed
+            text = t(lang, "payment_captured", amount=kronor(event.amount_minor, lang))
+            return conversation, Reply(text)
+        if isinstance(event, HoldCapReached):
+            text = t(
+                lang,
+                "hold_cap_passed" if event.cost_minor >= event.hold_minor else "hold_cap_reached",
+                cost=kronor(event.cost_minor, lang),
+                hold=kronor(event.hold_minor, lang),
+            )
             return conversation, Reply(text)
         if isinstance(event, ChargingFinished):
             return conversation, Reply(t(lang, "event_charging_finished"))
@@ -197,8 +223,27 @@ class Notifier:
             return conversation, Reply(
                 t(lang, "event_idle_soon", minutes=event.minutes, price=price)
             )
+        if isinstance(event, SessionReviewed):  # the operator decided on the meter reading
+            text = t(
+                lang,
+                "review_done",
+                station=name,
+                date=session_day(session).isoformat(),
+                amount=kronor(event.cost_minor, lang),
+                energy=kwh(event.energy_wh, lang),
+            )
+            if event.uncollected_minor > 0:
+                owed = kronor(event.uncollected_minor, lang)
+                text += " " + t(lang, "review_done_owed", owed=owed)
+            return conversation, Reply(text)
         if isinstance(event, SessionCompleted):
-            return conversation, Reply(receipt_text(lang, session, station))
+            paid = await self._paid(db, session, lang)
+            text = receipt_text(lang, session, station, paid)
+            if session.status == SessionStatus.NEEDS_REVIEW:  # implausible meter figures
+                billed = kronor(session.cost_minor or 0, lang)
+                energy = kwh(session.energy_wh, lang)
+                text += "\n\n" + t(lang, "receipt_under_review", amount=billed, energy=energy)
+            return conversation, Reply(text)
         return None
 
     async def _conversation_of(
@@ -233,15 +278,41 @@ class Notifier:
         )
         return unpaid is None
 
+    async def _paid(self, db: AsyncSession, session: ChargingSession, lang: str) -> str | None:
+        """The receipt's line on how the session is paid (card hold, saved card, invoice)."""
+        payment = await db.scalar(
+            select(Payment)
+            .where(col(Payment.session_id) == session.id)
+            .order_by(col(Payment.id).desc())
+            .limit(1)
+        )
+        driver = await db.get(Driver, session.driver_id) if session.driver_id else None
+        held = (
+            payment.amount_authorized_minor
+            if payment is not None
+            and payment.status in {PaymentStatus.AUTHORIZED, PaymentStatus.CAPTURED}
+            and payment.method != Billing.CARD_ON_FILE
+            else 0
+        )
+        return payment_lines(
+            lang,
+            session.cost_minor or 0,
+            billing=driver.billing if driver is not None else None,
+            held_minor=held,
+            method=payment.method if payment is not None else None,
+            saved_card=driver is not None and driver.stripe_payment_method_id is not None,
+        )
+
     async def _escalate(
         self,
         db: AsyncSession,
         conversation: Conversation,
         reason: EscalationReason,
         detail: str,
+        session_id: int | None = None,
     ) -> str:
         """Queue the (locked) conversation for support; the sentence that tells the driver."""
-        queued = await support.escalate(db, conversation, reason, detail)
+        queued = await support.escalate(db, conversation, reason, detail, session_id=session_id)
         lang = conversation.language
         if conversation.mode == ConversationMode.AGENT:
             return t(lang, "agent_holds")

@@ -12,7 +12,7 @@ import httpx
 from backend.chargers.simulator import SimulatedChargePoint, SimulatorConfig
 from backend.services.events import SessionEvent
 from tests.conftest import LiveServer
-from tests.factories import make_charger, make_driver, make_station
+from tests.factories import charger_key, make_charger, make_driver, make_station
 
 T = TypeVar("T")
 
@@ -71,7 +71,11 @@ async def charger_of(http: httpx.AsyncClient, charger_id: str) -> dict[str, Any]
 async def simulator(
     live: LiveServer, charger_id: str, **config: Any
 ) -> AsyncIterator[SimulatedChargePoint]:
-    """A simulated charge point connected to the live server, booted and reporting status."""
+    """A simulated charge point connected to the live server, booted and reporting status.
+
+    It authenticates with the key make_charger got, unless `password=` says otherwise.
+    """
+    config.setdefault("password", charger_key(charger_id))
     config.setdefault("meter_interval", 0.1)
     config.setdefault("time_scale", 600.0)
     sim = SimulatedChargePoint(

@@ -9,6 +9,14 @@ import httpx
 
 _counter = itertools.count(1)
 
+# The key each charger made by make_charger got (shown once, in the create response), by id:
+# simulator() and bare_charger() connect with it, as a configured charger would.
+CHARGER_KEYS: dict[str, str] = {}
+
+
+def charger_key(charger_id: str) -> str | None:
+    return CHARGER_KEYS.get(charger_id)
+
 
 def station_body(**overrides: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
@@ -47,9 +55,13 @@ async def make_charger(
 ) -> dict[str, Any]:
     if station_id is None:
         station_id = (await make_station(admin))["id"]
-    response = await admin.post("/admin/chargers", json=charger_body(station_id, **overrides))
+    body = charger_body(station_id, **overrides)
+    response = await admin.post("/admin/chargers", json=body)
     assert response.status_code == 201, response.text
     charger: dict[str, Any] = response.json()
+    key = charger.get("key") or body.get("password")
+    if key:
+        CHARGER_KEYS[charger["id"]] = key
     return charger
 
 

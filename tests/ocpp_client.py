@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
@@ -13,6 +14,15 @@ from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
 from backend.chargers.protocol import ocpp_now
+from tests.factories import charger_key
+
+FACTORY_KEY = "\x00the key make_charger got"  # bare_charger's default: a sentinel
+
+
+def basic_auth(username: str, password: str | bytes) -> dict[str, str]:
+    raw = password if isinstance(password, bytes) else password.encode()
+    token = base64.b64encode(username.encode() + b":" + raw).decode("ascii")
+    return {"Authorization": f"Basic {token}"}
 
 
 class BareChargePoint(ChargePoint):
@@ -43,6 +53,11 @@ class BareChargePoint(ChargePoint):
             call.BootNotification(charge_point_vendor="Test", charge_point_model="Bare"),
             suppress=False,
         )
+
+    async def call_authorize(self, id_tag: str) -> str:
+        """Authorize; the idTagInfo status."""
+        result = await self.call(call.Authorize(id_tag=id_tag), suppress=False)
+        return str(result.id_tag_info["status"])
 
     async def start_transaction(
         self, connector_id: int, id_tag: str, meter_start: int, timestamp: str | None = None
@@ -93,11 +108,25 @@ class BareChargePoint(ChargePoint):
 
 @contextlib.asynccontextmanager
 async def bare_charger(
-    ocpp_url: str, charger_id: str, *, listen: bool = True, **kwargs: Any
+    ocpp_url: str,
+    charger_id: str,
+    *,
+    listen: bool = True,
+    password: str | bytes | None = FACTORY_KEY,
+    charge_point_class: type[BareChargePoint] = BareChargePoint,
+    **kwargs: Any,
 ) -> AsyncIterator[BareChargePoint]:
-    """Connect; with listen=False nothing reads the socket (a charger that never answers)."""
-    ws = await websockets.connect(f"{ocpp_url}/{charger_id}", subprotocols=["ocpp1.6"])
-    charge_point = BareChargePoint(charger_id, ws, response_timeout=10, **kwargs)
+    """Connect; with listen=False nothing reads the socket (a charger that never answers).
+
+    It sends the key make_charger got unless `password` is given (None: no credentials).
+    """
+    if password == FACTORY_KEY:
+        password = charger_key(charger_id)
+    headers = basic_auth(charger_id, password) if password is not None else {}
+    ws = await websockets.connect(
+        f"{ocpp_url}/{charger_id}", subprotocols=["ocpp1.6"], additional_headers=headers
+    )
+    charge_point = charge_point_class(charger_id, ws, response_timeout=10, **kwargs)
     task = asyncio.create_task(charge_point.start()) if listen else None
     try:
         yield charge_point

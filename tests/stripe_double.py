@@ -53,6 +53,7 @@ class RecordingStripeClient(stripe.HTTPClient):
         self.setup_intents: dict[str, dict[str, Any]] = {}
         self.subscriptions: dict[str, dict[str, Any]] = {}  # set up by the tests
         self.declined_methods: set[str] = set()  # off-session charges on these are declined
+        self.unavailable = False  # True: every call fails as a Stripe outage does (HTTP 500)
         self._answers: dict[str, tuple[str, int]] = {}
         self._lock = threading.Lock()
 
@@ -96,6 +97,8 @@ class RecordingStripeClient(stripe.HTTPClient):
         key = next((v for k, v in headers.items() if k.lower() == "idempotency-key"), None)
         with self._lock:
             self.calls.append(StripeCall(method.upper(), split.path, params, key))
+            if self.unavailable:
+                return _error(500, "api_error", "Stripe is having a bad day")
             if key is not None and method.upper() == "POST" and key in self._answers:
                 return self._answers[key]
             answer = self._route(method.upper(), split.path, params)

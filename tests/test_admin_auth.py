@@ -55,3 +55,18 @@ async def test_health_and_docs_need_no_token(anonymous: httpx.AsyncClient) -> No
     assert (await anonymous.get("/docs")).status_code == 200
     spec = (await anonymous.get("/openapi.json")).json()
     assert "/admin/chargers" in spec["paths"]
+
+
+async def test_a_stranger_learns_nothing_from_bad_input_but_401(
+    app: FastAPI, anonymous: httpx.AsyncClient
+) -> None:
+    """The token is checked before the input guard (NUL, NaN, ids beyond INTEGER) speaks."""
+    for method, path in admin_operations(app):
+        huge = re.sub(r"/1(?=/|$)", f"/{2**63}", path)
+        response = await anonymous.request(
+            method,
+            huge,
+            content='{"name": "x\\u0000", "latitude": NaN}',
+            headers={"Content-Type": "application/json"},
+        )
+        assert response.status_code == 401, (method, huge, response.text)

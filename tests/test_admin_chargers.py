@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,8 +34,13 @@ async def test_a_charger_is_created_with_its_connectors_and_codes(
         assert CODE_PATTERN.match(connector["code"])
     assert charger["connectors"][0]["connector_type"] == "ccs"
     assert charger["connectors"][0]["max_power_kw"] == 150
+    # The server made its key: shown in this answer once, never again.
+    assert re.fullmatch(r"[0-9a-f]{40}", charger["key"])
+    assert charger["has_key"] is True
     fetched = (await admin.get("/admin/chargers/SE-STO-SUN-01")).json()
-    assert fetched == charger
+    assert fetched == {**charger, "key": None}
+    listed = (await admin.get("/admin/chargers")).json()
+    assert charger["key"] not in repr(listed)
 
 
 async def test_connector_codes_are_unique_across_the_network(admin: httpx.AsyncClient) -> None:
@@ -114,11 +121,13 @@ async def test_a_charger_password_is_stored_salted_and_hashed(
     first = await make_charger(admin, password=password)
     second = await make_charger(admin, password=password)
     assert first["has_password"] is True
+    assert first["key"] is None  # the operator's own key is never echoed
     rows = [await db.get(Charger, c["id"]) for c in (first, second)]
     hashes = [row.password_hash for row in rows if row is not None]
     assert len(hashes) == 2
-    assert all(h.startswith("$argon2id$") and password not in h for h in hashes)
-    assert hashes[0] != hashes[1]  # salted
+    # A keyed hash (HMAC-SHA256 under the server's pepper), salted by the charger id.
+    assert all(h.startswith("hmac-sha256$") and password not in h for h in hashes)
+    assert hashes[0] != hashes[1]
 
 
 async def test_patch_accepts_a_pending_charger_and_clears_its_password(

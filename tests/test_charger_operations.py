@@ -90,7 +90,10 @@ async def test_boot_follows_the_registration_state(live: LiveServer) -> None:
 
 @pytest.fixture
 def live_settings(settings: Settings) -> Settings:
-    return settings.model_copy(update={"ocpp_auto_register": True, "sweep_interval": 0.1})
+    # A lab: unknown chargers register themselves, and (having no key yet) connect unsecured.
+    return settings.model_copy(
+        update={"ocpp_auto_register": True, "ocpp_allow_unsecured": True, "sweep_interval": 0.1}
+    )
 
 
 async def test_auto_registered_chargers_wait_as_pending_until_accepted(

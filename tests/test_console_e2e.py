@@ -73,3 +73,37 @@ async def test_an_agent_sees_an_sms_escalation_live_claims_it_and_replies(
             "Kungsgatan, the left one", timeout=15 * SECONDS
         )
         assert await not_reloaded(page), "the conversation page was reloaded"
+
+
+async def test_a_chat_a_colleague_claims_turns_into_the_open_with_a_reason_page(
+    settings: Settings,
+) -> None:
+    """Issue #13: once Omar holds it, Lena's open page stops showing the driver's words."""
+    api = RecordingTwilioClient()
+    console_settings = sms_settings(settings, console_poll_seconds=0.2)
+    async with twilio_app(console_settings, api) as twilio, chromium() as browser:
+        http = twilio.live.http
+        await add_staff(http, "lena@example.se", "support", "Lena Holm")
+        await add_staff(http, "omar@example.se", "support", "Omar")
+        token = await http.post(
+            "/auth/token", data={"username": "omar@example.se", "password": PASSWORD}
+        )
+        omar = {"Authorization": f"Bearer {token.json()['access_token']}"}
+        base = f"http://127.0.0.1:{twilio.live.port}"
+        page = await browser.new_page(locale="en-GB")
+        await log_in(page, base, "lena@example.se")
+        assert "support" in (await twilio.text(EMMA, "SUPPORT") or "").lower()
+        item = page.locator(".queue-item", has_text=EMMA)
+        await expect(item).to_be_visible(timeout=15 * SECONDS)
+        await item.locator("a.open").click()
+        await page.wait_for_url(f"{base}/console/conversations/*")
+        await expect(page.locator("#transcript")).to_contain_text("SUPPORT")
+        conversation_id = page.url.rsplit("/", 1)[1]
+
+        claimed = await http.post(f"/support/conversations/{conversation_id}/claim", headers=omar)
+        assert claimed.status_code == 200
+        await expect(page.locator("#forbidden")).to_contain_text(
+            "held by Omar", timeout=15 * SECONDS
+        )
+        assert await page.locator("#transcript").count() == 0
+        await expect(page.locator("#open-reason")).to_be_visible()

@@ -124,7 +124,8 @@ async def test_release_and_close_clear_the_reason(app: FastAPI, admin: httpx.Asy
     url = f"/support/conversations/{cid}"
     assert (await admin.post(f"{url}/claim", headers=lena)).status_code == 200
     assert (await admin.post(f"{url}/release", headers=lena)).status_code == 200
-    released = (await admin.get(url, headers=lena)).json()
+    olof = await agent(admin, "olof@example.se", "operator")  # back with the bot: not Lena's
+    released = (await admin.get(url, headers=olof)).json()
     assert released["mode"] == "bot"
     assert released["context"]["escalation"] == {
         "reason": None,
@@ -133,8 +134,9 @@ async def test_release_and_close_clear_the_reason(app: FastAPI, admin: httpx.Asy
     }
     await anna.command("support")
     assert (await the_conversation(admin, lena))["queued"]["escalation_reason"] == "asked"
+    assert (await admin.post(f"{url}/claim", headers=lena)).status_code == 200
     assert (await admin.post(f"{url}/close", headers=lena)).status_code == 200
-    closed = (await admin.get(url, headers=lena)).json()
+    closed = (await admin.get(url, headers=olof)).json()
     assert closed["context"]["escalation"]["reason"] is None
 
 

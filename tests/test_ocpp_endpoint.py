@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import websockets
+from sqlalchemy import event
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
 
 from tests.conftest import LiveServer
@@ -23,7 +26,9 @@ def basic(user: str, password: str) -> dict[str, str]:
 async def test_the_ocpp16_subprotocol_is_negotiated_and_echoed(live: LiveServer) -> None:
     charger = await make_charger(live.http)
     async with websockets.connect(
-        f"{live.ocpp_url}/{charger['id']}", subprotocols=["ocpp2.0.1", "ocpp1.6"]
+        f"{live.ocpp_url}/{charger['id']}",
+        subprotocols=["ocpp2.0.1", "ocpp1.6"],
+        additional_headers=basic(charger["id"], charger["key"]),
     ) as ws:
         assert ws.subprotocol == "ocpp1.6"
 
@@ -36,6 +41,7 @@ async def test_a_client_without_a_supported_subprotocol_is_closed_after_the_hand
     async with websockets.connect(
         f"{live.ocpp_url}/{charger['id']}",
         subprotocols=offered,  # type: ignore[arg-type]
+        additional_headers=basic(charger["id"], charger["key"]),
     ) as ws:
         assert ws.subprotocol is None
         with pytest.raises(ConnectionClosedError) as closed:
@@ -48,6 +54,31 @@ async def test_an_unknown_identity_is_refused_with_404(live: LiveServer) -> None
     with pytest.raises(InvalidStatus) as refused:
         await websockets.connect(f"{live.ocpp_url}/CP-NOBODY", subprotocols=["ocpp1.6"])
     assert refused.value.response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "path", ["CP%00X", "CP-1%0A", "CP%3A1", "CP%20ONE", "X" * 49, "%C3%A5sa", "-CP"]
+)
+async def test_junk_in_the_ocpp_path_is_refused_with_404_before_any_query(
+    live: LiveServer, path: str
+) -> None:
+    """A NUL byte in the path was a 500 on PostgreSQL: now no query asks for that name."""
+    name = unquote(path)
+    queries = []
+    engine = live.app.state.sessions.kw["bind"].sync_engine
+
+    def count(*args: Any) -> None:
+        if name in repr(args[3]):  # the statement's parameters
+            queries.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        with pytest.raises(InvalidStatus) as refused:
+            await websockets.connect(f"{live.ocpp_url}/{path}", subprotocols=["ocpp1.6"])
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+    assert refused.value.response.status_code == 404
+    assert queries == []
 
 
 async def test_a_charger_with_a_password_needs_basic_auth_with_its_identity(

@@ -14,6 +14,7 @@ from ocpp.v16.enums import Action
 
 from tests.conftest import LiveServer
 from tests.factories import make_charger
+from tests.ocpp_client import basic_auth
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
@@ -63,7 +64,10 @@ async def test_random_frames_only_ever_produce_call_errors(
     if not hasattr(live, "fuzz_socket"):
         charger = await make_charger(live.http)
         live.fuzz_socket = await websockets.connect(  # type: ignore[attr-defined]
-            f"{live.ocpp_url}/{charger['id']}", subprotocols=["ocpp1.6"], max_size=None
+            f"{live.ocpp_url}/{charger['id']}",
+            subprotocols=["ocpp1.6"],
+            max_size=None,
+            additional_headers=basic_auth(charger["id"], charger["key"]),
         )
     ws = live.fuzz_socket  # type: ignore[attr-defined]
     expected_ids = set()

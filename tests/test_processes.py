@@ -62,7 +62,7 @@ def test_serve_refuses_to_start_without_an_admin_token(tmp_path: Path) -> None:
 def test_serve_upgrades_its_sqlite_database_and_answers(tmp_path: Path) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    token = "serve-test-token-0123456789"
+    token = "serve-test-token-0123456789abcdef"
     process = subprocess.Popen(
         [CHARGEBOT, "serve", "--port", str(port)],
         cwd=tmp_path,

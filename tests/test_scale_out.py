@@ -29,7 +29,7 @@ from tests.conftest import (
     create_postgres_database,
     drop_postgres_database,
 )
-from tests.factories import make_driver
+from tests.factories import charger_key, make_driver
 from tests.processes import CHARGEBOT, clean_env, free_port, wait_for_health
 from tests.test_sms import PUBLIC, inbound, twiml_text
 from tests.twilio_double import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, signature
@@ -55,6 +55,9 @@ def scale_out_env(
         REDIS_LEASE_SECONDS=str(LEASE_SECONDS),
         OCPP_CALL_TIMEOUT="5",
         SWEEP_INTERVAL="0.5",
+        # The simulators run compressed time (time_scale=600): see tests/conftest.py `settings`.
+        METER_POWER_TOLERANCE="1000",
+        METER_SLACK_WH="1000000",
         TWILIO_ACCOUNT_SID=ACCOUNT_SID,
         TWILIO_AUTH_TOKEN=AUTH_TOKEN,
         TWILIO_FROM_NUMBER=FROM_NUMBER,
@@ -133,7 +136,13 @@ async def servers(env: dict[str, str], workdir: Path) -> AsyncIterator[tuple[Ser
 async def charger_on(
     server: Server, charger_id: str, **config: Any
 ) -> AsyncIterator[SimulatedChargePoint]:
-    config = {"meter_interval": 0.2, "time_scale": 600.0, "backoff_max": 1.0, **config}
+    config = {
+        "meter_interval": 0.2,
+        "time_scale": 600.0,
+        "backoff_max": 1.0,
+        "password": charger_key(charger_id),
+        **config,
+    }
     sim = SimulatedChargePoint(
         SimulatorConfig(url=server.ocpp_url, charge_point_id=charger_id, **config)
     )

@@ -70,3 +70,66 @@ def test_an_unsupported_database_is_named() -> None:
 def test_production_refuses_a_missing_or_placeholder_secret_key(key: str) -> None:
     with pytest.raises(ConfigurationError, match="SECRET_KEY"):
         _settings(environment="production", admin_token="k" * 40, secret_key=key).check_secrets()
+
+
+@pytest.mark.parametrize(
+    ("variable", "values"),
+    [
+        ("ADMIN_TOKEN", {"admin_token": "a", "secret_key": "s" * 40}),
+        ("ADMIN_TOKEN", {"admin_token": "k" * 31, "secret_key": "s" * 40}),
+        ("SECRET_KEY", {"admin_token": "k" * 40, "secret_key": "b"}),
+        ("SECRET_KEY", {"admin_token": "k" * 40, "secret_key": "s" * 31}),
+        (
+            "TELEGRAM_WEBHOOK_SECRET",
+            {
+                "admin_token": "k" * 40,
+                "secret_key": "s" * 40,
+                "telegram_bot_token": "123456:" + "A" * 35,
+                "telegram_webhook_secret": "short-webhook-secret",
+            },
+        ),
+    ],
+)
+def test_production_refuses_a_secret_shorter_than_32_characters(
+    variable: str, values: dict[str, str]
+) -> None:
+    """The incident: production started with ADMIN_TOKEN=a, SECRET_KEY=b."""
+    with pytest.raises(ConfigurationError, match=rf"{variable} is too short .*at least 32"):
+        _settings(environment="production", **values).check_secrets()
+
+
+def test_secrets_of_32_characters_are_enough() -> None:
+    _settings(
+        environment="production",
+        admin_token="k" * 32,
+        secret_key="s" * 32,
+        telegram_bot_token="123456:" + "A" * 35,
+        telegram_webhook_secret="w" * 32,
+    ).check_secrets()
+
+
+def test_development_takes_short_secrets() -> None:
+    _settings(environment="development", admin_token="a", secret_key="b").check_secrets()
+
+
+def test_an_unused_webhook_secret_may_be_short() -> None:
+    """Polling (or no bot at all) never checks TELEGRAM_WEBHOOK_SECRET."""
+    values = {"admin_token": "k" * 40, "secret_key": "s" * 40, "telegram_webhook_secret": "x"}
+    _settings(environment="production", **values).check_secrets()
+    _settings(
+        environment="production",
+        telegram_bot_token="123456:" + "A" * 35,
+        telegram_mode="polling",
+        **values,
+    ).check_secrets()
+
+
+@pytest.mark.parametrize("pepper", ["x", "p" * 31, "changeme"])
+def test_a_short_key_pepper_is_refused_in_production(pepper: str) -> None:
+    """OCPP_KEY_PEPPER keys every charger's HMAC: set, it is a secret like SECRET_KEY."""
+    values = {"admin_token": "k" * 40, "secret_key": "s" * 40}
+    with pytest.raises(ConfigurationError, match="OCPP_KEY_PEPPER is"):
+        _settings(environment="production", ocpp_key_pepper=pepper, **values).check_secrets()
+    _settings(environment="production", ocpp_key_pepper="p" * 32, **values).check_secrets()
+    _settings(environment="production", ocpp_key_pepper="", **values).check_secrets()
+    _settings(environment="development", ocpp_key_pepper="x").check_secrets()

@@ -197,7 +197,7 @@ async def test_takeover_silences_the_bot_and_the_reply_reaches_the_driver(
     assert (await admin.post(f"{url}/claim", headers=lena)).status_code == 200  # idempotent
     assert (await admin.post(f"{url}/claim", headers=per)).status_code == 409
     refused = await admin.post(f"{url}/messages", json={"text": "Hi"}, headers=per)
-    assert refused.status_code == 409
+    assert refused.status_code == 403 and refused.json()["reason"] == "held_by_other"
 
     # the driver's free text is not answered by the bot while Lena holds the chat
     assert await driver.say("My car will not charge at the garage") == []
@@ -205,7 +205,9 @@ async def test_takeover_silences_the_bot_and_the_reply_reaches_the_driver(
     assert sent.status_code == 201 and sent.json()["delivered"] is True
     assert [r.text for r in driver.inbox] == ["Hi Anna, Lena here."]
 
-    body = (await admin.get(url, headers=per)).json()
+    # Lena's chat is hers to read, not Per's (issue #13)
+    assert (await admin.get(url, headers=per)).status_code == 403
+    body = (await admin.get(url, headers=lena)).json()
     assert body["mode"] == "agent" and body["assigned_to"] is not None
     said = [(m["author"], m["text"]) for m in body["messages"] if m["kind"] == "message"]
     assert ("driver", "My car will not charge at the garage") in said
@@ -225,13 +227,16 @@ async def test_takeover_silences_the_bot_and_the_reply_reaches_the_driver(
     assert item["assigned_to"] == body["assigned_to"]
 
     # hand-back: only the holder releases; then the bot answers again
-    assert (await admin.post(f"{url}/release", headers=per)).status_code == 409
+    assert (await admin.post(f"{url}/release", headers=per)).status_code == 403
     assert (await admin.post(f"{url}/release", headers=lena)).status_code == 200
     assert (await admin.get("/support/queue", headers=lena)).json() == []
     assert "Anna" in text_of(await driver.say("hi"))
     late = await admin.post(f"{url}/messages", json={"text": "one more"}, headers=lena)
-    assert late.status_code == 409
-    events = [m["text"] for m in (await admin.get(url, headers=lena)).json()["messages"]]
+    assert late.status_code == 403 and late.json()["reason"] == "not_in_queue"
+    # Back with the bot, the transcript is no longer Lena's to read; an operator reads it.
+    assert (await admin.get(url, headers=lena)).status_code == 403
+    olof = await agent(admin, "olof@example.se", "operator")
+    events = [m["text"] for m in (await admin.get(url, headers=olof)).json()["messages"]]
     assert "Lena released the conversation to the bot" in events
 
 
@@ -244,7 +249,7 @@ async def test_close_takes_the_chat_out_of_the_queue_and_is_recorded(
     cid = await conversation_id(admin, lena, ANNA_PHONE)
     url = f"/support/conversations/{cid}"
     assert (await admin.post(f"{url}/claim", headers=lena)).status_code == 200
-    assert (await admin.post(f"{url}/close", headers=per)).status_code == 409
+    assert (await admin.post(f"{url}/close", headers=per)).status_code == 403  # Lena holds it
     closed = await admin.post(f"{url}/close", headers=lena)
     assert closed.status_code == 200 and closed.json()["closed"] is True
     body = (await admin.get(url, headers=per)).json()
@@ -252,7 +257,7 @@ async def test_close_takes_the_chat_out_of_the_queue_and_is_recorded(
     assert body["messages"][-1]["text"] == "Lena closed the conversation"
     assert (await admin.get("/support/queue", headers=lena)).json() == []
     again = await admin.post(f"{url}/close", headers=per)  # with the bot: nothing to close
-    assert again.status_code == 409 and "not in the support queue" in again.json()["detail"]
+    assert again.status_code == 403 and "not in the support queue" in again.json()["detail"]
     assert (await admin.post("/support/conversations/999999/close", headers=per)).status_code == 404
     assert "Anna" in text_of(await driver.say("hi"))  # the bot is back
     assert (
@@ -264,9 +269,11 @@ async def test_two_agents_claiming_at_once_have_exactly_one_winner(
     app: FastAPI, admin: httpx.AsyncClient
 ) -> None:
     agents = [await agent(admin, f"agent{i}@example.se") for i in range(2)]
-    await queued_driver(app)
+    driver = await queued_driver(app)
     cid = await conversation_id(admin, agents[0], ANNA_PHONE)
-    for _ in range(3):
+    for attempt in range(3):
+        if attempt:  # released to the bot: claimable again only once she asks again
+            await driver.command("support")
         claims = await asyncio.gather(
             *(admin.post(f"/support/conversations/{cid}/claim", headers=h) for h in agents)
         )

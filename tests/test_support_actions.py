@@ -33,7 +33,7 @@ async def test_an_agent_stops_the_drivers_charging_and_unlocks_the_connector(
         url = f"/support/conversations/{cid}"
 
         # Not held yet: no action.
-        assert (await http.post(f"{url}/actions/stop", headers=lena)).status_code == 409
+        assert (await http.post(f"{url}/actions/stop", headers=lena)).status_code == 403
         assert (await http.post(f"{url}/claim", headers=lena)).status_code == 200
 
         stop = await http.post(f"{url}/actions/stop", headers=lena)
@@ -78,7 +78,7 @@ async def test_actions_need_the_conversation_held_by_the_caller(live: LiveServer
     first = next(iter(live.app.state.engine.services.faq.index.entries))
     for action, body in [("faq", {"entry_id": first.id}), ("stop", None), ("unlock", None)]:
         refused = await http.post(f"{url}/actions/{action}", json=body, headers=omar)
-        assert refused.status_code == 409, (action, refused.text)
+        assert refused.status_code == 403, (action, refused.text)
     no_session = await http.post(f"{url}/actions/unlock", headers=lena)
     assert no_session.status_code == 409 and "no session" in no_session.json()["detail"]
     no_stripe = await http.post(f"{url}/actions/card-link", headers=lena)

@@ -12,23 +12,28 @@ from pydantic import (
     Field,
     StringConstraints,
     field_validator,
+    model_validator,
 )
 
 from backend.models import Billing, BootStatus, ConnectorType, IdTagStatus, Language
+from backend.services import charger_keys
 
 Text120 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=120)]
 Text200 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 Text80 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
 Latitude = Annotated[float, Field(ge=-90, le=90)]
 Longitude = Annotated[float, Field(ge=-180, le=180)]
+# A database id in a body: INTEGER columns (32-bit on PostgreSQL) hold 1..2^31-1.
+DbId = Annotated[int, Field(ge=1, le=2**31 - 1)]
 Minor = Annotated[int, Field(ge=0, le=1_000_000, description="Minor units incl. VAT (öre)")]
 ChargerIdentity = Annotated[
     str,
     StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,47}$"),
     Field(description="OCPP charge point identity: letters, digits, . _ -; at most 48"),
 ]
-# OCPP 1.6 security profiles 1/2: AuthorizationKey passwords are 16-40 characters.
-ChargerPassword = Annotated[str, StringConstraints(min_length=16, max_length=40)]
+# OCPP 1.6 security profiles 1/2: an operator's own key has 16-40 printable characters
+# (backend/services/charger_keys.py); leave it out and the server generates one.
+ChargerPassword = Annotated[str, AfterValidator(charger_keys.check_password)]
 
 _CONNECTOR_ALIASES = {
     "type2": ConnectorType.TYPE2,
@@ -63,7 +68,8 @@ AwareDatetime = Annotated[datetime, AfterValidator(_aware)]
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Python's json reads NaN, Infinity and 1e400 (inf); no float field of ours means them.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class StationCreate(_In):
@@ -122,7 +128,11 @@ class ConnectorIn(_In):
 class ChargerCreate(_In):
     id: ChargerIdentity
     station_id: int
-    password: ChargerPassword | None = None
+    password: ChargerPassword | None = Field(
+        default=None,
+        description="The charger's own key (16-40 characters); leave it out and the server "
+        "generates one, shown once as `key` in the response.",
+    )
     connectors: Annotated[list[ConnectorIn], Field(min_length=1, max_length=20)]
 
     @field_validator("connectors")
@@ -137,9 +147,19 @@ class ChargerCreate(_In):
 class ChargerUpdate(_In):
     station_id: int | None = None
     password: ChargerPassword | None = Field(
-        default=None, description="A new password; null removes it (no HTTP Basic auth)."
+        default=None,
+        description="A key you set on the charger by hand; null removes the key (refused "
+        "unless OCPP_ALLOW_UNSECURED). Prefer POST /admin/chargers/{id}/key.",
     )
     boot_status: BootStatus | None = None
+
+
+class ChargerKeyRotate(_In):
+    handshake: bool = Field(
+        default=True,
+        description="Send the new key to the connected charger (ChangeConfiguration "
+        "AuthorizationKey) and switch when it accepts; false: switch now (configure by hand).",
+    )
 
 
 class ConnectorPublic(BaseModel):
@@ -160,6 +180,12 @@ class ChargerPublic(BaseModel):
     status: str | None = Field(description="StatusNotification of connector 0 (whole charger)")
     error_code: str | None
     has_password: bool
+    has_key: bool
+    key_rotation_pending: bool = False
+    key: str | None = Field(
+        default=None,
+        description="The charger's new AuthorizationKey: only in the answer that made it.",
+    )
     vendor: str | None
     model: str | None
     serial_number: str | None
@@ -258,3 +284,39 @@ class SessionPublic(BaseModel):
     started_at: datetime | None
     stopped_at: datetime | None
     payment: PaymentPublic | None = None
+
+
+class SessionAdminPublic(SessionPublic):
+    """A session with its meter figures and, for one under meter review, both energies.
+
+    `status` `needs_review`: `energy_wh` and `cost_minor` are the plausible amount billed so
+    far, `measured_energy_wh` what the charger claimed; `reviewed_*` once an operator decided.
+    """
+
+    meter_start_wh: int | None = None
+    meter_stop_wh: int | None = None
+    measured_energy_wh: int | None = None
+    review_reason: str | None = None
+    reviewed_at: datetime | None = None
+    reviewed_by: str | None = None
+
+
+class SessionReviewIn(_In):
+    """An operator's decision on a session under meter review."""
+
+    decision: Literal["keep_plausible", "accept_measured", "set_energy"] = Field(
+        description="keep_plausible: bill what was billed; accept_measured: bill what the "
+        "charger measured; set_energy: bill `energy_wh`."
+    )
+    energy_wh: int | None = Field(
+        default=None,
+        ge=0,
+        le=2**31 - 1,
+        description="set_energy only: the energy to bill, 0 to the measured energy.",
+    )
+
+    @model_validator(mode="after")
+    def _energy_with_set_energy(self) -> SessionReviewIn:
+        if (self.decision == "set_energy") != (self.energy_wh is not None):
+            raise ValueError("energy_wh is given with decision set_energy, and only then")
+        return self

@@ -1,4 +1,10 @@
-"""/support: the JSON API of support agents and operators (bearer token from /auth/token)."""
+"""/support: the JSON API of support agents and operators (bearer token from /auth/token).
+
+Least privilege: a conversation is claimed only from the queue, and acted on only by the
+staff member holding it. A support agent reads a transcript while it is queued or theirs;
+any other needs `POST .../open` with a reason. Operators read any. Refusals are 403 with a
+`detail` and a `reason` code; every read, claim, open, stop and unlock is audited.
+"""
 
 from __future__ import annotations
 
@@ -21,19 +27,46 @@ class AgentText(BaseModel):
 
 @router.get("/queue")
 async def queue(db: SessionDep, staff: CurrentStaff) -> list[dict[str, Any]]:
-    """Conversations waiting for an agent or held by one."""
-    return await support.queue(db)
+    """Conversations waiting for an agent or held by one (a colleague's without its text)."""
+    return await support.queue(db, staff)
 
 
 @router.get("/conversations/{conversation_id}")
 async def conversation(conversation_id: int, db: SessionDep, staff: CurrentStaff) -> dict[str, Any]:
-    """The whole transcript (driver, bot and agent turns) and the escalation context."""
-    return await support.transcript(db, conversation_id)
+    """The whole transcript (driver, bot and agent turns) and the escalation context.
+
+    Support agents: queued conversations, the ones they hold, and the ones they opened with
+    a reason in the last 30 minutes; 403 for any other. Operators: any. Each read is audited.
+    """
+    return await support.read_transcript(db, conversation_id, staff)
+
+
+class OpenReason(BaseModel):
+    # Whitespace folded first: "          " is no reason.
+    reason: Annotated[
+        str,
+        StringConstraints(
+            strip_whitespace=True, min_length=support.MIN_OPEN_REASON, max_length=300
+        ),
+    ]
+
+
+@router.post("/conversations/{conversation_id}/open")
+async def open_conversation(
+    conversation_id: int, body: OpenReason, db: SessionDep, staff: CurrentStaff
+) -> dict[str, Any]:
+    """Read a conversation outside the queue on purpose (a driver phoned in, a review...).
+
+    The reason (at least 10 characters) goes to the staff audit log; the transcript comes
+    back, and for 30 minutes GET reads it too. Read only: it gives no claim or action.
+    """
+    return await support.open_transcript(db, conversation_id, staff, body.reason)
 
 
 @router.post("/conversations/{conversation_id}/claim")
 async def claim(conversation_id: int, db: SessionDep, staff: CurrentStaff) -> dict[str, Any]:
-    """Hold the conversation (the bot goes quiet); 409 when another agent holds it."""
+    """Hold a conversation from the queue (the bot goes quiet); 403 for one that is not in
+    the queue (the driver never asked for help), 409 when another agent holds it."""
     await support.claim(db, conversation_id, staff)
     return {"conversation_id": conversation_id, "mode": "agent", "assigned_to": staff.id}
 
@@ -49,7 +82,7 @@ DeskDep = Annotated[SupportDesk, Depends(_desk)]
 async def reply(
     conversation_id: int, body: AgentText, desk: DeskDep, staff: CurrentStaff
 ) -> dict[str, Any]:
-    """Recorded, then sent to the driver on their channel; 409 unless you hold it."""
+    """Recorded, then sent to the driver on their channel; 403 unless you hold it."""
     result = await desk.reply(conversation_id, staff, body.text)
     return {"conversation_id": conversation_id, "delivered": result.delivered}
 
@@ -91,8 +124,9 @@ async def release(
     staff: CurrentStaff,
     seen_unanswered: Annotated[int, Query(ge=0, le=10_000)] = 0,
 ) -> dict[str, Any]:
-    """Hand the conversation back to the bot; the driver is told. 409 while the driver has
-    messages nobody answered (`context.unanswered`), unless `seen_unanswered` counts them."""
+    """Hand the conversation back to the bot; the driver is told. 403 unless you hold it;
+    409 while the driver has messages nobody answered (`context.unanswered`), unless
+    `seen_unanswered` counts them."""
     result = await desk.release(conversation_id, staff, seen_unanswered)
     return {
         "conversation_id": conversation_id,
@@ -104,6 +138,6 @@ async def release(
 
 @router.post("/conversations/{conversation_id}/close")
 async def close(conversation_id: int, db: SessionDep, staff: CurrentStaff) -> dict[str, Any]:
-    """Done: out of the queue, back to the bot."""
+    """Done: out of the queue, back to the bot; 403 unless you hold it."""
     await support.close(db, conversation_id, staff)
     return {"conversation_id": conversation_id, "mode": "bot", "closed": True}

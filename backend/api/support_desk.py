@@ -1,8 +1,9 @@
 """What an agent does to a conversation they hold: reply, and the quick actions.
 
 Shared by the JSON support API and the console pages, so both behave the same: every
-action needs the conversation held by the agent, is written to the transcript with the
-agent's name, and reaches the driver on their own channel (Telegram or SMS).
+action needs the conversation held by the agent (403 otherwise, whatever their role), is
+written to the transcript with the agent's name, and reaches the driver on their own channel
+(Telegram or SMS). A charge stop or unlock is in the staff audit log before it is sent.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from sqlmodel import col, select
 from backend.models import (
     ChargingSession,
     Conversation,
-    ConversationMode,
     SessionStatus,
     StaffUser,
 )
-from backend.services import support
+from backend.services import audit, support
+from backend.services.audit import AuditAction
 from backend.services.charging import ChargingService
 from backend.services.errors import ConflictError, NotFoundError
 from backend.services.payments import PaymentService
@@ -104,14 +105,14 @@ class SupportDesk:
         if entry is None:
             raise NotFoundError(f"FAQ entry {entry_id!r} not found")
         async with self.sessions() as db:
-            conversation = await self._held(db, conversation_id, staff)
+            conversation = await self._held(db, conversation_id, staff, "send an FAQ answer")
             language = conversation.language
         return await self.reply(conversation_id, staff, entry.answer(language))
 
     async def stop_charging(self, conversation_id: int, staff: StaffUser) -> ActionResult:
         """RemoteStopTransaction for the driver's charging session."""
         async with self.sessions() as db:
-            conversation = await self._held(db, conversation_id, staff)
+            conversation = await self._held(db, conversation_id, staff, "stop the charge")
             session = await self._session(db, conversation, open_only=True)
             if session is None or session.status not in {
                 SessionStatus.CHARGING,
@@ -119,6 +120,11 @@ class SupportDesk:
             }:
                 raise ConflictError("the driver has no charging session to stop")
             session_id = session.id
+            where = f"{session.charger_id} connector {session.connector_id}"
+            audit.record(
+                db, staff, AuditAction.STOP, conversation_id, f"session {session_id} at {where}"
+            )
+            await db.commit()
         outcome = await self.charging.request_stop(session_id=session_id, by_operator=True)
         word = "stopping" if outcome.result.accepted else outcome.result.status.value
         await self._note(conversation_id, staff, f"stopped session {session_id}: {word}")
@@ -127,7 +133,7 @@ class SupportDesk:
     async def unlock(self, conversation_id: int, staff: StaffUser) -> ActionResult:
         """UnlockConnector on the connector of the driver's current or last session."""
         async with self.sessions() as db:
-            conversation = await self._held(db, conversation_id, staff)
+            conversation = await self._held(db, conversation_id, staff, "unlock the connector")
             session = await self._session(db, conversation, open_only=True)
             session = session or await self._session(db, conversation, open_only=False)
             if session is None:
@@ -138,20 +144,24 @@ class SupportDesk:
                 raise ConflictError(
                     f"another session is open on {charger_id} connector {connector_id}"
                 )
+            where = f"{charger_id} connector {connector_id}"
+            audit.record(
+                db, staff, AuditAction.UNLOCK, conversation_id, f"{where} (session {session.id})"
+            )
+            await db.commit()
         result = await self.commands.unlock(charger_id, connector_id)
         word = result.status.value
-        where = f"{charger_id} connector {connector_id}"
         await self._note(conversation_id, staff, f"unlocked {where}: {word}")
         return ActionResult(word, detail=result.detail)
 
     async def send_card_link(self, conversation_id: int, staff: StaffUser) -> ActionResult:
         """A link to save a card (Stripe Checkout, setup mode), sent on the driver's channel."""
-        if self.payments is None:
-            raise ConflictError("card payments are not configured (no STRIPE_API_KEY)")
         async with self.sessions() as db:
-            conversation = await self._held(db, conversation_id, staff)
+            conversation = await self._held(db, conversation_id, staff, "send a card link")
             driver_id = conversation.driver_id
             language = conversation.language
+        if self.payments is None:
+            raise ConflictError("card payments are not configured (no STRIPE_API_KEY)")
         if driver_id is None:
             raise ConflictError("this conversation has no driver")
         try:
@@ -165,12 +175,15 @@ class SupportDesk:
         delivered = await self._deliver(conversation, [reply])
         return ActionResult("sent", delivered)
 
-    async def _held(self, db: AsyncSession, conversation_id: int, staff: StaffUser) -> Conversation:
+    async def _held(
+        self, db: AsyncSession, conversation_id: int, staff: StaffUser, doing: str
+    ) -> Conversation:
+        """The conversation `staff` holds; StaffForbiddenError (403) for any other."""
         conversation = await db.get(Conversation, conversation_id)
         if conversation is None:
             raise NotFoundError(f"conversation {conversation_id} not found")
-        if conversation.assigned_to != staff.id or conversation.mode != ConversationMode.AGENT:
-            raise ConflictError("claim the conversation first")
+        if not support.holds(conversation, staff):
+            raise support.not_held(conversation, doing)
         return conversation
 
     async def _session(

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from html import escape
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse
 
 from backend.services.errors import ConflictError, NotFoundError
@@ -31,6 +32,10 @@ ACTIONS = """<form method="post" action="/demo/pay/{session_id}/approve" style="
 <button>Godkänn testreservation / Approve test hold</button></form>
 <form method="post" action="/demo/pay/{session_id}/cancel" style="display:inline">
 <button>Avbryt / Cancel</button></form>"""
+
+
+# A charging session's id: a positive database INTEGER (anything else is a 422, never a 500).
+SessionId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def _service(request: Request) -> TestPayments:
@@ -63,12 +68,12 @@ async def _render(request: Request, session_id: int) -> HTMLResponse:
 
 
 @router.get("/demo/pay/{session_id}")
-async def test_payment_page(request: Request, session_id: int) -> HTMLResponse:
+async def test_payment_page(request: Request, session_id: SessionId) -> HTMLResponse:
     return await _render(request, session_id)
 
 
 @router.post("/demo/pay/{session_id}/approve")
-async def approve_test_payment(request: Request, session_id: int) -> HTMLResponse:
+async def approve_test_payment(request: Request, session_id: SessionId) -> HTMLResponse:
     try:
         await _service(request).approve(session_id)
     except NotFoundError as error:
@@ -79,9 +84,11 @@ async def approve_test_payment(request: Request, session_id: int) -> HTMLRespons
 
 
 @router.post("/demo/pay/{session_id}/cancel")
-async def cancel_test_payment(request: Request, session_id: int) -> HTMLResponse:
+async def cancel_test_payment(request: Request, session_id: SessionId) -> HTMLResponse:
     try:
         await _service(request).cancel(session_id)
+    except NotFoundError as error:
+        raise HTTPException(status_code=404, detail=str(error)) from error
     except ConflictError as error:
         raise HTTPException(status_code=409, detail=str(error)) from error
     return await _render(request, session_id)

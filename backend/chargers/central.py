@@ -16,14 +16,17 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from backend.chargers.handlers import CentralChargePoint
 from backend.chargers.protocol import SUBPROTOCOL, ConnectionLost
 from backend.chargers.registry import ChargerRegistry, Connection
+from backend.services import charger_keys
 from backend.services.charger_state import ChargerIdentity, ChargerStateService
 from backend.services.charging import ChargingService
-from backend.services.passwords import verify_password
+from backend.services.network import valid_charger_id
+from backend.services.passwords import PasswordCheckBusyError
 from backend.services.ports import ChargerCommands
 
 log = logging.getLogger(__name__)
 
 LAST_SEEN_EVERY = 60.0  # seconds between last_seen_at writes for a busy charger
+MAX_MESSAGE_BYTES = 64 * 1024  # an OCPP 1.6 frame is a few KiB; more is a mistake or an attack
 
 
 class Leases(Protocol):
@@ -37,8 +40,9 @@ class Leases(Protocol):
 class StarletteConnection:
     """What the ocpp library needs of a socket: recv() and send()."""
 
-    def __init__(self, websocket: WebSocket) -> None:
+    def __init__(self, websocket: WebSocket, max_bytes: int = MAX_MESSAGE_BYTES) -> None:
         self._websocket = websocket
+        self._max_bytes = max_bytes
 
     async def recv(self) -> str | bytes:
         try:
@@ -48,7 +52,18 @@ class StarletteConnection:
         if message["type"] == "websocket.disconnect":
             raise ConnectionLost(f"closed with code {message.get('code', 1000)}")
         text = message.get("text")
-        return text if text is not None else message.get("bytes") or b""
+        data: str | bytes = text if text is not None else message.get("bytes") or b""
+        if self._too_big(data):
+            # RFC 6455 1009: the server's own cap, also where uvicorn's ws_max_size is larger.
+            await self._websocket.close(code=1009, reason="message too big")
+            raise ConnectionLost(f"a frame of over {self._max_bytes} bytes")
+        return data
+
+    def _too_big(self, data: str | bytes) -> bool:
+        if len(data) <= self._max_bytes // 4:  # at most 4 bytes per character
+            return False
+        size = len(data.encode("utf-8")) if isinstance(data, str) else len(data)
+        return size > self._max_bytes
 
     async def send(self, data: str) -> None:
         try:
@@ -57,15 +72,20 @@ class StarletteConnection:
             raise ConnectionLost(str(error)) from error
 
 
-def basic_credentials(header: str | None) -> tuple[str, str] | None:
+def basic_credentials(header: str | None) -> tuple[str, bytes] | None:
+    """(username, password octets): a 1.6 AuthorizationKey may be sent as raw bytes."""
     if not header or not header.lower().startswith("basic "):
         return None
     try:
-        decoded = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+        decoded = base64.b64decode(header[6:].strip(), validate=True)
+    except binascii.Error:
         return None
-    username, sep, password = decoded.partition(":")
-    return (username, password) if sep else None
+    username, sep, password = decoded.partition(b":")
+    try:
+        name = username.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    return (name, password) if sep else None
 
 
 class CentralSystem:
@@ -82,12 +102,18 @@ class CentralSystem:
         call_timeout: float = 30.0,
         heartbeat_interval: int = 300,
         leases: Leases | None = None,
+        key_pepper: bytes = b"",
+        allow_unsecured: bool = False,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
     ) -> None:
         self.state = state
         self.charging = charging
         self.registry = registry
         self.commands = commands
         self.auto_register = auto_register
+        self.key_pepper = key_pepper
+        self.allow_unsecured = allow_unsecured
+        self.max_message_bytes = max_message_bytes
         self.call_timeout = call_timeout
         self.heartbeat_interval = heartbeat_interval
         self.leases = leases
@@ -102,7 +128,11 @@ class CentralSystem:
             await self.state.touch(charger_id)
 
     async def _admit(self, websocket: WebSocket, charger_id: str) -> ChargerIdentity | None:
-        """Identity and password are checked before the upgrade (404 / 401)."""
+        """Identity and key are checked before the upgrade (404 / 401)."""
+        if not valid_charger_id(charger_id):
+            # NUL bytes, slashes, 10 KiB of junk: nothing a charger is called; no query made.
+            await websocket.send_denial_response(Response(status_code=404))
+            return None
         identity = await self.state.identity(charger_id)
         if identity is None:
             if not self.auto_register:
@@ -110,19 +140,69 @@ class CentralSystem:
                 return None
             identity = await self.state.auto_register(charger_id)
             log.info("auto-registered unknown charger %s (boot answered Pending)", charger_id)
-        if identity.password_hash is not None:
-            credentials = basic_credentials(websocket.headers.get("authorization"))
-            ok = credentials is not None and credentials[0] == charger_id
-            if ok and credentials is not None:
-                ok = await asyncio.to_thread(
-                    verify_password, identity.password_hash, credentials[1]
-                )
-            if not ok:
-                await websocket.send_denial_response(
-                    Response(status_code=401, headers={"WWW-Authenticate": 'Basic realm="OCPP"'})
-                )
-                return None
+        if not identity.has_key:
+            if self.allow_unsecured:
+                return identity
+            log.warning(
+                "%s has no key and OCPP_ALLOW_UNSECURED is off: refused; give it a key with "
+                'POST /admin/chargers/%s/key {"handshake": false}',
+                charger_id,
+                charger_id,
+            )
+            await self._unauthorized(websocket)
+            return None
+        credentials = basic_credentials(websocket.headers.get("authorization"))
+        if credentials is None or credentials[0] != charger_id:
+            log.info("%s: connection without its credentials refused", charger_id)
+            await self._unauthorized(websocket)
+            return None
+        try:
+            ok = await self._key_ok(identity, credentials[1])
+        except PasswordCheckBusyError:  # a legacy argon2 hash, and the pool is full
+            await websocket.send_denial_response(
+                Response(status_code=503, headers={"Retry-After": "5"})
+            )
+            return None
+        if not ok:
+            log.warning("%s: connection with a wrong key refused", charger_id)
+            await self._unauthorized(websocket)
+            return None
         return identity
+
+    async def _key_ok(self, identity: ChargerIdentity, password: bytes) -> bool:
+        """The current key, or the rotated one (which then becomes current)."""
+        stored = identity.password_hash
+        if stored is not None and await charger_keys.verify(
+            identity.id, stored, password, self.key_pepper
+        ):
+            if charger_keys.needs_upgrade(stored):
+                await self._upgrade(identity.id, stored, password)
+            return True
+        pending = identity.pending_key_hash
+        if pending is not None and charger_keys.verify_hmac(
+            identity.id, pending, password, self.key_pepper
+        ):
+            # It can only know the rotated key if it took it: retire the old one.
+            if await self.state.promote_pending_key(identity.id, pending):
+                log.info("%s connected with its rotated key; the old key is retired", identity.id)
+            return True
+        return False
+
+    async def _upgrade(self, charger_id: str, legacy: str, password: bytes) -> None:
+        """A legacy argon2 hash, once verified, becomes the fast keyed hash."""
+        try:
+            key = password.decode("utf-8")
+        except UnicodeDecodeError:  # argon2 verified it, so it is text; be safe anyway
+            return
+        new = charger_keys.hash_key(charger_id, key, self.key_pepper)
+        if await self.state.replace_key_hash(charger_id, legacy, new):
+            log.info("%s: legacy key hash replaced by the keyed hash", charger_id)
+
+    @staticmethod
+    async def _unauthorized(websocket: WebSocket) -> None:
+        await websocket.send_denial_response(
+            Response(status_code=401, headers={"WWW-Authenticate": 'Basic realm="OCPP"'})
+        )
 
     async def serve(self, websocket: WebSocket, charger_id: str) -> None:
         identity = await self._admit(websocket, charger_id)
@@ -134,7 +214,9 @@ class CentralSystem:
             await websocket.close(code=1002, reason=f"{SUBPROTOCOL} subprotocol required")
             return
         await websocket.accept(subprotocol=SUBPROTOCOL)
-        charge_point = CentralChargePoint(identity.id, StarletteConnection(websocket), self)
+        charge_point = CentralChargePoint(
+            identity.id, StarletteConnection(websocket, self.max_message_bytes), self
+        )
 
         async def close(code: int = 1000, reason: str = "") -> None:
             if websocket.client_state != WebSocketState.DISCONNECTED:

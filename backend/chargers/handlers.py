@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import math
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from ocpp.exceptions import OccurenceConstraintViolationError, PropertyConstraintViolationError
 from ocpp.routing import on
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action, DataTransferStatus, RegistrationStatus
@@ -20,6 +22,7 @@ from backend.chargers.protocol import (
 from backend.db import utcnow
 from backend.services.charger_state import BootInfo
 from backend.services.charging import ENERGY, Sample
+from backend.services.errors import NotFoundError
 
 if TYPE_CHECKING:
     from backend.chargers.central import CentralSystem
@@ -28,9 +31,56 @@ log = logging.getLogger(__name__)
 
 _TO_BASE_UNIT = {"kWh": 1000.0, "kW": 1000.0, "kvarh": 1000.0, "kvar": 1000.0}
 
+# What a charger may tell us, beyond the JSON schema (which says only "integer"). Ids and meter
+# readings land in 32-bit columns; PostgreSQL refuses larger ones, so they are refused here
+# with a CALLERROR first and nothing is written.
+INT32_MAX = 2**31 - 1
+# An energy register above this (about 2.1 GWh) is refused; a meter that large would need a
+# BIGINT column. Negative registers are refused too.
+MAX_METER_WH = INT32_MAX
+# A charger's clock may run this far ahead of ours; a later start or stop time would bill
+# minutes that have not happened (chargers set their clock from our Boot/Heartbeat answers).
+MAX_CLOCK_AHEAD = timedelta(minutes=10)
+# Sampled values in one MeterValues frame; a real charger sends a few dozen at most.
+MAX_SAMPLED_VALUES = 200
+
+
+def _bounded(name: str, value: Any, low: int, high: int) -> int:
+    """An integer field within [low, high], else CALLERROR PropertyConstraintViolation."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise PropertyConstraintViolationError(
+            description=f"{name} must be an integer from {low} to {high}",
+            details={"field": name},
+        )
+    return value
+
+
+def _not_ahead(name: str, at: datetime) -> datetime:
+    if at > utcnow() + MAX_CLOCK_AHEAD:
+        raise PropertyConstraintViolationError(
+            description=f"{name} is more than {MAX_CLOCK_AHEAD} ahead of the central "
+            "system's clock; set the clock from the BootNotification/Heartbeat currentTime",
+            details={"field": name},
+        )
+    return at
+
+
+def _count_sampled(meter_value: list[dict[str, Any]], field: str) -> None:
+    total = sum(len(entry.get("sampled_value") or []) for entry in meter_value)
+    if len(meter_value) > MAX_SAMPLED_VALUES or total > MAX_SAMPLED_VALUES:
+        raise OccurenceConstraintViolationError(
+            description=f"at most {MAX_SAMPLED_VALUES} sampled values in {field} per message",
+            details={"field": field},
+        )
+
 
 def parse_meter_values(meter_value: list[dict[str, Any]]) -> list[Sample]:
-    """MeterValues' sampledValue entries in base units (Wh, W); spec defaults applied."""
+    """MeterValues' sampledValue entries in base units (Wh, W); spec defaults applied.
+
+    An energy register outside 0..MAX_METER_WH refuses the whole frame (CALLERROR).
+    """
     samples = []
     for entry in meter_value:
         at = parse_ocpp_time(entry["timestamp"])
@@ -44,8 +94,13 @@ def parse_meter_values(meter_value: list[dict[str, Any]]) -> list[Sample]:
             except ValueError:
                 value = math.nan
             if not math.isfinite(value):
-                log.warning("skipped a sampled value that is not a number: %r", sampled["value"])
+                log.warning("skipped a sampled value that is not a number: %.24r", sampled["value"])
                 continue
+            if measurand == ENERGY and not 0 <= value <= MAX_METER_WH:
+                raise PropertyConstraintViolationError(
+                    description=f"{ENERGY} must be from 0 to {MAX_METER_WH} Wh",
+                    details={"field": "sampledValue.value"},
+                )
             base_unit = {"kWh": "Wh", "kW": "W"}.get(unit or "", unit)
             samples.append(Sample(measurand, value, base_unit, sampled.get("phase"), at))
     return samples
@@ -90,6 +145,7 @@ class CentralChargePoint(RobustChargePoint):
     async def on_status_notification(
         self, connector_id: int, error_code: str, status: str, **kwargs: Any
     ) -> call_result.StatusNotification:
+        connector_id = _bounded("connectorId", connector_id, 0, INT32_MAX)
         at = parse_ocpp_time(kwargs["timestamp"]) if "timestamp" in kwargs else None
         known = await self.central.state.connector_status(
             self.id, connector_id, status, error_code, at or utcnow()
@@ -110,9 +166,17 @@ class CentralChargePoint(RobustChargePoint):
     async def on_start_transaction(
         self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **_: Any
     ) -> call_result.StartTransaction:
-        transaction_id, status = await self.central.charging.on_start_transaction(
-            self.id, connector_id, id_tag, meter_start, parse_ocpp_time(timestamp)
-        )
+        connector_id = _bounded("connectorId", connector_id, 1, INT32_MAX)
+        meter_start = _bounded("meterStart", meter_start, 0, MAX_METER_WH)
+        at = _not_ahead("timestamp", parse_ocpp_time(timestamp))
+        try:
+            transaction_id, status = await self.central.charging.on_start_transaction(
+                self.id, connector_id, id_tag, meter_start, at
+            )
+        except NotFoundError as error:  # a connector the operator never configured
+            raise PropertyConstraintViolationError(
+                description=str(error), details={"field": "connectorId"}
+            ) from error
         return call_result.StartTransaction(
             transaction_id=transaction_id, id_tag_info={"status": status}
         )
@@ -121,21 +185,31 @@ class CentralChargePoint(RobustChargePoint):
     async def on_meter_values(
         self, connector_id: int, meter_value: list[dict[str, Any]], **kwargs: Any
     ) -> call_result.MeterValues:
+        connector_id = _bounded("connectorId", connector_id, 0, INT32_MAX)
+        transaction_id = kwargs.get("transaction_id")
+        if transaction_id is not None:
+            transaction_id = _bounded("transactionId", transaction_id, -INT32_MAX - 1, INT32_MAX)
+        _count_sampled(meter_value, "meterValue")
         samples = parse_meter_values(meter_value)
-        await self.central.charging.on_meter_values(
-            self.id, connector_id, kwargs.get("transaction_id"), samples
-        )
+        for entry in meter_value:  # a reading from the future would bill time not yet spent
+            _not_ahead("meterValue.timestamp", parse_ocpp_time(entry["timestamp"]))
+        await self.central.charging.on_meter_values(self.id, connector_id, transaction_id, samples)
         return call_result.MeterValues()
 
     @on(Action.stop_transaction)
     async def on_stop_transaction(
         self, meter_stop: int, timestamp: str, transaction_id: int, **kwargs: Any
     ) -> call_result.StopTransaction:
+        transaction_id = _bounded("transactionId", transaction_id, -INT32_MAX - 1, INT32_MAX)
+        # Below meterStart is the service's plausibility check: recorded, not billed blindly.
+        meter_stop = _bounded("meterStop", meter_stop, 0, MAX_METER_WH)
+        at = _not_ahead("timestamp", parse_ocpp_time(timestamp))
+        # transactionData may hold a whole session's samples: bounded by the frame size only.
         await self.central.charging.on_stop_transaction(
             self.id,
             transaction_id,
             meter_stop,
-            parse_ocpp_time(timestamp),
+            at,
             kwargs.get("reason"),
             kwargs.get("transaction_data"),
         )

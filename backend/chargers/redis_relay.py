@@ -49,6 +49,7 @@ COMMANDS = {
     "reset",
     "change_availability",
     "trigger_message",
+    "change_configuration",
 }
 
 
@@ -163,8 +164,13 @@ class RedisNetwork:
 
     # --- life cycle ----------------------------------------------------------------------
 
+    async def ping(self) -> None:
+        """Raise unless Redis answers PING now (start-up and /readyz)."""
+        if not await self.redis.ping():
+            raise ConnectionError("Redis did not answer PING")
+
     async def start(self) -> None:
-        await self.redis.ping()  # fail at start, naming Redis, rather than on first use
+        await self.ping()  # fail at start, naming Redis, rather than on first use
         self.events.subscribe(self._forward, local_only=True)
         self._listener = asyncio.create_task(self._listen())
         await asyncio.wait_for(self._subscribed.wait(), 10)
@@ -439,4 +445,9 @@ class RedisChargerCommands:
     ) -> CommandResult:
         return await self._network.call(
             charger_id, "trigger_message", {"message": message, "connector_id": connector_id}
+        )
+
+    async def change_configuration(self, charger_id: str, key: str, value: str) -> CommandResult:
+        return await self._network.call(
+            charger_id, "change_configuration", {"key": key, "value": value}
         )

@@ -95,3 +95,6 @@ class LocalChargerCommands:
         return await self._call(
             charger_id, call.TriggerMessage(requested_message=message, connector_id=connector_id)
         )
+
+    async def change_configuration(self, charger_id: str, key: str, value: str) -> CommandResult:
+        return await self._call(charger_id, call.ChangeConfiguration(key=key, value=value))

@@ -14,8 +14,9 @@ import logging
 import math
 import random
 import time
+from collections import deque
 from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -74,6 +75,9 @@ _TAPER_SOC = 0.8  # constant power below this state of charge
 _END_POWER_FRACTION = 0.1  # fraction of the rated power just before 100 %
 _HEARTBEAT_KEY = "HeartbeatInterval"
 _METER_KEY = "MeterValueSampleInterval"
+_AUTHORIZATION_KEY = "AuthorizationKey"  # 1.6 security whitepaper: write-only, 16-20 bytes hex
+_TX_ATTEMPTS_KEY = "TransactionMessageAttempts"
+_TX_INTERVAL_KEY = "TransactionMessageRetryInterval"
 _FRAME_LENGTHS = {2: 4, 3: 3, 4: 5}  # OCPP-J MessageTypeId -> number of elements
 
 # What a failed call() may raise: a CALLERROR, no answer in time, or no connection.
@@ -100,6 +104,12 @@ class SimulatorConfig:
     reconnect: bool = True
     backoff_initial: float = 0.5
     backoff_max: float = 30.0
+    response_timeout: float = _RESPONSE_TIMEOUT  # no CALLRESULT by then: the call failed
+    # OCPP 1.6 TransactionMessageAttempts / TransactionMessageRetryInterval: tries per
+    # Start/StopTransaction or transaction MeterValues the central system fails to process,
+    # waiting interval x previous attempts between them (also set by ChangeConfiguration).
+    transaction_message_attempts: int = 5
+    transaction_message_retry_interval: float = 10.0
 
 
 def _utc_now() -> str:
@@ -158,7 +168,8 @@ class _Connector:
     operative: bool = True
     pending_operative: bool | None = None  # ChangeAvailability "Scheduled" until the tx ends
     starting: bool = False  # reserved by a RemoteStart / start_local in progress
-    tx_id: int | None = None
+    tx: _Tx | None = None  # the local transaction, from StartTransaction queued to stopped
+    tx_id: int | None = None  # its transactionId, once StartTransaction is answered
     id_tag: str | None = None
     soc: float = 0.0  # of the car plugged in during a transaction
     last_update: float = 0.0  # time.monotonic() of the last energy integration
@@ -171,16 +182,46 @@ class _Connector:
         return (
             self.operative
             and self.status == ChargePointStatus.available
+            and self.tx is None
             and self.tx_id is None
             and not self.starting
         )
+
+
+@dataclass(slots=True, eq=False)
+class _Tx:
+    """A transaction as the charge point knows it; `id` comes with the StartTransaction answer."""
+
+    connector_id: int
+    id_tag: str
+    id: int | None = None
+    answered: asyncio.Event = field(default_factory=asyncio.Event)  # or dropped unanswered
+    charging: bool = False  # authorized and metering (not stopped before the answer)
+    followup: asyncio.Task[Any] | None = None  # Charging status + metering, or de-authorized stop
+
+
+@dataclass(slots=True, eq=False)
+class _TxMessage:
+    """A queued transaction-related message: delivered in order, retried (OCPP 1.6 §4.x)."""
+
+    action: str
+    build: Callable[[], Any]  # the payload when sent; None: its transaction never got an id
+    on_result: Callable[[Any], None] | None = None  # the CALLRESULT, or None if dropped
+    attempts: int = 0
+    tried: asyncio.Event = field(default_factory=asyncio.Event)  # first attempt made, or offline
+
+    def finish(self, result: Any) -> None:
+        self.tried.set()
+        if self.on_result is not None:
+            self.on_result(result)
 
 
 class _Session(ChargePoint):
     """The ocpp ChargePoint for one WebSocket connection; handlers act on the simulator."""
 
     def __init__(self, sim: SimulatedChargePoint, ws: ClientConnection) -> None:
-        super().__init__(sim._id, ws, response_timeout=_RESPONSE_TIMEOUT, logger=sim._ocpp_log)
+        timeout = sim._config.response_timeout
+        super().__init__(sim._id, ws, response_timeout=timeout, logger=sim._ocpp_log)
         self._sim = sim
         self._ws = ws
         self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -257,7 +298,8 @@ class _Session(ChargePoint):
         except ConnectionClosed:
             raise
         except Exception:
-            log.exception("%s: error while handling %.200r", self.id, raw_msg)
+            # The id, not the frame: frames carry id tags and keys.
+            log.exception("%s: error while handling message %.40r", self.id, msg[1])
             if msg[0] == 2 and not self._responded:
                 await self._send(CallError(msg[1], "InternalError", "Internal error", {}).to_json())
 
@@ -395,19 +437,27 @@ class _Session(ChargePoint):
         self, key: str, value: str, call_unique_id: str, **_: Any
     ) -> Any:
         sim = self._sim
-        if key not in (_HEARTBEAT_KEY, _METER_KEY):
+        if key == _AUTHORIZATION_KEY:
+            return sim._take_authorization_key(
+                value, lambda: self._plan(call_unique_id, sim._rekey)
+            )
+        if key not in (_HEARTBEAT_KEY, _METER_KEY, _TX_ATTEMPTS_KEY, _TX_INTERVAL_KEY):
             return call_result.ChangeConfiguration(status=ConfigurationStatus.not_supported)
         try:
-            seconds = int(value)
+            number = int(value)
         except ValueError:
-            seconds = 0
-        if seconds < 1:
+            number = -1
+        if number < (0 if key == _TX_INTERVAL_KEY else 1):
             return call_result.ChangeConfiguration(status=ConfigurationStatus.rejected)
         if key == _HEARTBEAT_KEY:
-            sim._heartbeat_interval = float(seconds)
+            sim._heartbeat_interval = float(number)
             self._plan(call_unique_id, sim._apply_heartbeat_interval)
+        elif key == _METER_KEY:
+            sim._meter_interval = float(number)  # the meter loops read it before every sleep
+        elif key == _TX_ATTEMPTS_KEY:
+            sim._tx_attempts = number  # read by the delivery loop after every failure
         else:
-            sim._meter_interval = float(seconds)  # the meter loops read it before every sleep
+            sim._tx_retry_interval = float(number)
         return call_result.ChangeConfiguration(status=ConfigurationStatus.accepted)
 
     @after(Action.change_configuration)
@@ -429,6 +479,8 @@ class SimulatedChargePoint:
             raise ValueError(f"remote_start must be one of {_REMOTE_START_MODES}")
         if config.meter_interval <= 0 or config.backoff_initial <= 0 or config.time_scale < 0:
             raise ValueError("meter_interval and backoff_initial must be > 0, time_scale >= 0")
+        if config.transaction_message_attempts < 1 or config.transaction_message_retry_interval < 0:
+            raise ValueError("transaction_message_attempts must be >= 1, the interval >= 0")
         self._config = config
         self._id = config.charge_point_id
         self._log = logger or _LOG
@@ -439,9 +491,14 @@ class SimulatedChargePoint:
         self.transactions: dict[int, int] = {}
         self.statuses: dict[int, str] = {}
         self.received: list[tuple[str, dict[str, Any]]] = []
+        # (action, attempt number, outcome) of every transaction-message attempt: "accepted",
+        # the CALLERROR code, "Timeout", "disconnected" (not counted) or "dropped".
+        self.transaction_log: list[tuple[str, int, str]] = []
         self.last_error: BaseException | None = None
         self._heartbeat_interval = _DEFAULT_HEARTBEAT
         self._meter_interval = config.meter_interval
+        self._tx_attempts = config.transaction_message_attempts
+        self._tx_retry_interval = config.transaction_message_retry_interval
         self._accepted = False  # BootNotification Accepted on the current connection
         ident = config.charge_point_id
         self._conn0 = _Connector(0, 0.0)
@@ -458,7 +515,10 @@ class SimulatedChargePoint:
         self._stopping = False
         self._reset_requested = False
         self._attempt = 0
-        self._offline_queue: list[Any] = []  # StopTransactions that could not be sent
+        # Transaction messages in order; lives as long as this object, across connections.
+        self._tx_queue: deque[_TxMessage] = deque()
+        self._tx_wakeup = asyncio.Event()
+        self._tx_worker: asyncio.Task[Any] | None = None  # delivers while booted
         self._status_lock = asyncio.Lock()  # keeps StatusNotifications in order
 
     # ---- public API ---------------------------------------------------------------------------
@@ -537,7 +597,8 @@ class SimulatedChargePoint:
                 return None
             status = res.id_tag_info.get("status")
             if status != AuthorizationStatus.accepted:
-                self._log.info("%s: id tag %s not accepted: %s", self._id, id_tag, status)
+                masked = f"{id_tag[:2]}…{id_tag[-2:]}"  # id tags are personal data
+                self._log.info("%s: id tag %s not accepted: %s", self._id, masked, status)
                 return None
             return await self._start_transaction(conn, id_tag)
         finally:
@@ -547,7 +608,7 @@ class SimulatedChargePoint:
         """StopTransaction (meterStop + transactionData), then Finishing -> Available."""
         conn = self._outlet_or_raise(connector_id)
         Reason(reason)  # ValueError for a reason OCPP 1.6 does not know
-        if conn.tx_id is None:
+        if conn.tx is None:
             self._log.info("%s: no transaction on connector %d", self._id, connector_id)
             return
         await self._stop_transaction(conn, reason)
@@ -575,6 +636,11 @@ class SimulatedChargePoint:
         self._advance(conn)
         return int(conn.energy_wh)
 
+    @property
+    def queued_transaction_messages(self) -> list[str]:
+        """Actions of the transaction messages not yet delivered, oldest first."""
+        return [message.action for message in self._tx_queue]
+
     # ---- helpers used by the session handlers -------------------------------------------------
 
     def _is_current(self, session: _Session) -> bool:
@@ -598,6 +664,8 @@ class SimulatedChargePoint:
         return {
             _HEARTBEAT_KEY: _fmt_seconds(self._heartbeat_interval),
             _METER_KEY: _fmt_seconds(self._meter_interval),
+            _TX_ATTEMPTS_KEY: str(self._tx_attempts),
+            _TX_INTERVAL_KEY: _fmt_seconds(self._tx_retry_interval),
         }
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
@@ -623,7 +691,7 @@ class SimulatedChargePoint:
             changed.append(self._conn0)
         scheduled = False
         for conn in targets:
-            if conn.tx_id is not None or conn.starting:
+            if conn.tx is not None or conn.starting:
                 conn.pending_operative = operative
                 scheduled = True
             else:
@@ -704,48 +772,71 @@ class SimulatedChargePoint:
         return 0.0
 
     async def _start_transaction(self, conn: _Connector, id_tag: str) -> int | None:
-        """Preparing, StartTransaction, Charging + metering (connector already reserved)."""
+        """Preparing, StartTransaction (queued), Charging + metering (connector already reserved).
+
+        Returns the transaction id once answered (after retries or a reconnect if need be),
+        None if the central system never took it or refused the id tag.
+        """
         conn.starting = True
         try:
             await self._send_status(conn, ChargePointStatus.preparing)
             self._advance(conn)
-            try:
-                res = await self._call(
-                    call.StartTransaction(
-                        connector_id=conn.id,
-                        id_tag=id_tag,
-                        meter_start=int(conn.energy_wh),
-                        timestamp=_utc_now(),
-                    )
+            tx = _Tx(conn.id, id_tag)
+            conn.tx = tx
+            payload = call.StartTransaction(
+                connector_id=conn.id,
+                id_tag=id_tag,
+                meter_start=int(conn.energy_wh),
+                timestamp=_utc_now(),
+            )
+            self._enqueue_tx(
+                _TxMessage(
+                    Action.start_transaction,
+                    lambda: payload,
+                    functools.partial(self._on_start_answer, conn, tx),
                 )
-            except _CALL_ERRORS as exc:
-                self._log.warning("%s: StartTransaction failed: %r", self._id, exc)
-                await self._send_status(conn, conn.idle_status())
-                return None
-            tx_id = int(res.transaction_id)
-            conn.sessions += 1
-            conn.tx_id = tx_id
-            conn.id_tag = id_tag
-            seed = f"{self._id}#{conn.id}#{conn.sessions}"
-            conn.soc = random.Random(seed).uniform(0.2, 0.4)
-            conn.last_update = time.monotonic()
-            self.transactions[conn.id] = tx_id
-            if res.id_tag_info.get("status") != AuthorizationStatus.accepted:
-                self._log.info(
-                    "%s: tx %d not authorized (%s), stopping",
-                    self._id,
-                    tx_id,
-                    res.id_tag_info.get("status"),
-                )
-                await self._stop_transaction(conn, Reason.de_authorized)
-                return None
-            await self._send_status(conn, ChargePointStatus.charging)
-            self._start_meter_loop(conn)
-            return tx_id
+            )
+            await tx.answered.wait()
+            if tx.followup is not None:
+                await tx.followup
+            return tx.id if tx.charging else None
         finally:
             conn.starting = False
-            if conn.tx_id is None and conn.status == ChargePointStatus.preparing:
+            if conn.tx is None and conn.status == ChargePointStatus.preparing:
                 conn.status = conn.idle_status()  # cancelled half-way (connection lost)
+
+    def _on_start_answer(self, conn: _Connector, tx: _Tx, res: Any) -> None:
+        """The StartTransaction answer (None: dropped): the transaction runs under its id."""
+        if res is None:
+            self._log.warning("%s: StartTransaction on connector %d dropped", self._id, conn.id)
+            if conn.tx is tx:
+                conn.tx = None
+                tx.followup = self._spawn(self._send_status(conn, conn.idle_status()), "tx-drop")
+        else:
+            tx.id = int(res.transaction_id)
+            if conn.tx is tx:  # not stopped locally while the start was queued
+                conn.sessions += 1
+                conn.tx_id = tx.id
+                conn.id_tag = tx.id_tag
+                seed = f"{self._id}#{conn.id}#{conn.sessions}"
+                conn.soc = random.Random(seed).uniform(0.2, 0.4)
+                conn.last_update = time.monotonic()
+                self.transactions[conn.id] = tx.id
+                status = res.id_tag_info.get("status")
+                tx.followup = self._spawn(self._after_start(conn, tx, status), "tx-started")
+        tx.answered.set()
+
+    async def _after_start(self, conn: _Connector, tx: _Tx, status: str | None) -> None:
+        # A task of its own: the delivery loop must never wait for what it has to deliver.
+        if status != AuthorizationStatus.accepted:
+            self._log.info("%s: tx %s not authorized (%s), stopping", self._id, tx.id, status)
+            await self._stop_transaction(conn, Reason.de_authorized, expect_tx=tx.id)
+            return
+        if conn.tx is not tx:
+            return
+        tx.charging = True
+        await self._send_status(conn, ChargePointStatus.charging)
+        self._start_meter_loop(conn)
 
     async def _stop_transaction(
         self,
@@ -754,43 +845,115 @@ class SimulatedChargePoint:
         expect_tx: int | None = None,
         final_statuses: bool = True,
     ) -> bool:
-        """StopTransaction with meterStop + transactionData; then Finishing -> Available."""
-        tx_id = conn.tx_id
-        if tx_id is None or (expect_tx is not None and tx_id != expect_tx):
+        """StopTransaction (meterStop + transactionData, queued); then Finishing -> Available.
+
+        A transaction whose StartTransaction is still queued stops too: its StopTransaction
+        waits behind the start and carries the id the start is answered with.
+        """
+        tx = conn.tx
+        if tx is None or (expect_tx is not None and tx.id != expect_tx):
             return False
         self._stop_meter_loop(conn)
         sample, _ = self._sample(conn, ReadingContext.transaction_end)
         meter_stop = int(conn.energy_wh)
-        id_tag = conn.id_tag
+        timestamp = _utc_now()
+        conn.tx = None
         conn.tx_id = None
         conn.id_tag = None
         self.transactions.pop(conn.id, None)
         if conn.pending_operative is not None:
             conn.operative = conn.pending_operative
             conn.pending_operative = None
-        payload = call.StopTransaction(
-            meter_stop=meter_stop,
-            timestamp=_utc_now(),
-            transaction_id=tx_id,
-            reason=reason,
-            id_tag=id_tag,
-            transaction_data=[sample],
-        )
-        try:
-            await self._call(payload)
-        except ConnectionError as exc:
-            self._log.warning(
-                "%s: StopTransaction %d queued until reconnect: %s", self._id, tx_id, exc
+
+        def build() -> Any:
+            if tx.id is None:
+                return None
+            return call.StopTransaction(
+                meter_stop=meter_stop,
+                timestamp=timestamp,
+                transaction_id=tx.id,
+                reason=reason,
+                id_tag=tx.id_tag,
+                transaction_data=[sample],
             )
-            self._offline_queue.append(payload)
-        except (OCPPError, TimeoutError) as exc:
-            self._log.warning("%s: StopTransaction %d failed: %r", self._id, tx_id, exc)
+
+        message = self._enqueue_tx(_TxMessage(Action.stop_transaction, build))
+        await message.tried.wait()  # Finishing follows the stop's first attempt on the wire
         if final_statuses:
             await self._send_status(conn, ChargePointStatus.finishing)
             await self._send_status(conn, conn.idle_status())
         else:
             conn.status = conn.idle_status()
         return True
+
+    # ---- transaction messages: in order, retried, kept across disconnects ---------------------
+
+    def _enqueue_tx(self, message: _TxMessage) -> _TxMessage:
+        self._tx_queue.append(message)
+        if self._tx_worker is None or self._tx_worker.done():
+            message.tried.set()  # offline: sent after the next BootNotification is accepted
+        self._tx_wakeup.set()
+        return message
+
+    async def _deliver_tx_messages(self) -> None:
+        """Send the queue head until answered or out of attempts, then the next (one booted link).
+
+        A CALLERROR or no answer is an attempt: wait TransactionMessageRetryInterval x attempts
+        so far, give up after TransactionMessageAttempts. A lost connection is no attempt: the
+        message stays first and goes out after the reconnect.
+        """
+        queue = self._tx_queue
+        try:
+            while True:
+                if not queue:
+                    self._tx_wakeup.clear()
+                    await self._tx_wakeup.wait()
+                    continue
+                message = queue[0]
+                payload = message.build()
+                if payload is None:
+                    queue.popleft()
+                    self._drop_tx(message, "its transaction never got an id")
+                    continue
+                try:
+                    result = await self._call(payload)
+                except ConnectionError:
+                    self.transaction_log.append(
+                        (message.action, message.attempts + 1, "disconnected")
+                    )
+                    return
+                except (OCPPError, TimeoutError) as exc:
+                    message.attempts += 1
+                    outcome = exc.code if isinstance(exc, OCPPError) else "Timeout"
+                    self.transaction_log.append((message.action, message.attempts, outcome))
+                    message.tried.set()
+                    if message.attempts >= self._tx_attempts:
+                        queue.popleft()
+                        self._drop_tx(message, f"{message.attempts} attempts failed ({outcome})")
+                        continue
+                    delay = self._tx_retry_interval * message.attempts
+                    self._log.warning(  # the outcome, not the error: its text quotes the frame
+                        "%s: %s attempt %d failed (%s); retrying in %gs",
+                        self._id,
+                        message.action,
+                        message.attempts,
+                        outcome,
+                        delay,
+                    )
+                    await asyncio.sleep(delay)
+                    continue
+                queue.popleft()
+                message.attempts += 1
+                self.transaction_log.append((message.action, message.attempts, "accepted"))
+                message.finish(result)
+        finally:
+            for waiting in queue:
+                waiting.tried.set()  # nobody waits for a link that is gone
+
+    def _drop_tx(self, message: _TxMessage, why: str) -> None:
+        self._log.error("%s: %s dropped: %s", self._id, message.action, why)
+        self.transaction_log.append((message.action, message.attempts, "dropped"))
+        message.finish(None)
 
     async def _reset(self, reset_type: str) -> None:
         """Stop running transactions, then drop the connection and reconnect (reboot)."""
@@ -808,6 +971,26 @@ class SimulatedChargePoint:
     def _url(self) -> str:
         base = self._config.url.rstrip("/")
         return f"{base}/{quote(self._config.charge_point_id, safe='')}"
+
+    def _take_authorization_key(self, value: str, reconnect_after: Callable[[], None]) -> Any:
+        """A new HTTP Basic password: kept, then used from a fresh connection."""
+        if (
+            not 32 <= len(value) <= 40
+            or len(value) % 2
+            or not all(c in "0123456789abcdefABCDEF" for c in value)
+        ):
+            return call_result.ChangeConfiguration(status=ConfigurationStatus.rejected)
+        self._config.password = value
+        reconnect_after()
+        return call_result.ChangeConfiguration(status=ConfigurationStatus.accepted)
+
+    async def _rekey(self) -> None:
+        """After the answer: reconnect so the new key is what authenticates us."""
+        self._reset_requested = True  # a planned reconnect, not a lost connection
+        session = self._session
+        if session is not None:
+            self._log.info("%s: new AuthorizationKey, reconnecting with it", self._id)
+            await session.close()
 
     def _headers(self) -> dict[str, str]:
         if self._config.password is None:
@@ -856,7 +1039,7 @@ class SimulatedChargePoint:
             if session is not None:
                 session.mark_closed()
             for conn in self._outlets.values():
-                if conn.tx_id is None:
+                if conn.tx is None:  # a queued StartTransaction keeps its connector
                     conn.starting = False
                     if conn.status == ChargePointStatus.preparing:
                         conn.status = conn.idle_status()
@@ -887,24 +1070,14 @@ class SimulatedChargePoint:
     async def _on_accepted(self) -> None:
         self._attempt = 0
         self._log.info("%s: boot accepted, heartbeat every %gs", self._id, self._heartbeat_interval)
-        await self._flush_offline_queue()
+        # Queued transaction messages first: they were due before anything this link sends.
+        self._tx_worker = self._spawn(self._deliver_tx_messages(), "transaction-messages")
         await self._send_statuses(None)
         self.booted.set()
         self._restart_heartbeat()
         for conn in self._outlets.values():
             if conn.tx_id is not None:
                 self._start_meter_loop(conn)
-
-    async def _flush_offline_queue(self) -> None:
-        while self._offline_queue:
-            payload = self._offline_queue[0]
-            try:
-                await self._call(payload)
-            except ConnectionError:
-                return
-            except (OCPPError, TimeoutError) as exc:
-                self._log.warning("%s: queued message failed: %r", self._id, exc)
-            self._offline_queue.pop(0)
 
     async def _call(self, payload: Any) -> Any:
         """`call(suppress=False)` on the current connection; ConnectionError if it is/gets lost."""
@@ -1006,12 +1179,16 @@ class SimulatedChargePoint:
     async def _send_meter_values(self, conn: _Connector, context: str) -> None:
         tx_id = conn.tx_id
         sample, power_w = self._sample(conn, context)
-        try:
-            await self._call(
-                call.MeterValues(connector_id=conn.id, meter_value=[sample], transaction_id=tx_id)
-            )
-        except _CALL_ERRORS as exc:
-            self._log.warning("%s: MeterValues failed: %r", self._id, exc)
+        payload = call.MeterValues(connector_id=conn.id, meter_value=[sample], transaction_id=tx_id)
+        if tx_id is not None and context != ReadingContext.trigger:
+            # A transaction's own samples are transaction messages (triggered ones are not).
+            message = self._enqueue_tx(_TxMessage(Action.meter_values, lambda: payload))
+            await message.tried.wait()
+        else:
+            try:
+                await self._call(payload)
+            except _CALL_ERRORS as exc:
+                self._log.warning("%s: MeterValues failed: %r", self._id, exc)
         if (
             tx_id is not None
             and conn.tx_id == tx_id

@@ -10,7 +10,8 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.console.routes import LoginRequiredError, router
+from backend.console import review
+from backend.console.routes import ConsoleInputGuard, LoginRequiredError, router
 
 STATIC = Path(__file__).parent / "static"
 SECURITY_HEADERS = [
@@ -55,5 +56,8 @@ def install(app: FastAPI) -> None:
         return RedirectResponse(f"/console/login?next={quote(path)}", status_code=303)
 
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console_static")
-    app.include_router(router)
+    # Every console route refuses input no column can hold (NUL, ids out of range): 422.
+    app.include_router(router, dependencies=[ConsoleInputGuard])
+    # meter review: sessions whose figures were implausible
+    app.include_router(review.router, dependencies=[ConsoleInputGuard])
     app.add_middleware(ConsoleHeaders)

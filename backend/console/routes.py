@@ -12,20 +12,40 @@ from urllib.parse import quote
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Query, Request, status
-from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import (
+    HTMLResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from fastapi.templating import Jinja2Templates
 from markupsafe import Markup
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from backend.api.deps import SessionDep, SettingsDep
+from backend.api.deps import (
+    IdPath,
+    LoginThrottleDep,
+    SessionDep,
+    SettingsDep,
+    refuse_unstorable_input,
+)
 from backend.api.support_desk import ActionResult, SupportDesk
 from backend.console import charts, live, session
 from backend.console.text import EN, LANG_COOKIE, LANGUAGES, language_of, translate
 from backend.models import StaffRole, StaffUser
-from backend.services import support, usage
-from backend.services.errors import CommandFailedError, ConflictError, NotFoundError
-from backend.services.staff import authenticate
+from backend.services import audit, support, usage
+from backend.services.errors import (
+    CommandFailedError,
+    ConflictError,
+    InvalidFieldError,
+    NotFoundError,
+)
+from backend.services.login_throttle import client_address
+from backend.services.passwords import PasswordCheckBusyError
+from backend.services.staff import LoginThrottledError, log_in, login_field_problem
+from backend.services.support import StaffForbiddenError
 from backend.settings import Settings
 from bot.formatting import kronor, kwh
 
@@ -36,6 +56,17 @@ DEFAULT_RANGE_DAYS = 30
 MAX_REPLY = 1600  # characters of an agent's reply, as the support API allows
 NOTICES = frozenset(key for key in EN if key.startswith("notice_"))
 
+
+async def refuse_unstorable_console_input(request: Request) -> None:
+    """`refuse_unstorable_input` (422 for NUL in the path, query or any form field, ids out of
+    range) on every console route but the login form, which refuses NUL on its own readable
+    page (`login_field_problem`) and stores nothing. Installed on the console's routers."""
+    if getattr(request.scope.get("route"), "path", None) == "/console/login":
+        return
+    await refuse_unstorable_input(request)
+
+
+ConsoleInputGuard = Depends(refuse_unstorable_console_input)
 router = APIRouter(prefix="/console", include_in_schema=False)
 
 
@@ -185,8 +216,9 @@ def _login_page(
     *,
     status_code: int = 200,
     error: str | None = None,
+    retry_after: int = 0,
 ) -> HTMLResponse:
-    token = session.login_csrf_of(request)
+    token = session.login_csrf_of(request, settings)
     page = render(
         request,
         "login.html",
@@ -195,8 +227,11 @@ def _login_page(
         next=_safe_next(next_url),
         csrf=token,
         error=error,
+        retry_after=retry_after,
     )
     session.keep_login_csrf(page, settings, token)
+    if retry_after:
+        page.headers["Retry-After"] = str(retry_after)
     return page
 
 
@@ -210,15 +245,33 @@ async def login(
     request: Request,
     db: SessionDep,
     settings: SettingsDep,
+    throttle: LoginThrottleDep,
     email: Annotated[str, Form(max_length=254)] = "",
     password: Annotated[str, Form(max_length=1000)] = "",
     csrf_token: CsrfField = "",
     next: Annotated[str, Form()] = "",
 ) -> Response:
-    expected = request.cookies.get(session.LOGIN_CSRF_COOKIE)
+    expected = session.login_csrf_cookie(request, settings)
     if not session.tokens_match(expected, csrf_token):
         return _login_page(request, settings, next, status_code=403, error="login_expired")
-    staff = await authenticate(db, email, password)
+    if login_field_problem(email, password):
+        return _login_page(request, settings, next, status_code=422, error="login_failed")
+    address = client_address(request.client.host if request.client else None)
+    try:
+        staff = await log_in(db, throttle, email, password, address)
+    except LoginThrottledError as exc:
+        return _login_page(
+            request,
+            settings,
+            next,
+            status_code=429,
+            error="login_throttled",
+            retry_after=exc.retry_after,
+        )
+    except PasswordCheckBusyError:
+        return _login_page(
+            request, settings, next, status_code=503, error="login_busy", retry_after=1
+        )
     if staff is None:
         return _login_page(request, settings, next, status_code=401, error="login_failed")
     response = redirect(_safe_next(next))
@@ -263,7 +316,7 @@ async def _staff_names(db: SessionDep) -> dict[int, str]:
 
 @router.get("/queue", response_class=HTMLResponse)
 async def queue_page(request: Request, db: SessionDep, visitor: VisitorDep) -> HTMLResponse:
-    items = await support.queue(db)
+    items = await support.queue(db, visitor.staff)
     return render(
         request, "queue.html", visitor, page="queue", items=items, names=await _staff_names(db)
     )
@@ -271,13 +324,20 @@ async def queue_page(request: Request, db: SessionDep, visitor: VisitorDep) -> H
 
 @router.get("/fragments/queue", response_class=HTMLResponse)
 async def queue_fragment(request: Request, db: SessionDep, visitor: VisitorDep) -> HTMLResponse:
-    items = await support.queue(db)
+    items = await support.queue(db, visitor.staff)
     return render(request, "_queue.html", visitor, items=items, names=await _staff_names(db))
 
 
-async def _conversation_context(db: SessionDep, conversation_id: int) -> dict[str, Any]:
+async def _conversation_context(
+    db: SessionDep, conversation_id: int, visitor: Visitor, *, refresh: bool = False
+) -> dict[str, Any]:
+    """The transcript if the visitor may read it, the read audited (a live refresh of a page
+    read a moment ago adds no row)."""
+    dedupe = support.READ_DEDUPE if refresh else None
     try:
-        conversation = await support.transcript(db, conversation_id)
+        conversation = await support.read_transcript(
+            db, conversation_id, visitor.staff, dedupe=dedupe
+        )
     except NotFoundError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
     return {"c": conversation, "names": await _staff_names(db)}
@@ -285,9 +345,22 @@ async def _conversation_context(db: SessionDep, conversation_id: int) -> dict[st
 
 @router.get("/conversations/{conversation_id}", response_class=HTMLResponse)
 async def conversation_page(
-    conversation_id: int, request: Request, db: SessionDep, visitor: VisitorDep
+    conversation_id: IdPath, request: Request, db: SessionDep, visitor: VisitorDep
 ) -> HTMLResponse:
-    context = await _conversation_context(db, conversation_id)
+    try:
+        context = await _conversation_context(db, conversation_id, visitor)
+    except StaffForbiddenError as exc:
+        # Not theirs to read: say why, and offer the recorded way in.
+        return render(
+            request,
+            "conversation_forbidden.html",
+            visitor,
+            status_code=status.HTTP_403_FORBIDDEN,
+            page="queue",
+            conversation_id=conversation_id,
+            detail=str(exc),
+            min_reason=support.MIN_OPEN_REASON,
+        )
     faq_entries = SupportDesk.of(request.app).faq.index.entries
     return render(
         request, "conversation.html", visitor, page="queue", faq_entries=faq_entries, **context
@@ -296,10 +369,34 @@ async def conversation_page(
 
 @router.get("/fragments/conversations/{conversation_id}", response_class=HTMLResponse)
 async def conversation_fragment(
-    conversation_id: int, request: Request, db: SessionDep, visitor: VisitorDep
-) -> HTMLResponse:
-    context = await _conversation_context(db, conversation_id)
+    conversation_id: IdPath, request: Request, db: SessionDep, visitor: VisitorDep
+) -> Response:
+    try:
+        context = await _conversation_context(db, conversation_id, visitor, refresh=True)
+    except StaffForbiddenError as exc:  # e.g. a colleague claimed it: the page reloads
+        return PlainTextResponse(str(exc), status_code=status.HTTP_403_FORBIDDEN)
     return render(request, "_conversation.html", visitor, **context)
+
+
+@router.post("/conversations/{conversation_id}/open")
+async def open_conversation(
+    conversation_id: IdPath,
+    db: SessionDep,
+    visitor: VisitorDep,
+    settings: SettingsDep,
+    reason: Annotated[str, Form(max_length=1000)] = "",
+    csrf_token: CsrfField = "",
+) -> Response:
+    """Open a conversation outside the queue read-only, the reason in the audit log."""
+    check_csrf(visitor, csrf_token)
+    back = _back_to(conversation_id)
+    try:
+        await support.open_transcript(db, conversation_id, visitor.staff, reason[:300])
+    except InvalidFieldError as exc:
+        return redirect(back, "notice_reason_short", str(exc), settings=settings)
+    except NotFoundError as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
+    return redirect(back, "notice_opened", settings=settings)
 
 
 def _back_to(conversation_id: int) -> str:
@@ -316,6 +413,8 @@ async def _act(
     back = _back_to(conversation_id)
     try:
         result = await action()
+    except StaffForbiddenError as exc:
+        return redirect(back, "notice_forbidden", str(exc), settings=settings)
     except ConflictError as exc:
         return redirect(back, "notice_conflict", str(exc), settings=settings)
     except CommandFailedError as exc:
@@ -347,7 +446,7 @@ HOLD_STEPS: dict[str, tuple[HoldStep, str | None, str]] = {
 
 @router.post("/conversations/{conversation_id}/release")
 async def release(
-    conversation_id: int,
+    conversation_id: IdPath,
     request: Request,
     visitor: VisitorDep,
     settings: SettingsDep,
@@ -359,6 +458,8 @@ async def release(
     desk = SupportDesk.of(request.app)
     try:
         await desk.release(conversation_id, visitor.staff, seen_unanswered)
+    except StaffForbiddenError as exc:
+        return redirect(_back_to(conversation_id), "notice_forbidden", str(exc), settings=settings)
     except ConflictError as exc:
         return redirect(_back_to(conversation_id), "notice_conflict", str(exc), settings=settings)
     except NotFoundError as exc:
@@ -368,7 +469,7 @@ async def release(
 
 @router.post("/conversations/{conversation_id}/{step}")
 async def hold_step(
-    conversation_id: int,
+    conversation_id: IdPath,
     step: Literal["claim", "close"],
     db: SessionDep,
     visitor: VisitorDep,
@@ -379,8 +480,12 @@ async def hold_step(
     change, destination, notice = HOLD_STEPS[step]
     try:
         await change(db, conversation_id, visitor.staff)
+    except StaffForbiddenError as exc:
+        return redirect(_back_to(conversation_id), "notice_forbidden", str(exc), settings=settings)
     except ConflictError as exc:
         return redirect(_back_to(conversation_id), "notice_conflict", str(exc), settings=settings)
+    except NotFoundError as exc:
+        raise HTTPException(status_code=404, detail=str(exc)) from exc
     return redirect(destination or _back_to(conversation_id), notice, settings=settings)
 
 
@@ -404,7 +509,7 @@ ACTIONS: dict[str, tuple[DeskAction, Callable[[ActionResult], str]]] = {
 
 @router.post("/conversations/{conversation_id}/actions/{action}")
 async def act(
-    conversation_id: int,
+    conversation_id: IdPath,
     action: Literal["reply", "faq", "stop", "unlock", "card-link"],
     request: Request,
     visitor: VisitorDep,
@@ -444,6 +549,15 @@ async def events(
         raise HTTPException(status_code=404, detail="unknown topic")
     if topic == "network" and not visitor.is_operator:
         raise HTTPException(status_code=403, detail=visitor.t("forbidden"))
+    watched = live.CONVERSATION_TOPIC.fullmatch(topic)
+    if watched is not None:  # even when a conversation changes is not for everyone
+        async with request.app.state.sessions() as db:
+            try:
+                await support.readable(db, int(watched.group(1)), visitor.staff)
+            except StaffForbiddenError as exc:
+                raise HTTPException(status_code=403, detail=str(exc)) from exc
+            except NotFoundError as exc:
+                raise HTTPException(status_code=404, detail=str(exc)) from exc
     stream = live.change_stream(
         request.app.state.sessions, fingerprint, settings.console_poll_seconds
     )
@@ -469,9 +583,28 @@ async def network_fragment(request: Request, db: SessionDep, visitor: OperatorDe
     return render(request, "_network.html", visitor, stations=stations)
 
 
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)  # as `usage.range_bounds` allows
+
+
 def _default_range(start: date | None, end: date | None) -> tuple[date, date]:
+    """The range asked for, by default the DEFAULT_RANGE_DAYS up to today (Stockholm).
+
+    ValueError (a readable one) for a date outside 2000..2999, before any date arithmetic
+    could overflow on it (0001-01-05 minus 29 days used to end in a 500).
+    """
+    for given in (start, end):
+        if given is not None and not FIRST_DAY <= given <= LAST_DAY:
+            raise ValueError(f"dates run from {FIRST_DAY} to {LAST_DAY}")
     end = end or datetime.now(STOCKHOLM).date()
-    return start or end - timedelta(days=DEFAULT_RANGE_DAYS - 1), end
+    return start or max(FIRST_DAY, end - timedelta(days=DEFAULT_RANGE_DAYS - 1)), end
+
+
+def _range_or_422(start: date | None, end: date | None) -> tuple[date, date]:
+    """`_default_range`, refused with 422 (pages and downloads without a place for the error)."""
+    try:
+        return _default_range(start, end)
+    except ValueError as exc:
+        raise HTTPException(status_code=422, detail=str(exc)) from exc
 
 
 @router.get("/sessions", response_class=HTMLResponse)
@@ -482,7 +615,7 @@ async def sessions_page(
     start: date | None = None,
     end: date | None = None,
 ) -> HTMLResponse:
-    first, last = _default_range(start, end)
+    first, last = _range_or_422(start, end)
     active = await usage.active_sessions(db)
     return render(
         request, "sessions.html", visitor, page="sessions", active=active, start=first, end=last
@@ -495,22 +628,27 @@ async def sessions_fragment(request: Request, db: SessionDep, visitor: OperatorD
     return render(request, "_sessions.html", visitor, active=active)
 
 
-@router.get("/sessions.csv")
-async def sessions_csv(
-    db: SessionDep, visitor: OperatorDep, start: date | None = None, end: date | None = None
-) -> Response:
-    """Every session that started in the range (Stockholm dates), for a spreadsheet."""
-    first, last = _default_range(start, end)
+async def _csv_download(export: Awaitable[str], name: str, first: date, last: date) -> Response:
+    """A CSV export of a date range as a download; 422 for a bad range."""
     try:
-        body = await usage.sessions_csv(db, first, last)
+        body = await export
     except ValueError as exc:
         raise HTTPException(status_code=422, detail=str(exc)) from exc
-    filename = quote(f"sessions-{first.isoformat()}-{last.isoformat()}.csv")
+    filename = quote(f"{name}-{first.isoformat()}-{last.isoformat()}.csv")
     return Response(
         body,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
+
+
+@router.get("/sessions.csv")
+async def sessions_csv(
+    db: SessionDep, visitor: OperatorDep, start: date | None = None, end: date | None = None
+) -> Response:
+    """Every session that started in the range (Stockholm dates), for a spreadsheet."""
+    first, last = _range_or_422(start, end)
+    return await _csv_download(usage.sessions_csv(db, first, last), "sessions", first, last)
 
 
 @router.get("/usage", response_class=HTMLResponse)
@@ -521,8 +659,8 @@ async def usage_page(
     start: date | None = None,
     end: date | None = None,
 ) -> HTMLResponse:
-    first, last = _default_range(start, end)
     try:
+        first, last = _default_range(start, end)
         report = await usage.usage_report(db, first, last)
     except ValueError as exc:
         return render(
@@ -533,8 +671,8 @@ async def usage_page(
             status_code=422,
             report=None,
             error=str(exc),
-            start=first,
-            end=last,
+            start=start or "",
+            end=end or "",
         )
     return render(
         request,
@@ -599,3 +737,55 @@ def usage_charts(report: usage.UsageReport, visitor: Visitor) -> dict[str, Marku
     }
     # The chart module escapes every text it puts into the SVG.
     return {name: Markup(value) for name, value in svg.items()}
+
+
+# -- the staff audit log (operators) ----------------------------------------------------------
+
+AUDIT_PAGE_ROWS = 500
+
+
+@router.get("/audit", response_class=HTMLResponse)
+async def audit_page(
+    request: Request,
+    db: SessionDep,
+    visitor: OperatorDep,
+    start: date | None = None,
+    end: date | None = None,
+) -> HTMLResponse:
+    """Who read, claimed, opened, stopped or unlocked what: the newest rows of the range."""
+    try:
+        first, last = _default_range(start, end)
+        entries = await audit.entries(db, first, last, limit=AUDIT_PAGE_ROWS)
+    except ValueError as exc:
+        return render(
+            request,
+            "audit.html",
+            visitor,
+            status_code=422,
+            page="audit",
+            entries=[],
+            error=str(exc),
+            start=start or "",
+            end=end or "",
+            limit=AUDIT_PAGE_ROWS,
+        )
+    return render(
+        request,
+        "audit.html",
+        visitor,
+        page="audit",
+        entries=entries,
+        error=None,
+        start=first,
+        end=last,
+        limit=AUDIT_PAGE_ROWS,
+    )
+
+
+@router.get("/audit.csv")
+async def audit_csv(
+    db: SessionDep, visitor: OperatorDep, start: date | None = None, end: date | None = None
+) -> Response:
+    """The audit log of the range as CSV, as `GET /admin/audit.csv` gives it."""
+    first, last = _range_or_422(start, end)
+    return await _csv_download(audit.csv_export(db, first, last), "audit", first, last)

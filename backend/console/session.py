@@ -4,7 +4,10 @@ The cookie holds a JWT (HS256, `SECRET_KEY`) with its own audience, so a bearer 
 the API is never accepted as a console session or the other way round. It is HttpOnly,
 SameSite=Strict and, outside development or behind https, Secure with the `__Host-` prefix.
 Every form carries the session's CSRF token; the login form, before there is a session,
-uses a double-submit cookie. A deactivated account loses its session on the next request.
+uses a double-submit cookie, under the same rule: whenever it is Secure it is
+`__Host-chargebot_login_csrf` (Path=/, no Domain, so no subdomain can plant one); on a plain
+http development server it is `chargebot_login_csrf`. A deactivated account loses its
+session on the next request.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from backend.settings import Settings
 
 _ALGORITHM = "HS256"
 _AUDIENCE = "chargebot-console"
-LOGIN_CSRF_COOKIE = "chargebot_login_csrf"
+LOGIN_CSRF_COOKIE = "chargebot_login_csrf"  # `__Host-` prefixed whenever Secure
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,14 @@ def secure_cookies(settings: Settings) -> bool:
 
 def session_cookie_name(settings: Settings) -> str:
     return "__Host-chargebot_console" if secure_cookies(settings) else "chargebot_console"
+
+
+def login_csrf_cookie_name(settings: Settings) -> str:
+    return f"__Host-{LOGIN_CSRF_COOKIE}" if secure_cookies(settings) else LOGIN_CSRF_COOKIE
+
+
+def _login_csrf_path(settings: Settings) -> str:
+    return "/" if secure_cookies(settings) else "/console"  # `__Host-` demands Path=/
 
 
 def start_session(response: Response, settings: Settings, staff: StaffUser) -> None:
@@ -61,7 +72,13 @@ def start_session(response: Response, settings: Settings, staff: StaffUser) -> N
         httponly=True,
         samesite="strict",
     )
-    response.delete_cookie(LOGIN_CSRF_COOKIE, path="/console")
+    response.delete_cookie(
+        login_csrf_cookie_name(settings),
+        path=_login_csrf_path(settings),
+        secure=secure_cookies(settings),
+        httponly=True,
+        samesite="strict",
+    )
 
 
 def end_session(response: Response, settings: Settings) -> None:
@@ -86,17 +103,22 @@ def read_session(request: Request, settings: Settings) -> ConsoleSession | None:
         return None
 
 
-def login_csrf_of(request: Request) -> str:
+def login_csrf_cookie(request: Request, settings: Settings) -> str | None:
+    """The login form's double-submit token as the browser sent it back, if it did."""
+    return request.cookies.get(login_csrf_cookie_name(settings))
+
+
+def login_csrf_of(request: Request, settings: Settings) -> str:
     """The login form's double-submit token: the one in the cookie, or a new one."""
-    return request.cookies.get(LOGIN_CSRF_COOKIE) or secrets.token_urlsafe(24)
+    return login_csrf_cookie(request, settings) or secrets.token_urlsafe(24)
 
 
 def keep_login_csrf(response: Response, settings: Settings, token: str) -> None:
     response.set_cookie(
-        LOGIN_CSRF_COOKIE,
+        login_csrf_cookie_name(settings),
         token,
         max_age=3600,
-        path="/console",
+        path=_login_csrf_path(settings),
         secure=secure_cookies(settings),
         httponly=True,
         samesite="strict",

@@ -19,6 +19,11 @@ class ChargerIdentity:
 
     id: str
     password_hash: str | None
+    pending_key_hash: str | None = None
+
+    @property
+    def has_key(self) -> bool:
+        return self.password_hash is not None or self.pending_key_hash is not None
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,31 @@ class ChargerStateService:
     async def identity(self, charger_id: str) -> ChargerIdentity | None:
         async with self._sessions() as db:
             charger = await db.get(Charger, charger_id)
-            return ChargerIdentity(charger.id, charger.password_hash) if charger else None
+            if charger is None:
+                return None
+            return ChargerIdentity(charger.id, charger.password_hash, charger.pending_key_hash)
+
+    async def replace_key_hash(self, charger_id: str, old: str, new: str) -> bool:
+        """Swap a legacy hash for the keyed one, unless the key changed meanwhile."""
+        async with self._sessions() as db:
+            result = await db.execute(
+                update(Charger)
+                .where(col(Charger.id) == charger_id, col(Charger.password_hash) == old)
+                .values(password_hash=new)
+            )
+            await db.commit()
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    async def promote_pending_key(self, charger_id: str, pending: str) -> bool:
+        """The charger connected with its rotated key: it has it, so the old one retires."""
+        async with self._sessions() as db:
+            result = await db.execute(
+                update(Charger)
+                .where(col(Charger.id) == charger_id, col(Charger.pending_key_hash) == pending)
+                .values(password_hash=pending, pending_key_hash=None)
+            )
+            await db.commit()
+            return bool(result.rowcount)  # type: ignore[attr-defined]
 
     async def auto_register(self, charger_id: str) -> ChargerIdentity:
         """A charger we have never seen: registered unplaced, its boot answered Pending."""

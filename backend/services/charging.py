@@ -8,6 +8,7 @@ driver's request racing on one session cannot overwrite each other, on SQLite or
 from __future__ import annotations
 
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,8 +32,8 @@ from backend.models import (
     SessionStatus,
     Tariff,
 )
-from backend.services import access
-from backend.services.drivers import normalize_id_tag
+from backend.services import access, plausibility
+from backend.services.drivers import VIRTUAL_TAG_PREFIX, mask_tag, normalize_id_tag
 from backend.services.errors import (
     AccessDeniedError,
     ConflictError,
@@ -46,14 +47,17 @@ from backend.services.events import (
     IdleFeeSoon,
     SessionCompleted,
     SessionFailed,
+    SessionNeedsReview,
     SessionProgress,
     SessionStarted,
 )
+from backend.services.plausibility import PlausibilityRules
 from backend.services.ports import ChargerCommands, CommandResult, CommandStatus
 from backend.services.pricing import (
     FREE,
     CostBreakdown,
     TariffSnapshot,
+    capped,
     compute_cost,
     for_plan,
 )
@@ -71,7 +75,12 @@ FAILURE_BY_OUTCOME = {
     CommandStatus.OFFLINE: "charger_offline",
     CommandStatus.TIMED_OUT: "timed_out",
 }
-VIRTUAL_TAG_PREFIX = "CB"
+# Beyond the start timeout, how long a RemoteStart still in flight keeps its session (more
+# than any OCPP call timeout: the call's own outcome, not the timers, should fail it).
+REMOTE_START_IN_FLIGHT = timedelta(seconds=60)
+# Chat drivers' tokens: VIRTUAL_TAG_PREFIX ("CB-") + 16 random hex digits, unguessable.
+# Accepted only for the transaction their own RemoteStart asked for; admin-made (RFID) tags
+# never use the prefix (backend/services/drivers.py refuses them).
 
 
 @dataclass(frozen=True)
@@ -97,9 +106,12 @@ class Sample:
     at: datetime
 
 
-def virtual_id_tag(driver_id: int) -> str:
-    """The id tag a chat start sends to the charger on a driver's behalf."""
-    return f"{VIRTUAL_TAG_PREFIX}{driver_id:010d}"
+def virtual_id_tag(driver_id: int | None = None) -> str:
+    """A new random virtual tag (20 characters, an OCPP IdToken); nothing of the driver in it.
+
+    `driver_id` is accepted for old callers and ignored: "CB" + the driver id was guessable.
+    """
+    return VIRTUAL_TAG_PREFIX + secrets.token_hex(8).upper()
 
 
 def _snapshot(tariff: Tariff | None) -> TariffSnapshot:
@@ -138,6 +150,7 @@ class ChargingService:
         start_timeout: float = 120.0,
         idle_warning_minutes: int = 5,
         member_discount_percent: int = 0,
+        plausibility: PlausibilityRules | None = None,
     ) -> None:
         self._sessions = sessions
         self._commands = commands
@@ -145,6 +158,7 @@ class ChargingService:
         self._start_timeout = timedelta(seconds=start_timeout)
         self._idle_warning = timedelta(minutes=idle_warning_minutes)
         self._member_discount = member_discount_percent
+        self._plausibility = plausibility or PlausibilityRules()
 
     # -- starting ---------------------------------------------------------------------------
 
@@ -213,12 +227,16 @@ class ChargingService:
             session = await db.get(ChargingSession, session_id)
             if session is None:
                 raise NotFoundError(f"charging session {session_id} not found")
-            # The start timeout runs from now, whatever held the session before.
+            # `starting` from before the RemoteStart goes out: a charger may answer it and send
+            # Authorize/StartTransaction at once, and only a `starting` session lets a virtual
+            # tag in (a `pending` one may still await its payment). The call ends by its own
+            # timeout; this deadline only frees the connector if we crash mid-call.
             claimed = await self._transition(
                 db,
                 session_id,
                 {SessionStatus.PENDING},
-                start_deadline_at=utcnow() + self._start_timeout,
+                status=SessionStatus.STARTING,
+                start_deadline_at=utcnow() + self._start_timeout + REMOTE_START_IN_FLIGHT,
             )
             await db.commit()
             if not claimed:
@@ -232,8 +250,7 @@ class ChargingService:
                 await self._transition(
                     db,
                     session.id,
-                    {SessionStatus.PENDING},
-                    status=SessionStatus.STARTING,
+                    {SessionStatus.STARTING},
                     start_deadline_at=deadline,
                 )
                 failed_reason = None
@@ -375,11 +392,18 @@ class ChargingService:
         return driver, id_tag
 
     async def _ensure_virtual_tag(self, db: AsyncSession, driver: Driver) -> str:
+        """The driver's random virtual tag, made on their first chat start."""
         assert driver.id is not None
-        value = virtual_id_tag(driver.id)
-        if await db.scalar(select(col(IdTag.id)).where(col(IdTag.id_tag) == value)) is None:
-            db.add(IdTag(id_tag=value, driver_id=driver.id))
-            await db.flush()
+        existing = await db.scalar(
+            select(col(IdTag.id_tag))
+            .where(col(IdTag.driver_id) == driver.id, col(IdTag.virtual).is_(True))
+            .order_by(col(IdTag.id))
+        )
+        if existing is not None:
+            return existing
+        value = virtual_id_tag()
+        db.add(IdTag(id_tag=value, driver_id=driver.id, virtual=True))
+        await db.flush()
         return value
 
     async def _check_connector(
@@ -464,16 +488,23 @@ class ChargingService:
 
     # -- what chargers report ---------------------------------------------------------------
 
-    async def authorize(self, charger_id: str, id_tag: str) -> tuple[str, datetime | None]:
+    async def authorize(
+        self, charger_id: str, id_tag: str, connector_id: int | None = None
+    ) -> tuple[str, datetime | None]:
         """OCPP Authorize: Accepted, Blocked, Expired or Invalid (unknown, or not allowed here)."""
         async with self._sessions() as db:
-            return await self._authorize(db, charger_id, normalize_id_tag(id_tag))
+            return await self._authorize(db, charger_id, normalize_id_tag(id_tag), connector_id)
 
     async def _authorize(
-        self, db: AsyncSession, charger_id: str, id_tag: str
+        self, db: AsyncSession, charger_id: str, id_tag: str, connector_id: int | None = None
     ) -> tuple[str, datetime | None]:
         tag = await db.scalar(select(IdTag).where(col(IdTag.id_tag) == id_tag))
         if tag is None:
+            return "Invalid", None
+        if _is_virtual(id_tag, tag) and (
+            await self._awaited_start(db, charger_id, connector_id, id_tag) is None
+        ):
+            # A chat token is no card: only the start its own RemoteStart asked for may use it.
             return "Invalid", None
         driver = await db.get(Driver, tag.driver_id)
         if driver is None or driver.blocked:
@@ -487,13 +518,44 @@ class ChargingService:
         decision = await access.check_access(db, charger.station_id, driver.id, utcnow())
         return ("Accepted" if decision.allowed else "Invalid"), tag.expires_at
 
+    async def _awaited_start(
+        self, db: AsyncSession, charger_id: str, connector_id: int | None, id_tag: str
+    ) -> ChargingSession | None:
+        """The session whose RemoteStart asked this charger (and connector) to use `id_tag`,
+        while its start deadline has not passed.
+
+        Only `starting`: start_pending moves a session there just before the RemoteStart goes
+        out. A `pending` one has sent nothing yet (e.g. it waits for its payment's hold).
+        Authorize names no connector: then any such start on this charger will do.
+        """
+        query = select(ChargingSession).where(
+            col(ChargingSession.charger_id) == charger_id,
+            col(ChargingSession.id_tag) == id_tag,
+            col(ChargingSession.status) == SessionStatus.STARTING,
+            col(ChargingSession.start_deadline_at) > utcnow(),
+        )
+        if connector_id is not None:
+            query = query.where(col(ChargingSession.connector_id) == connector_id)
+        return (await db.scalars(query.order_by(col(ChargingSession.id).desc()))).first()
+
     async def on_start_transaction(
         self, charger_id: str, connector_id: int, id_tag: str, meter_start: int, at: datetime
     ) -> tuple[int, str]:
-        """StartTransaction → (transactionId from our database, idTagInfo status)."""
+        """StartTransaction → (transactionId from our database, idTagInfo status).
+
+        Raises NotFoundError, writing nothing, for a connector the charger does not have.
+        """
         id_tag = normalize_id_tag(id_tag)
         started: ChargingSession | None = None
         async with self._sessions() as db:
+            connector = await db.scalar(
+                select(col(Connector.id)).where(
+                    col(Connector.charger_id) == charger_id,
+                    col(Connector.connector_id) == connector_id,
+                )
+            )
+            if connector is None:
+                raise NotFoundError(f"charger {charger_id!r} has no connector {connector_id}")
             retry = await db.scalar(
                 select(ChargingSession).where(
                     col(ChargingSession.charger_id) == charger_id,
@@ -508,21 +570,26 @@ class ChargingService:
                 assert retry.transaction_id is not None
                 status = "Accepted" if retry.status != SessionStatus.FAILED else "Invalid"
                 return retry.transaction_id, status
-            waiting = (
-                await db.scalars(
-                    select(ChargingSession)
-                    .where(
-                        col(ChargingSession.charger_id) == charger_id,
-                        col(ChargingSession.connector_id) == connector_id,
-                        # Only the start we asked for: another driver's card is not our session.
-                        col(ChargingSession.id_tag) == id_tag,
-                        col(ChargingSession.status).in_(
-                            [SessionStatus.PENDING, SessionStatus.STARTING]
-                        ),
+            tag = await db.scalar(select(IdTag).where(col(IdTag.id_tag) == id_tag))
+            if _is_virtual(id_tag, tag):
+                # A chat token starts only its own session, and only before its deadline.
+                waiting = await self._awaited_start(db, charger_id, connector_id, id_tag)
+            else:
+                waiting = (
+                    await db.scalars(
+                        select(ChargingSession)
+                        .where(
+                            col(ChargingSession.charger_id) == charger_id,
+                            col(ChargingSession.connector_id) == connector_id,
+                            # Only the start we asked for: another driver's card is not ours.
+                            col(ChargingSession.id_tag) == id_tag,
+                            col(ChargingSession.status).in_(
+                                [SessionStatus.PENDING, SessionStatus.STARTING]
+                            ),
+                        )
+                        .order_by(col(ChargingSession.id).desc())
                     )
-                    .order_by(col(ChargingSession.id).desc())
-                )
-            ).first()
+                ).first()
             if waiting is not None and waiting.id is not None:
                 attached = await self._transition(
                     db,
@@ -557,9 +624,15 @@ class ChargingService:
         meter_start: int,
         at: datetime,
     ) -> tuple[ChargingSession, str]:
-        """A start we did not ask for (RFID at the charger): authorize, then open a session."""
-        status, _ = await self._authorize(db, charger_id, id_tag)
-        await self._supersede(db, charger_id, connector_id, at)
+        """A start we did not ask for (RFID at the charger): authorize, then open a session.
+
+        A refused tag gets a failed session (the charger needs a transactionId to stop with;
+        nobody is billed) and leaves the connector's live session alone.
+        """
+        status, _ = await self._authorize(db, charger_id, id_tag, connector_id)
+        accepted = status == "Accepted"
+        if accepted:
+            await self._supersede(db, charger_id, connector_id, at)
         tag = await db.scalar(select(IdTag).where(col(IdTag.id_tag) == id_tag))
         charger = await db.get(Charger, charger_id)
         tariff = None
@@ -570,9 +643,17 @@ class ChargingService:
         tag_driver = await db.get(Driver, tag.driver_id) if tag is not None else None
         plan = tag_driver.plan if tag_driver is not None else None
         snapshot = for_plan(_snapshot(tariff), plan, self._member_discount)
-        accepted = status == "Accepted"
         channel = "rfid"
-        if tag is not None and id_tag.startswith(VIRTUAL_TAG_PREFIX):
+        virtual = _is_virtual(id_tag, tag)
+        if virtual and not accepted:
+            # A cloned card or a forged frame, worth an operator's look; the tag stays masked.
+            log.warning(
+                "%s: virtual tag %s outside its own start (connector %s): Invalid",
+                charger_id,
+                mask_tag(id_tag),
+                connector_id,
+            )
+        if tag is not None and virtual and accepted:
             # Our own virtual tag: a chat start whose answer got lost; stay on that chat.
             latest = await db.scalar(
                 select(col(ChargingSession.channel))
@@ -586,7 +667,9 @@ class ChargingService:
             connector_id=connector_id,
             id_tag=id_tag,
             status=SessionStatus.CHARGING if accepted else SessionStatus.FAILED,
-            failure_reason=None if accepted else f"id tag {status.lower()}",
+            failure_reason=None
+            if accepted
+            else ("virtual tag outside its own start" if virtual else f"id tag {status.lower()}"),
             channel=channel,
             meter_start_wh=meter_start,
             started_at=at,
@@ -616,9 +699,20 @@ class ChargingService:
             if session.transaction_id is None:
                 await self._fail(db, session.id or 0, set(ACTIVE_SESSION_STATUSES), "superseded")
                 continue
-            meter_stop = (session.meter_start_wh or 0) + session.energy_wh
+            meter_stop = await self._highest_register(db, session)
             last_seen = await self._last_activity(db, session)
-            await self._complete(db, session, meter_stop, last_seen, "Superseded", None)
+            status = await self._complete(
+                db, session, meter_stop, last_seen, "Superseded", None, accepted_only=True
+            )
+            if status == SessionStatus.NEEDS_REVIEW:
+                log.warning(
+                    "superseded session %s on %s needs review (%s): %s Wh claimed, %s Wh billed",
+                    session.id,
+                    charger_id,
+                    session.review_reason,
+                    session.measured_energy_wh,
+                    session.energy_wh,
+                )
         await db.flush()
 
     async def on_meter_values(
@@ -648,8 +742,40 @@ class ChargingService:
             energy = [s for s in samples if s.measurand == ENERGY and s.phase is None]
             if energy and session.meter_start_wh is not None:
                 latest = max(energy, key=lambda s: s.at)
-                session.energy_wh = max(
-                    session.energy_wh, round(latest.value) - session.meter_start_wh
+                verdict = plausibility.judge(
+                    latest.value,
+                    session.meter_start_wh,
+                    await self._energy_bound(db, session, latest.at),
+                    previous_wh=session.energy_wh,
+                    slack_wh=self._plausibility.slack_wh,
+                )
+                if not verdict.plausible:
+                    # Never raised beyond the plausible amount; the samples stay as reported.
+                    log.warning(
+                        "implausible MeterValues on %s, session %s (%s): %s Wh claimed, %s Wh kept",
+                        charger_id,
+                        session.id,
+                        verdict.reason,
+                        verdict.measured_wh,
+                        max(session.energy_wh, verdict.plausible_wh),
+                    )
+                session.energy_wh = max(session.energy_wh, verdict.plausible_wh)
+            # Idle fees count from a sample's time: clamped to our clock (see plausibility).
+            now = utcnow()
+            rules = self._plausibility
+            start = plausibility.billable_start(session.started_at, session.created_at, now)
+            if session.review_reason is None and any(
+                plausibility.off_clock(
+                    s.at, plausibility.clamp_time(s.at, start, now, rules), now, rules
+                )
+                for s in samples
+            ):
+                session.review_reason = plausibility.CLOCK_OUT_OF_RANGE  # reviewed when it ends
+                log.warning(
+                    "MeterValues on %s, session %s, dated out of range: %s",
+                    charger_id,
+                    session.id,
+                    ", ".join(sorted({s.at.isoformat() for s in samples})[:3]),
                 )
             power = _total_power(samples)
             if power is not None:
@@ -657,12 +783,14 @@ class ChargingService:
                 session.power_w = power_w
                 if power_w < FINISHED_BELOW_W and session.energy_wh > 0:
                     if session.charging_finished_at is None:
-                        session.charging_finished_at = at
+                        session.charging_finished_at = plausibility.clamp_time(
+                            at, start, now, rules
+                        )
                         finished = session
                 elif power_w >= FINISHED_BELOW_W and session.charging_finished_at is not None:
                     session.charging_finished_at = None  # the car draws power again
                     session.idle_warning_sent_at = None
-            session.updated_at = utcnow()
+            session.updated_at = now
             await db.commit()
             progress = SessionProgress(
                 session.id, session.driver_id, session.channel, session.energy_wh, session.power_w
@@ -710,7 +838,8 @@ class ChargingService:
                     OrphanTransaction(
                         charger_id=charger_id,
                         transaction_id=transaction_id,
-                        meter_stop_wh=meter_stop,
+                        # The payload keeps what was sent; the column only what it can hold.
+                        meter_stop_wh=meter_stop if plausibility.in_range(meter_stop) else None,
                         stopped_at=at,
                         payload={
                             "reason": reason,
@@ -729,14 +858,41 @@ class ChargingService:
             if await self._complete(db, session, meter_stop, at, reason, transaction_data):
                 completed = session
             await db.commit()
+            if completed is not None:
+                completed = await db.get(ChargingSession, session.id, populate_existing=True)
         if completed is not None:
+            await self._publish_completed(completed)
+
+    async def _publish_completed(self, session: ChargingSession) -> None:
+        """SessionCompleted with the billed (plausible) cost; for one under review, the alert."""
+        assert session.id is not None
+        await self._events.publish(
+            SessionCompleted(
+                session.id,
+                session.driver_id,
+                session.channel,
+                session.cost_minor,
+                session.energy_wh,
+            )
+        )
+        if session.status == SessionStatus.NEEDS_REVIEW:
+            measured = session.measured_energy_wh or 0
+            log.warning(
+                "session %s on %s needs review (%s): the meter claims %s Wh, %s Wh billed",
+                session.id,
+                session.charger_id,
+                session.review_reason,
+                measured,
+                session.energy_wh,
+            )
             await self._events.publish(
-                SessionCompleted(
-                    completed.id or 0,
-                    completed.driver_id,
-                    completed.channel,
-                    completed.cost_minor,
-                    completed.energy_wh,
+                SessionNeedsReview(
+                    session.id,
+                    session.driver_id,
+                    session.channel,
+                    measured,
+                    session.energy_wh,
+                    session.review_reason or "",
                 )
             )
 
@@ -748,35 +904,130 @@ class ChargingService:
         at: datetime,
         reason: str | None,
         transaction_data: list[Any] | None,
-    ) -> bool:
-        """Final figures on a session; True if it became completed (False: it had failed)."""
+        *,
+        accepted_only: bool = False,
+    ) -> str | None:
+        """Final figures on a session; its new status, or None (it had failed, or ended already).
+
+        `completed`, or `needs_review` when the meter figures are implausible: then energy_wh
+        (and the cost) is the plausible amount and measured_energy_wh what the charger claimed.
+        The times billed are the charger's clamped to our clock (stored in started_at,
+        stopped_at, charging_finished_at); a material clamp is `clock_out_of_range`. A cost
+        above the cap is billed up to it (`cost_above_cap`). `accepted_only` (a session its
+        charger never stopped): no more energy than the readings judged plausible on arrival.
+        """
         assert session.id is not None
-        session.meter_stop_wh = meter_stop
+        rules = self._plausibility
+        now = utcnow()
+        verdict = None
+        session.meter_stop_wh = plausibility.clamp_register(meter_stop)
         if session.meter_start_wh is not None:  # 0 is a real start (many meters count per session)
-            session.energy_wh = max(0, meter_stop - session.meter_start_wh)
-        session.stopped_at = max(at, session.started_at) if session.started_at else at
+            bound = (
+                session.energy_wh if accepted_only else await self._energy_bound(db, session, at)
+            )
+            verdict = plausibility.judge(
+                meter_stop,
+                session.meter_start_wh,
+                bound,
+                previous_wh=session.energy_wh,
+                slack_wh=rules.slack_wh,
+            )
+            session.energy_wh = verdict.plausible_wh
+        times = plausibility.billing_times(
+            session.started_at, session.created_at, at, session.charging_finished_at, now, rules
+        )
+        # A sample dated out of range while charging (see on_meter_values) counts too.
+        off_clock = times.out_of_range or session.review_reason == plausibility.CLOCK_OUT_OF_RANGE
+        if times.out_of_range:
+            log.warning(
+                "session %s on %s: charger clock out of range (start %s, stop %s, idle from %s); "
+                "billed %s to %s",
+                session.id,
+                session.charger_id,
+                session.started_at and session.started_at.isoformat(),
+                at.isoformat(),
+                session.charging_finished_at and session.charging_finished_at.isoformat(),
+                times.started_at.isoformat(),
+                times.stopped_at.isoformat(),
+            )
+        session.started_at = times.started_at
+        session.stopped_at = times.stopped_at
+        session.charging_finished_at = times.charging_finished_at
         session.stop_reason = (reason or "")[:30] or None
         session.transaction_data = transaction_data
         session.power_w = 0.0
-        session.updated_at = utcnow()
+        session.updated_at = now
         if session.status == SessionStatus.FAILED:
-            return False
+            return None
+        review: str | None = None
+        measured = session.energy_wh
+        if verdict is not None and not verdict.plausible:
+            review, measured = verdict.reason, verdict.measured_wh
+        elif off_clock:
+            review = plausibility.CLOCK_OUT_OF_RANGE
         cost = session_cost(session)
+        if cost.total_minor > rules.max_cost_minor:
+            cost = capped(cost, rules.max_cost_minor)
+            review = review or plausibility.COST_ABOVE_CAP
+        status = SessionStatus.NEEDS_REVIEW if review else SessionStatus.COMPLETED
+        session.review_reason = review
+        session.measured_energy_wh = measured if review else None
         session.cost_minor = cost.total_minor
         session.cost_breakdown = cost.to_json()
         await db.flush()
-        return await self._transition(
-            db, session.id, set(ACTIVE_SESSION_STATUSES), status=SessionStatus.COMPLETED
+        changed = await self._transition(
+            db, session.id, set(ACTIVE_SESSION_STATUSES), status=status
+        )
+        return status if changed else None
+
+    async def _energy_bound(
+        self, db: AsyncSession, session: ChargingSession, read_at: datetime
+    ) -> int:
+        """The most energy (Wh) the session's connector can have delivered by `read_at`."""
+        max_power_kw = await db.scalar(
+            select(col(Connector.max_power_kw)).where(
+                col(Connector.charger_id) == session.charger_id,
+                col(Connector.connector_id) == session.connector_id,
+            )
+        )
+        seconds = plausibility.elapsed_seconds(
+            session.started_at, read_at, session.created_at, utcnow()
+        )
+        return plausibility.max_energy_wh(
+            max_power_kw or plausibility.FALLBACK_MAX_POWER_KW, seconds, self._plausibility
         )
 
+    async def _highest_register(self, db: AsyncSession, session: ChargingSession) -> int:
+        """The register a charger that never stopped last claimed: its highest energy sample,
+        at least its start plus the energy counted. force_close and supersede bill no more than
+        the energy counted (judged plausible when each reading came); a claim above it is the
+        measured figure of a review."""
+        counted = (session.meter_start_wh or 0) + session.energy_wh
+        highest = await db.scalar(
+            select(func.max(col(MeterSample.value))).where(
+                col(MeterSample.session_id) == session.id,
+                col(MeterSample.measurand) == ENERGY,
+                col(MeterSample.phase).is_(None),
+            )
+        )
+        if highest is None:
+            return counted
+        return max(counted, plausibility.clamp_register(highest))
+
     async def _last_activity(self, db: AsyncSession, session: ChargingSession) -> datetime:
-        """When the session last showed life: its newest meter sample, else its start."""
+        """When the session last showed life: its newest meter sample, else its start.
+
+        Never later than our last write to the session (when that sample reached us at the
+        latest): a sample dated in the future cannot stretch a session nobody stopped.
+        """
         newest = await db.scalar(
             select(func.max(col(MeterSample.sampled_at))).where(
                 col(MeterSample.session_id) == session.id
             )
         )
-        return newest or session.started_at or session.created_at
+        if newest is None:
+            return session.started_at or session.created_at
+        return min(newest, max(session.updated_at, session.created_at))
 
     async def force_close(self, session_id: int) -> ChargingSession:
         """An operator closes a session its charger never stopped, billed up to its last sign."""
@@ -790,25 +1041,17 @@ class ChargingService:
             if session.transaction_id is None:
                 await self._fail(db, session_id, set(ACTIVE_SESSION_STATUSES), "closed_by_operator")
             else:
-                meter_stop = (session.meter_start_wh or 0) + session.energy_wh
+                meter_stop = await self._highest_register(db, session)
                 last_seen = await self._last_activity(db, session)
                 if await self._complete(
-                    db, session, meter_stop, last_seen, "ClosedByOperator", None
+                    db, session, meter_stop, last_seen, "ClosedByOperator", None, accepted_only=True
                 ):
                     completed = session
             await db.commit()
             current = await db.get(ChargingSession, session_id, populate_existing=True)
             assert current is not None
         if completed is not None:
-            await self._events.publish(
-                SessionCompleted(
-                    session_id,
-                    current.driver_id,
-                    current.channel,
-                    current.cost_minor,
-                    current.energy_wh,
-                )
-            )
+            await self._publish_completed(current)
         return current
 
     # -- timers -----------------------------------------------------------------------------
@@ -908,6 +1151,11 @@ class ChargingService:
         return reason if changed else None
 
 
+def _is_virtual(id_tag: str, tag: IdTag | None) -> bool:
+    """A chat driver's token (by its flag, or its prefix, which no card may have)."""
+    return id_tag.startswith(VIRTUAL_TAG_PREFIX) or (tag is not None and tag.virtual)
+
+
 def _tag_status(tag: IdTag, now: datetime) -> str:
     if tag.status == IdTagStatus.BLOCKED:
         return "Blocked"
@@ -930,6 +1178,7 @@ def _total_power(samples: list[Sample]) -> tuple[float, datetime] | None:
 
 
 __all__ = [
+    "VIRTUAL_TAG_PREFIX",
     "ChargingService",
     "RefusedError",
     "Sample",

@@ -14,6 +14,16 @@ from backend.services.errors import ConflictError, InvalidFieldError, NotFoundEr
 from backend.services.phones import InvalidPhoneNumberError, to_e164
 
 
+def mask_tag(value: str | None) -> str:
+    """An id tag for a log line: its first and last two characters (tags are personal data,
+    and a virtual tag is a bearer token)."""
+    if not value:
+        return "-"
+    if len(value) <= 6:
+        return "…"
+    return f"{value[:2]}…{value[-2:]}"
+
+
 def normalize_id_tag(value: str) -> str:
     """OCPP id tags are CiString20: compared case-insensitively, so stored upper-case."""
     return value.strip().upper()
@@ -91,9 +101,22 @@ async def update_driver(
     return driver
 
 
+# Chat drivers' virtual tags (backend/services/charging.py); no card may look like one.
+VIRTUAL_TAG_PREFIX = "CB-"
+
+
 async def add_id_tag(db: AsyncSession, driver_id: int, fields: dict[str, Any]) -> IdTag:
+    """Register an RFID card; the virtual range is the server's alone (422)."""
+    if "virtual" in fields:
+        raise InvalidFieldError("virtual", "virtual tags are made by the server, not the API")
     await get_driver(db, driver_id)
     value = normalize_id_tag(fields["id_tag"])
+    if value.startswith(VIRTUAL_TAG_PREFIX):
+        raise InvalidFieldError(
+            "id_tag",
+            f"id tags starting with {VIRTUAL_TAG_PREFIX!r} are reserved for chat drivers' "
+            "virtual tags; a card with such a UID would be refused at every charger",
+        )
     if await db.scalar(select(col(IdTag.id)).where(col(IdTag.id_tag) == value)) is not None:
         raise ConflictError(f"id tag {value!r} is already registered")
     tag = IdTag(driver_id=driver_id, id_tag=value, expires_at=fields.get("expires_at"))
@@ -125,6 +148,8 @@ async def update_id_tag(
     )
     if tag is None:
         raise NotFoundError(f"driver {driver_id} has no id tag {id_tag!r}")
+    if "virtual" in changes:
+        raise InvalidFieldError("virtual", "virtual tags are made by the server, not the API")
     for name, value in changes.items():
         if name == "status" and value is None:
             continue

@@ -51,6 +51,27 @@ class SessionCompleted(SessionEvent):
 
 
 @dataclass(frozen=True)
+class SessionNeedsReview(SessionEvent):
+    """A session ended with implausible meter figures: billed up to `energy_wh` (plausible),
+    the charger claimed `measured_energy_wh`; an operator decides (published after the
+    session's SessionCompleted, which carries the plausible cost)."""
+
+    measured_energy_wh: int
+    energy_wh: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class SessionReviewed(SessionEvent):
+    """An operator decided on a session under meter review: it is billed `cost_minor` for
+    `energy_wh`; `uncollected_minor` of that its card payment did not take (staff follow up)."""
+
+    energy_wh: int
+    cost_minor: int
+    uncollected_minor: int
+
+
+@dataclass(frozen=True)
 class PaymentCaptured(SessionEvent):
     """The session's card payment was taken; `uncollected_minor` is cost above the hold."""
 
@@ -63,10 +84,21 @@ class PaymentProblem(SessionEvent):
     """Money for the session we could not take as planned; support follows it up.
 
     `problem`: `charge_refused` (the saved card was declined), `capture_refused` (Stripe
-    refused to capture the hold) or `uncollected` (the cost was above the hold).
+    refused to capture the hold) or `uncollected` (the cost was above the hold). For
+    `uncollected`, `taken_minor` is what was captured and `owed_minor` what is still owed.
     """
 
     problem: str
+    taken_minor: int = 0
+    owed_minor: int = 0
+
+
+@dataclass(frozen=True)
+class HoldCapReached(SessionEvent):
+    """A pay-per-session charge is being stopped: its cost is about to pass the card hold."""
+
+    hold_minor: int
+    cost_minor: int
 
 
 DomainEvent = SessionEvent

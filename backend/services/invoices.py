@@ -5,6 +5,9 @@ A month is a calendar month in Europe/Stockholm time, by when the session ended
 contributes the figures of its receipt (total including VAT and the VAT part, as stored when it
 was priced), so the report adds up exactly to what drivers were shown; a driver's VAT is the
 sum of their sessions' VAT, never re-rounded.
+
+A session under meter review (`status` needs_review) counts with the plausible amount it was
+billed; once an operator decides it is `completed` and the report shows the decided cost.
 """
 
 from __future__ import annotations
@@ -33,7 +36,11 @@ COLUMNS = [
     "vat_minor",
     "total_minor",
     "currency",
+    "status",
 ]
+# A session under meter review is billed its plausible amount until an operator decides
+# (backend/services/meter_review.py); then it is `completed` at the decided cost.
+BILLED_STATUSES = (SessionStatus.COMPLETED, SessionStatus.NEEDS_REVIEW)
 
 
 def session_day(session: ChargingSession) -> date:
@@ -45,6 +52,9 @@ def session_day(session: ChargingSession) -> date:
     """
     moment = session.stopped_at or session.started_at or session.created_at
     return moment.astimezone(STOCKHOLM).date()
+
+
+MIN_YEAR, MAX_YEAR = 2000, 2999  # months an invoice report can be asked for
 
 
 @dataclass(frozen=True)
@@ -63,11 +73,14 @@ class Month:
     def parse(cls, text: str) -> Month:
         """`YYYY-MM`; ValueError otherwise."""
         year, _, month = text.partition("-")
-        if len(year) != 4 or len(month) != 2 or not (year + month).isdigit():
+        digits = year + month
+        if len(year) != 4 or len(month) != 2 or not (digits.isascii() and digits.isdigit()):
             raise ValueError("month must be YYYY-MM")
         parsed = cls(int(year), int(month))
         if not 1 <= parsed.month <= 12:
             raise ValueError("month must be YYYY-MM")
+        if not MIN_YEAR <= parsed.year <= MAX_YEAR:  # 9999-12 has no next month to end at
+            raise ValueError(f"month must be between {MIN_YEAR}-01 and {MAX_YEAR}-12")
         return parsed
 
     def bounds(self) -> tuple[datetime, datetime]:
@@ -87,7 +100,7 @@ async def invoice_report(db: AsyncSession, month: Month) -> str:
             .join(Driver, col(Driver.id) == col(ChargingSession.driver_id))
             .where(
                 col(Driver.billing) == Billing.INVOICE,
-                col(ChargingSession.status) == SessionStatus.COMPLETED,
+                col(ChargingSession.status).in_(BILLED_STATUSES),
                 col(ChargingSession.stopped_at) >= start,
                 col(ChargingSession.stopped_at) < end,
             )
@@ -105,7 +118,7 @@ async def invoice_report(db: AsyncSession, month: Month) -> str:
     def total_row() -> None:
         if current is not None:
             writer.writerow(
-                [current.id, current.name, "total", totals[0], "", "", *totals[1:], currency]
+                [current.id, current.name, "total", totals[0], "", "", *totals[1:], currency, ""]
             )
 
     for session, driver in rows:
@@ -132,6 +145,7 @@ async def invoice_report(db: AsyncSession, month: Month) -> str:
                 vat,
                 total,
                 session.currency,
+                session.status,
             ]
         )
         for i, value in enumerate((1, session.energy_wh, total - vat, vat, total)):

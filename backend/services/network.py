@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+import logging
+import re
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, exists, func
+from sqlalchemy import delete, exists, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from backend.db import utcnow
 from backend.models import BootStatus, Charger, ChargingSession, Connector, Station, Tariff
-from backend.services import codes
-from backend.services.errors import ConflictError, NotFoundError
+from backend.services import charger_keys, codes
+from backend.services.errors import CommandFailedError, ConflictError, NotFoundError
 from backend.services.passwords import hash_password
+from backend.services.ports import ChargerCommands, CommandStatus
+
+log = logging.getLogger(__name__)
+
+# An OCPP identity as the admin API accepts it and the WebSocket path must match (the whole
+# string: a NUL byte, a newline or a slash is never part of a charger's name).
+CHARGER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,47}$"
+_CHARGER_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,47}")
+
+
+def valid_charger_id(value: str) -> bool:
+    return _CHARGER_ID.fullmatch(value) is not None
 
 
 @dataclass(frozen=True)
@@ -43,6 +57,15 @@ class ConnectorListing:
 class ChargerView:
     charger: Charger
     connectors: list[Connector]
+    # A key the server just generated: shown once in the API response, never stored in clear.
+    new_key: str | None = None
+
+
+def _key_hash(charger_id: str, key: str, pepper: bytes | None) -> str:
+    """The keyed hash; without a pepper (seed files, old callers) argon2, upgraded on connect."""
+    if pepper is None:
+        return hash_password(key)
+    return charger_keys.hash_key(charger_id, key, pepper)
 
 
 async def get_station(db: AsyncSession, station_id: int) -> Station:
@@ -145,8 +168,15 @@ async def create_charger(
     password: str | None,
     connectors: Sequence[ConnectorSpec],
     choice: Callable[[str], str] = secrets.choice,
+    *,
+    pepper: bytes | None = None,
+    generate_key: bool = False,
 ) -> ChargerView:
-    """Register a charger and its connectors in one transaction, each with a fresh code."""
+    """Register a charger and its connectors in one transaction, each with a fresh code.
+
+    With `generate_key` and no `password` the server makes the charger's AuthorizationKey;
+    it is in the returned view once (`new_key`) and stored only as its keyed hash.
+    """
     await get_station(db, station_id)
     if await db.get(Charger, charger_id) is not None:
         raise ConflictError(f"charger {charger_id!r} already exists")
@@ -155,10 +185,12 @@ async def create_charger(
     )
     if duplicate is not None:
         raise ConflictError(f"charger {duplicate!r} already exists (identities ignore case)")
+    new_key = charger_keys.generate_key() if generate_key and not password else None
+    key = password or new_key
     charger = Charger(
         id=charger_id,
         station_id=station_id,
-        password_hash=hash_password(password) if password else None,
+        password_hash=_key_hash(charger_id, key, pepper) if key else None,
         boot_status=BootStatus.ACCEPTED,
     )
     db.add(charger)
@@ -182,10 +214,12 @@ async def create_charger(
     except IntegrityError as exc:
         await db.rollback()
         raise ConflictError(f"charger {charger_id!r} or one of its codes already exists") from exc
-    return ChargerView(charger, sorted(rows, key=lambda c: c.connector_id))
+    return ChargerView(charger, sorted(rows, key=lambda c: c.connector_id), new_key)
 
 
-async def update_charger(db: AsyncSession, charger_id: str, changes: dict[str, Any]) -> ChargerView:
+async def update_charger(
+    db: AsyncSession, charger_id: str, changes: dict[str, Any], *, pepper: bytes | None = None
+) -> ChargerView:
     view = await get_charger(db, charger_id)
     charger = view.charger
     if "station_id" in changes and changes["station_id"] is not None:
@@ -193,11 +227,77 @@ async def update_charger(db: AsyncSession, charger_id: str, changes: dict[str, A
         charger.station_id = changes["station_id"]
     if "password" in changes:
         password = changes["password"]
-        charger.password_hash = hash_password(password) if password else None
+        charger.password_hash = _key_hash(charger_id, password, pepper) if password else None
+        charger.pending_key_hash = None
     if changes.get("boot_status") is not None:
         charger.boot_status = changes["boot_status"]
     await db.commit()
     return view
+
+
+async def rotate_key(
+    db: AsyncSession,
+    commands: ChargerCommands,
+    charger_id: str,
+    pepper: bytes,
+    *,
+    handshake: bool = True,
+) -> ChargerView:
+    """A new server-generated key for a charger; returned once in `new_key`.
+
+    With the handshake the key goes to the connected charger as ChangeConfiguration
+    AuthorizationKey and is kept as `pending_key_hash`; it replaces the old key only when the
+    charger answers Accepted (or connects with it). Offline or refused: the old key stays and
+    CommandFailedError / ConflictError says why. Without the handshake (a charger configured
+    by hand, or one that lost its key) the new key replaces the old one at once.
+    """
+    view = await get_charger(db, charger_id)
+    key = charger_keys.generate_key()
+    new_hash = charger_keys.hash_key(view.charger.id, key, pepper)
+    if not handshake:
+        view.charger.password_hash = new_hash
+        view.charger.pending_key_hash = None
+        await db.commit()
+        log.info("charger %s: new key set without a handshake", charger_id)
+        return ChargerView(view.charger, view.connectors, key)
+    view.charger.pending_key_hash = new_hash
+    await db.commit()  # never hold a transaction open while the charger answers
+    result = await commands.change_configuration(charger_id, "AuthorizationKey", key)
+    if result.accepted:
+        await db.execute(
+            update(Charger)
+            .where(col(Charger.id) == charger_id, col(Charger.pending_key_hash) == new_hash)
+            .values(password_hash=new_hash, pending_key_hash=None)
+        )
+        await db.commit()
+        await db.refresh(view.charger)
+        if view.charger.password_hash != new_hash:  # rotated again meanwhile
+            raise ConflictError(f"charger {charger_id!r}: another key rotation overtook this one")
+        log.info("charger %s accepted its new key", charger_id)
+        return ChargerView(view.charger, view.connectors, key)
+    if result.status is CommandStatus.TIMED_OUT:
+        # It may have taken the key: both stay valid until it connects with one of them.
+        raise CommandFailedError(
+            "timed_out",
+            f"charger {charger_id!r} did not answer ChangeConfiguration AuthorizationKey; its "
+            "old key stays valid (and the unconfirmed one until it connects); rotate again",
+        )
+    await db.execute(
+        update(Charger)
+        .where(col(Charger.id) == charger_id, col(Charger.pending_key_hash) == new_hash)
+        .values(pending_key_hash=None)
+    )
+    await db.commit()
+    if result.status is CommandStatus.OFFLINE:
+        raise CommandFailedError(
+            "offline",
+            f"charger {charger_id!r} is offline, so it cannot take a new key; the old key stays "
+            "(use handshake=false only for a charger you configure by hand)",
+        )
+    raise ConflictError(
+        f"charger {charger_id!r} refused the new key (ChangeConfiguration AuthorizationKey: "
+        f"{result.ocpp_status or result.detail}); the old key stays"
+    )
 
 
 async def delete_charger(db: AsyncSession, charger_id: str) -> None:

@@ -3,9 +3,10 @@
 Pay per session: the driver confirms the price, gets a Stripe Checkout link for a hold of
 `STRIPE_HOLD_AMOUNT_MINOR` (`capture_method=manual`); the charging session waits `pending`.
 Only `checkout.session.completed` with the PaymentIntent in `requires_capture` starts the
-charger. On completion exactly the cost is captured (at most the hold; the rest is flagged);
-a failed start, a timed-out payment or an expired checkout cancels the PaymentIntent so the
-hold is released.
+charger. While it charges, `backend.services.hold_guard` stops it before its cost passes
+the hold. On completion exactly the cost is captured (at most the hold; a rest, when the stop
+landed late, is flagged); a failed start, a timed-out payment or an expired checkout cancels
+the PaymentIntent so the hold is released.
 
 Money we cannot take as planned (a declined saved card, a refused capture, a cost above the
 hold) is published as a `PaymentProblem`: the notifier puts the driver's chat in the support
@@ -13,9 +14,10 @@ queue and tells them.
 
 Every Stripe call that moves money carries a business idempotency key (`capture-<session>`,
 `cancel-<session>`, `refund-<session>-<n>`). Webhook events are verified with
-`stripe.Webhook.construct_event` and processed once: the event id is stored in
-`processed_event` in the same transaction as its effect on our rows. Stripe calls use the
-SDK's async methods, so nothing blocks the event loop.
+`stripe.WebhookSignature.verify_header` and processed once: the event id is stored in
+`processed_event` in the same transaction as its effect on our rows. A signed event we cannot
+use (malformed, or naming ids that are not ours) is logged and acknowledged, never a 500.
+Stripe calls use the SDK's async methods, so nothing blocks the event loop.
 """
 
 from __future__ import annotations
@@ -75,6 +77,10 @@ ACTIVE_SUBSCRIPTION = {"active", "trialing", "past_due"}
 CHARGE_REFUSED = "charge_refused"
 CAPTURE_REFUSED = "capture_refused"
 UNCOLLECTED = "uncollected"
+MAX_EVENT_ID = 255  # processed_event.event_id
+MAX_STRIPE_ID = 255  # payment.stripe_*_id
+MAX_CUSTOMER_ID = 64  # driver.stripe_customer_id
+MAX_ROW_ID = 2**31 - 1  # an INTEGER primary key; larger ids in metadata are no session of ours
 
 
 class PaymentUnavailableError(RuntimeError):
@@ -83,6 +89,10 @@ class PaymentUnavailableError(RuntimeError):
 
 class WebhookRejectedError(ValueError):
     """A webhook whose signature or timestamp does not verify (HTTP 400)."""
+
+
+class WebhookRetryError(RuntimeError):
+    """Stripe could not be asked while handling a webhook (HTTP 503: Stripe sends it again)."""
 
 
 class PaymentService:
@@ -288,20 +298,21 @@ class PaymentService:
             return driver.stripe_customer_id
 
     async def _on_setup_completed(self, event_id: str, obj: dict[str, Any]) -> None:
-        raw_driver = (obj.get("metadata") or {}).get("driver_id")
-        setup_id = obj.get("setup_intent")
-        if raw_driver is None or not isinstance(setup_id, str):
+        metadata = obj.get("metadata")
+        driver_id = _row_id(metadata.get("driver_id") if isinstance(metadata, dict) else None)
+        setup_id = _text(obj, "setup_intent")
+        if driver_id is None or setup_id is None:
             await self._record_only(event_id)
             return
         intent = await self._client.v1.setup_intents.retrieve_async(setup_id)
         method = intent.payment_method
         method_id = method if isinstance(method, str) or method is None else method.id
         async with self._sessions() as db:
-            driver = await db.get(Driver, int(raw_driver))
+            driver = await db.get(Driver, driver_id)
             if driver is not None and intent.status == "succeeded" and method_id:
                 driver.stripe_payment_method_id = method_id
-                if isinstance(obj.get("customer"), str):
-                    driver.stripe_customer_id = obj["customer"]
+                if _text(obj, "customer", MAX_CUSTOMER_ID) is not None:
+                    driver.stripe_customer_id = _text(obj, "customer", MAX_CUSTOMER_ID)
                 if driver.billing == Billing.PAY_PER_SESSION:
                     driver.billing = Billing.CARD_ON_FILE
             await self._commit_once(db, event_id)
@@ -386,36 +397,70 @@ class PaymentService:
             if flagged:
                 await self._problem(event, CHARGE_REFUSED)
 
-    async def _problem(self, event: SessionEvent, problem: str) -> None:
+    async def _problem(
+        self, event: SessionEvent, problem: str, *, taken_minor: int = 0, owed_minor: int = 0
+    ) -> None:
         await self._events.publish(
-            PaymentProblem(event.session_id, event.driver_id, event.channel, problem)
+            PaymentProblem(
+                event.session_id, event.driver_id, event.channel, problem, taken_minor, owed_minor
+            )
         )
 
     # -- the webhook --------------------------------------------------------------------------
 
     async def handle_webhook(self, payload: bytes, signature: str | None) -> None:
-        """Verify and process one Stripe event; a replayed event changes nothing."""
+        """Verify and process one Stripe event; a replayed event changes nothing.
+
+        Only a bad signature or timestamp is refused (WebhookRejectedError: 400). A signed
+        event we cannot use (not an object, no `id`, no `data.object`, values of the wrong
+        type, ids Stripe does not know) is logged and acknowledged: Stripe would only resend
+        it. Stripe unreachable while handling it: WebhookRetryError (503, Stripe retries).
+        """
         try:
-            stripe.Webhook.construct_event(
-                payload,
-                signature,
-                self._settings.stripe_webhook_secret,
-                tolerance=WEBHOOK_TOLERANCE,
-                api_key=self._settings.stripe_api_key,
+            stripe.WebhookSignature.verify_header(
+                payload, signature, self._settings.stripe_webhook_secret, WEBHOOK_TOLERANCE
             )
         except (stripe.SignatureVerificationError, ValueError) as exc:
             raise WebhookRejectedError(str(exc)) from exc
-        event = json.loads(payload)
-        event_id = str(event["id"])
-        kind = str(event.get("type", ""))
+        try:
+            event = json.loads(payload)
+        except ValueError:
+            log.warning("signed Stripe webhook is not JSON: ignored")
+            return
+        event_id = _clean_text(event.get("id"), MAX_EVENT_ID) if isinstance(event, dict) else None
+        if event_id is None:
+            # Not the payload itself: it may carry a customer's details.
+            log.warning(
+                "signed Stripe webhook without a usable event id ignored (%s, %s bytes)",
+                type(event).__name__,
+                len(payload),
+            )
+            return
+        kind = event.get("type")
         async with self._sessions() as db:
             if await self._seen(db, event_id):
                 return
-        handler = self._handlers.get(kind)
+        handler = self._handlers.get(kind) if isinstance(kind, str) else None
         if handler is None:
             await self._record_only(event_id)
             return
-        await handler(event_id, event["data"]["object"])
+        data = event.get("data")
+        obj = data.get("object") if isinstance(data, dict) else None
+        if not isinstance(obj, dict):
+            log.warning("Stripe event %s (%s) without data.object: ignored", event_id, kind)
+            await self._record_only(event_id)
+            return
+        try:
+            await handler(event_id, obj)
+        except stripe.InvalidRequestError as exc:
+            # An id Stripe does not know (a PaymentIntent, Subscription, ...): never retried.
+            log.warning("Stripe event %s (%s) names what Stripe refuses: %s", event_id, kind, exc)
+            await self._record_only(event_id)
+        except stripe.StripeError as exc:
+            raise WebhookRetryError(str(exc)) from exc
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError):
+            log.exception("Stripe event %s (%s) is malformed: ignored", event_id, kind)
+            await self._record_only(event_id)
 
     async def _seen(self, db: AsyncSession, event_id: str) -> bool:
         found = await db.scalar(
@@ -449,8 +494,8 @@ class PaymentService:
             return
         session_id = _session_id(obj)
         assert session_id is not None
-        intent_id = obj.get("payment_intent")
-        if not isinstance(intent_id, str):
+        intent_id = _text(obj, "payment_intent")
+        if intent_id is None:
             log.warning("checkout %s completed without a PaymentIntent", obj.get("id"))
             await self._record_only(event_id)
             return
@@ -459,8 +504,12 @@ class PaymentService:
         held = intent.status == "requires_capture"
         async with self._sessions() as db:
             payment = await self._payment_of(db, session_id)
-            if payment is None:
-                log.warning("checkout for unknown charging session %s", session_id)
+            if payment is None or payment.stripe_checkout_session_id != obj.get("id"):
+                log.warning(
+                    "checkout %.80r is not the payment page of charging session %s: ignored",
+                    obj.get("id"),
+                    session_id,
+                )
                 await self._commit_once(db, event_id)
                 return
             values: dict[str, Any] = {"stripe_payment_intent_id": intent_id}
@@ -500,30 +549,44 @@ class PaymentService:
         if obj.get("mode") != "payment" or session_id is None:
             await self._record_only(event_id)
             return
-        intent_id = obj.get("payment_intent")
+        intent_id = _text(obj, "payment_intent")
         async with self._sessions() as db:
             payment = await self._payment_of(db, session_id)
-            if payment is not None:
-                if isinstance(intent_id, str):
-                    # Cancelled (released) below; until then it is still pending.
-                    await self._set_payment(db, payment.id, stripe_payment_intent_id=intent_id)
-                else:
-                    await self._set_payment(
-                        db, payment.id, {PaymentStatus.PENDING}, status=PaymentStatus.FAILED
-                    )
+            if payment is None or payment.stripe_checkout_session_id != obj.get("id"):
+                log.warning(
+                    "expired checkout %.80r is not the payment page of session %s: ignored",
+                    obj.get("id"),
+                    session_id,
+                )
+                await self._commit_once(db, event_id)
+                return
+            if intent_id is not None:
+                # Cancelled (released) below; until then it is still pending.
+                await self._set_payment(db, payment.id, stripe_payment_intent_id=intent_id)
+            else:
+                await self._set_payment(
+                    db, payment.id, {PaymentStatus.PENDING}, status=PaymentStatus.FAILED
+                )
             failed = await self._charging.fail_pending(db, session_id, "payment_expired")
             if not await self._commit_once(db, event_id):
                 return
         if failed is not None:
             await self._events.publish(failed)  # tells the driver; releases any hold
-        elif isinstance(intent_id, str):
+        elif intent_id is not None:
             self._spawn(self._release(session_id))
 
     async def _on_intent_canceled(self, event_id: str, obj: dict[str, Any]) -> None:
+        intent_id = _text(obj, "id")
         async with self._sessions() as db:
-            payment = await db.scalar(
-                select(Payment).where(col(Payment.stripe_payment_intent_id) == obj.get("id"))
+            payment = (
+                await db.scalar(
+                    select(Payment).where(col(Payment.stripe_payment_intent_id) == intent_id)
+                )
+                if intent_id is not None
+                else None
             )
+            if payment is None:
+                log.info("canceled PaymentIntent %.80r is none of ours: ignored", obj.get("id"))
             failed = None
             if payment is not None and payment.session_id is not None:
                 await self._set_payment(
@@ -546,8 +609,9 @@ class PaymentService:
         On the Checkout page the driver may try another card, and the page's expiry ends
         the session, so a decline there is not a problem yet.
         """
-        error = obj.get("last_payment_error") or {}
-        log.info("PaymentIntent %s failed: %s", obj.get("id"), error.get("message"))
+        error = obj.get("last_payment_error")
+        message = error.get("message") if isinstance(error, dict) else None
+        log.info("PaymentIntent %.80r failed: %.200r", obj.get("id"), message)
         session_id = _session_id(obj)
         problem = None
         async with self._sessions() as db:
@@ -562,8 +626,8 @@ class PaymentService:
                     payment.id,
                     {PaymentStatus.PENDING},
                     status=PaymentStatus.FAILED,
-                    stripe_payment_intent_id=obj.get("id"),
-                    amount_uncollected_minor=int(obj.get("amount") or 0),
+                    stripe_payment_intent_id=_text(obj, "id"),
+                    amount_uncollected_minor=_row_id(obj.get("amount")) or 0,
                 )
             ):
                 problem = PaymentProblem(
@@ -580,8 +644,9 @@ class PaymentService:
         Subscription events may arrive out of order, so the subscription's current status is
         asked from Stripe rather than taken from the event.
         """
-        subscription_id, customer = obj.get("id"), obj.get("customer")
-        if not isinstance(subscription_id, str) or not isinstance(customer, str):
+        subscription_id, customer = _text(obj, "id"), _text(obj, "customer", MAX_CUSTOMER_ID)
+        if subscription_id is None or customer is None:
+            log.info("subscription event %s without usable ids: ignored", event_id)
             await self._record_only(event_id)
             return
         current = await self._client.v1.subscriptions.retrieve_async(subscription_id)
@@ -669,7 +734,7 @@ class PaymentService:
             PaymentCaptured(session_id, event.driver_id, event.channel, amount, uncollected)
         )
         if uncollected:
-            await self._problem(event, UNCOLLECTED)
+            await self._problem(event, UNCOLLECTED, taken_minor=amount, owed_minor=uncollected)
 
     async def _release(self, session_id: int) -> None:
         """Cancel the session's PaymentIntent (the hold goes back) or close its payment page."""
@@ -781,11 +846,42 @@ class PaymentService:
 
 
 def _session_id(obj: dict[str, Any]) -> int | None:
-    raw = obj.get("client_reference_id") or (obj.get("metadata") or {}).get("charging_session_id")
+    """The charging session an object names (client_reference_id or metadata), if it can be."""
+    metadata = obj.get("metadata")
+    raw = obj.get("client_reference_id") or (
+        metadata.get("charging_session_id") if isinstance(metadata, dict) else None
+    )
+    return _row_id(raw)
+
+
+def _row_id(raw: object) -> int | None:
+    """A positive integer that fits a database INTEGER, from an int or a decimal string."""
+    if isinstance(raw, bool) or not isinstance(raw, (str, int)):
+        return None
     try:
-        return int(raw) if raw is not None else None
+        value = int(raw)
     except ValueError:
         return None
+    return value if 0 < value <= MAX_ROW_ID else None
 
 
-__all__ = ["PaymentService", "PaymentUnavailableError", "WebhookRejectedError"]
+def _clean_text(value: object, limit: int = MAX_STRIPE_ID) -> str | None:
+    """A non-empty printable string of at most `limit` characters (what a Stripe id is), or
+    None: a NUL (PostgreSQL refuses it in text, even in a lookup), another control character,
+    an over-long string or another type counts as missing."""
+    if isinstance(value, str) and 0 < len(value) <= limit and value.isprintable():
+        return value
+    return None
+
+
+def _text(obj: dict[str, Any], key: str, limit: int = MAX_STRIPE_ID) -> str | None:
+    """An id (or other short text) of a Stripe object; None when missing or unusable."""
+    return _clean_text(obj.get(key), limit)
+
+
+__all__ = [
+    "PaymentService",
+    "PaymentUnavailableError",
+    "WebhookRejectedError",
+    "WebhookRetryError",
+]

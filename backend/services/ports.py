@@ -48,3 +48,7 @@ class ChargerCommands(Protocol):
     async def trigger_message(
         self, charger_id: str, message: str, connector_id: int | None = None
     ) -> CommandResult: ...
+
+    async def change_configuration(
+        self, charger_id: str, key: str, value: str
+    ) -> CommandResult: ...

@@ -7,6 +7,9 @@ Rounding rules (each component is rounded on its own, then summed):
 - idle fee: whole idle minutes only (a started minute is free), counted from the moment the
   car stopped drawing power plus the grace period, until the session ended;
 - VAT is the part of the total that is VAT: total × rate / (100 + rate), rounded half up.
+
+No total exceeds MAX_COST_MINOR (what the 32-bit cost column holds): above it, the idle fee,
+then the time fee, then the energy are billed only up to it (`capped`).
 """
 
 from __future__ import annotations
@@ -43,6 +46,9 @@ class TariffSnapshot:
     def from_json(cls, data: dict[str, Any]) -> TariffSnapshot:
         return cls(**{name: data[name] for name in cls.__dataclass_fields__})
 
+
+# cost_minor is a 32-bit integer column.
+MAX_COST_MINOR = 2**31 - 1
 
 FREE = TariffSnapshot("SEK", 0, 0, 0, 0, 0, 25)
 MEMBER_PLAN = "member"
@@ -104,8 +110,7 @@ def compute_cost(
     time_minor = round_half_up(Fraction(charging_seconds * tariff.price_per_minute_minor, 60))
     idle_minor = idle_minutes * tariff.idle_fee_per_minute_minor
     total = energy_minor + time_minor + tariff.session_fee_minor + idle_minor
-    vat = round_half_up(Fraction(total * tariff.vat_rate_percent, 100 + tariff.vat_rate_percent))
-    return CostBreakdown(
+    cost = CostBreakdown(
         currency=tariff.currency,
         energy_wh=energy_wh,
         charging_seconds=charging_seconds,
@@ -115,6 +120,36 @@ def compute_cost(
         session_fee_minor=tariff.session_fee_minor,
         idle_minor=idle_minor,
         total_minor=total,
-        vat_minor=vat,
+        vat_minor=_vat(total, tariff.vat_rate_percent),
         vat_rate_percent=tariff.vat_rate_percent,
+    )
+    return capped(cost, MAX_COST_MINOR)
+
+
+def _vat(total: int, rate_percent: int) -> int:
+    return round_half_up(Fraction(total * rate_percent, 100 + rate_percent))
+
+
+def capped(cost: CostBreakdown, max_total_minor: int) -> CostBreakdown:
+    """`cost` billed up to `max_total_minor`: the idle fee, then the time fee, then the energy
+    give way, the session fee last; the components still sum to the total."""
+    excess = cost.total_minor - max(0, min(max_total_minor, MAX_COST_MINOR))
+    if excess <= 0:
+        return cost
+    idle = cost.idle_minor - min(cost.idle_minor, excess)
+    excess -= cost.idle_minor - idle
+    time = cost.time_minor - min(cost.time_minor, excess)
+    excess -= cost.time_minor - time
+    energy = cost.energy_minor - min(cost.energy_minor, excess)
+    excess -= cost.energy_minor - energy
+    fee = cost.session_fee_minor - min(cost.session_fee_minor, excess)
+    total = energy + time + fee + idle
+    return replace(
+        cost,
+        energy_minor=energy,
+        time_minor=time,
+        session_fee_minor=fee,
+        idle_minor=idle,
+        total_minor=total,
+        vat_minor=_vat(total, cost.vat_rate_percent),
     )

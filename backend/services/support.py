@@ -2,11 +2,17 @@
 
 Every claim, reply and action lands in the transcript (`Message`) with the agent's id; the
 actions as `direction="sys"` lines naming the agent ("Lena claimed the conversation").
+
+Least privilege (issue #13): staff claim only from the queue (mode `waiting`) and act only
+on a conversation they hold. A support agent reads a transcript only while it is queued or
+held by them, or after opening it on purpose with a reason (`open_transcript`); operators
+read any. Every read, claim and open is in the staff audit log (`backend.services.audit`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, update
@@ -25,15 +31,59 @@ from backend.models import (
     EscalationReason,
     Message,
     Payment,
+    StaffRole,
     StaffUser,
 )
-from backend.services.errors import ConflictError, NotFoundError
+from backend.services import audit
+from backend.services.audit import AuditAction
+from backend.services.errors import (
+    AccessDeniedError,
+    ConflictError,
+    InvalidFieldError,
+    NotFoundError,
+)
 
 RECENT_BOT_TURNS = 5
 ESCALATED = "Escalated:"  # the transcript's line when a chat enters the queue
 HELD_MODES = frozenset({ConversationMode.WAITING, ConversationMode.AGENT})
 # Leaving the queue (release, close) forgets why the conversation entered it.
 NOT_ESCALATED = {"escalation_reason": None, "escalation_detail": None}
+# Stored after the visible escalation detail: the charging session the escalation is about.
+SESSION_MARK = " @session:"
+MIN_OPEN_REASON = 10  # characters: a sentence someone reviewing the audit log can follow
+OPEN_GRANT = timedelta(minutes=30)  # an open lets its agent read the transcript this long
+# Live refreshes of a page already read are one read: another row only after this long.
+READ_DEDUPE = timedelta(minutes=10)
+
+
+class StaffForbiddenError(AccessDeniedError):
+    """This staff member may not do this to this conversation (403); `reason` is a code:
+    `not_in_queue`, `held_by_other` or `not_held`."""
+
+
+def is_operator(staff: StaffUser) -> bool:
+    return staff.role == StaffRole.OPERATOR
+
+
+def holds(conversation: Conversation, staff: StaffUser) -> bool:
+    return conversation.mode == ConversationMode.AGENT and conversation.assigned_to == staff.id
+
+
+def not_held(conversation: Conversation, doing: str) -> StaffForbiddenError:
+    """The refusal of an action (`doing`: "reply", "stop the charge"...) by a non-holder."""
+    if conversation.mode == ConversationMode.BOT:
+        return StaffForbiddenError(
+            "not_in_queue",
+            f"conversation {conversation.id} is not in the support queue (the driver is with "
+            f"the bot): you cannot {doing} there",
+        )
+    if conversation.mode == ConversationMode.WAITING:
+        return StaffForbiddenError(
+            "not_held", f"claim the conversation from the queue before you {doing}"
+        )
+    return StaffForbiddenError(
+        "held_by_other", f"another agent holds this conversation: only they can {doing}"
+    )
 
 
 async def note(db: AsyncSession, conversation_id: int, staff: StaffUser, text: str) -> None:
@@ -50,11 +100,6 @@ async def note(db: AsyncSession, conversation_id: int, staff: StaffUser, text: s
     )
 
 
-async def _exists(db: AsyncSession, conversation_id: int) -> None:
-    if await db.get(Conversation, conversation_id) is None:
-        raise NotFoundError(f"conversation {conversation_id} not found")
-
-
 async def _compare_and_set(
     db: AsyncSession, conversation_id: int, condition: Any, values: dict[str, Any]
 ) -> bool:
@@ -68,18 +113,44 @@ async def _compare_and_set(
 
 
 async def claim(db: AsyncSession, conversation_id: int, staff: StaffUser) -> None:
-    """The agent holds the conversation; ConflictError if another agent does already."""
+    """The agent holds the conversation, taken from the queue (again if theirs already).
+
+    StaffForbiddenError for a conversation that never asked for help (with the bot): a claim
+    would silence the bot and open the driver's charge to the agent's actions. ConflictError
+    when another agent holds it (they were first).
+    """
     assert staff.id is not None
-    held_by_nobody_or_me = or_(
-        col(Conversation.assigned_to).is_(None), col(Conversation.assigned_to) == staff.id
+    queued = and_(
+        col(Conversation.mode) == ConversationMode.WAITING, col(Conversation.assigned_to).is_(None)
+    )
+    mine = and_(
+        col(Conversation.mode) == ConversationMode.AGENT, col(Conversation.assigned_to) == staff.id
     )
     values = {"assigned_to": staff.id, "mode": ConversationMode.AGENT}
-    if not await _compare_and_set(db, conversation_id, held_by_nobody_or_me, values):
+    if not await _compare_and_set(db, conversation_id, or_(queued, mine), values):
         await db.rollback()
-        await _exists(db, conversation_id)
+        conversation = await db.get(Conversation, conversation_id)
+        if conversation is None:
+            raise NotFoundError(f"conversation {conversation_id} not found")
+        if conversation.mode == ConversationMode.BOT:
+            raise StaffForbiddenError(
+                "not_in_queue",
+                f"conversation {conversation_id} is not in the support queue: the driver has "
+                "not asked for help, so it cannot be claimed",
+            )
         raise ConflictError("another agent holds this conversation")
     await note(db, conversation_id, staff, "claimed the conversation")
+    audit.record(db, staff, AuditAction.CLAIM, conversation_id)
     await db.commit()
+
+
+async def _held(db: AsyncSession, conversation_id: int, staff: StaffUser, doing: str) -> None:
+    """NotFoundError, or StaffForbiddenError unless `staff` holds the conversation."""
+    conversation = await db.get(Conversation, conversation_id)
+    if conversation is None:
+        raise NotFoundError(f"conversation {conversation_id} not found")
+    if not holds(conversation, staff):
+        raise not_held(conversation, doing)
 
 
 def unanswered(messages: Sequence[Message]) -> list[Message]:
@@ -113,8 +184,10 @@ async def release(
 
     Messages the driver wrote that no agent answered must have been seen: a release that
     acknowledges fewer than there are is refused (ConflictError naming them), so nothing the
-    driver asked a person is dropped silently.
+    driver asked a person is dropped silently. StaffForbiddenError unless `staff` holds it
+    (checked first: the refusal above quotes the driver).
     """
+    await _held(db, conversation_id, staff, "hand it back")
     waiting = unanswered(await _messages(db, conversation_id))
     if len(waiting) > seen_unanswered:
         shown = "; ".join(repr(m.text[:80]) for m in waiting[-3:])
@@ -122,7 +195,10 @@ async def release(
             f"the driver wrote {len(waiting)} message(s) nobody answered ({shown}): answer "
             f"them, or release acknowledging them (seen_unanswered={len(waiting)})"
         )
-    held_by_me = col(Conversation.assigned_to) == staff.id
+    held_by_me = and_(
+        col(Conversation.assigned_to) == staff.id,
+        col(Conversation.mode) == ConversationMode.AGENT,
+    )
     values = {
         "assigned_to": None,
         "mode": ConversationMode.BOT,
@@ -132,16 +208,17 @@ async def release(
     }
     if not await _compare_and_set(db, conversation_id, held_by_me, values):
         await db.rollback()
-        await _exists(db, conversation_id)
-        raise ConflictError("you do not hold this conversation")
+        raise ConflictError("the conversation changed meanwhile; reload it")
     await note(db, conversation_id, staff, "released the conversation to the bot")
     await db.commit()
 
 
 async def close(db: AsyncSession, conversation_id: int, staff: StaffUser) -> None:
-    """Done: back to the bot and out of the queue; by its holder, or unclaimed from the queue."""
-    held_by_nobody_or_me = or_(
-        col(Conversation.assigned_to).is_(None), col(Conversation.assigned_to) == staff.id
+    """Done: back to the bot and out of the queue; only by the staff member holding it."""
+    await _held(db, conversation_id, staff, "close it")
+    held_by_me = and_(
+        col(Conversation.assigned_to) == staff.id,
+        col(Conversation.mode) == ConversationMode.AGENT,
     )
     values = {
         "assigned_to": None,
@@ -150,19 +227,27 @@ async def close(db: AsyncSession, conversation_id: int, staff: StaffUser) -> Non
         "state": None,
         **NOT_ESCALATED,
     }
-    in_the_queue = col(Conversation.mode).in_(HELD_MODES)
-    if not await _compare_and_set(
-        db, conversation_id, and_(in_the_queue, held_by_nobody_or_me), values
-    ):
+    if not await _compare_and_set(db, conversation_id, held_by_me, values):
         await db.rollback()
-        conversation = await db.get(Conversation, conversation_id)
-        if conversation is None:
-            raise NotFoundError(f"conversation {conversation_id} not found")
-        if conversation.mode not in HELD_MODES:
-            raise ConflictError("the conversation is with the bot, not in the support queue")
-        raise ConflictError("another agent holds this conversation")
+        raise ConflictError("the conversation changed meanwhile; reload it")
     await note(db, conversation_id, staff, "closed the conversation")
     await db.commit()
+
+
+def _stored_detail(detail: str | None, session_id: int | None) -> str | None:
+    """The escalation detail as stored: the visible part, and the session it is about."""
+    about = f"{SESSION_MARK}{session_id}" if session_id is not None else ""
+    return ((detail or "")[: 200 - len(about)] + about) or None
+
+
+def split_detail(stored: str | None) -> tuple[str | None, int | None]:
+    """(visible detail, charging session id) of a stored escalation detail."""
+    if not stored:
+        return None, None
+    visible, mark, number = stored.rpartition(SESSION_MARK)
+    if not mark or not number.isdigit():
+        return stored, None
+    return visible or None, int(number)
 
 
 async def escalate(
@@ -170,8 +255,13 @@ async def escalate(
     conversation: Conversation,
     reason: EscalationReason,
     detail: str | None = None,
+    *,
+    session_id: int | None = None,
 ) -> bool:
     """Put the conversation in the support queue, with why; the caller commits.
+
+    `session_id`: the charging session the problem belongs to (a failed start, a payment
+    problem); the agent's context shows that session, not the driver's latest attempt.
 
     False, changing nothing, when it is waiting or held by an agent already: a held chat
     is never taken from its agent, and the first reason stays. Lock the row first
@@ -185,7 +275,7 @@ async def escalate(
     conversation.mode = ConversationMode.WAITING
     conversation.waiting_since = now
     conversation.escalation_reason = reason
-    conversation.escalation_detail = detail
+    conversation.escalation_detail = _stored_detail(detail, session_id)
     conversation.version += 1
     conversation.updated_at = now
     line = f"{ESCALATED} {reason}" + (f" ({detail})" if detail else "")
@@ -213,9 +303,10 @@ async def record_reply(
     )
     if conversation is None:
         raise NotFoundError(f"conversation {conversation_id} not found")
-    if conversation.assigned_to != staff.id or conversation.mode != ConversationMode.AGENT:
+    if not holds(conversation, staff):
+        refusal = not_held(conversation, "reply")  # before the rollback expires the row
         await db.rollback()
-        raise ConflictError("claim the conversation before replying")
+        raise refusal
     db.add(
         Message(
             conversation_id=conversation_id,
@@ -232,8 +323,11 @@ async def record_reply(
     return conversation
 
 
-async def queue(db: AsyncSession) -> list[dict[str, Any]]:
-    """Conversations waiting for an agent or held by one, the longest waiting first."""
+async def queue(db: AsyncSession, staff: StaffUser | None = None) -> list[dict[str, Any]]:
+    """Conversations waiting for an agent or held by one, the longest waiting first.
+
+    A support agent (`staff`) sees who holds a colleague's conversation, not its last message.
+    """
     rows = (
         await db.execute(
             select(Conversation, Driver)
@@ -244,12 +338,20 @@ async def queue(db: AsyncSession) -> list[dict[str, Any]]:
     ).all()
     items = []
     for conversation, driver in rows:
-        last = await db.scalar(
-            select(Message)
-            .where(col(Message.conversation_id) == conversation.id)
-            .order_by(col(Message.created_at).desc(), col(Message.id).desc())
-            .limit(1)
+        private = (
+            staff is not None
+            and not is_operator(staff)
+            and conversation.mode == ConversationMode.AGENT
+            and conversation.assigned_to != staff.id
         )
+        last = None
+        if not private:
+            last = await db.scalar(
+                select(Message)
+                .where(col(Message.conversation_id) == conversation.id)
+                .order_by(col(Message.created_at).desc(), col(Message.id).desc())
+                .limit(1)
+            )
         items.append(
             {
                 "conversation_id": conversation.id,
@@ -278,7 +380,79 @@ def _message_out(message: Message, names: dict[int, str] | None = None) -> dict[
     }
 
 
+async def readable(db: AsyncSession, conversation_id: int, staff: StaffUser) -> Conversation:
+    """The conversation if `staff` may read it: operators any; an agent one in the queue, one
+    they hold, or one they opened with a reason in the last `OPEN_GRANT`. Records nothing."""
+    conversation = await db.get(Conversation, conversation_id)
+    if conversation is None:
+        raise NotFoundError(f"conversation {conversation_id} not found")
+    if is_operator(staff) or conversation.mode == ConversationMode.WAITING:
+        return conversation
+    if holds(conversation, staff):
+        return conversation
+    if await audit.latest(db, staff, AuditAction.OPEN, conversation_id, OPEN_GRANT) is not None:
+        return conversation
+    where = "is not in the support queue"
+    if conversation.mode != ConversationMode.BOT:
+        holder = (
+            await db.get(StaffUser, conversation.assigned_to)
+            if conversation.assigned_to is not None
+            else None
+        )
+        where = f"is held by {holder.name if holder else 'another agent'}"
+    raise StaffForbiddenError(
+        "not_in_queue" if conversation.mode == ConversationMode.BOT else "held_by_other",
+        f"conversation {conversation_id} {where}: to read it, open it with a reason "
+        f"(at least {MIN_OPEN_REASON} characters; it is recorded)",
+    )
+
+
+async def read_transcript(
+    db: AsyncSession,
+    conversation_id: int,
+    staff: StaffUser,
+    *,
+    dedupe: timedelta | None = None,
+) -> dict[str, Any]:
+    """The transcript for `staff` (see `readable`), the read recorded in the audit log.
+
+    With `dedupe` (a live refresh of a page) no row is added when `staff` read it in that
+    time already; a refresh is never a way to read without a record.
+    """
+    await readable(db, conversation_id, staff)
+    seen = dedupe is not None and (
+        await audit.latest(db, staff, AuditAction.READ, conversation_id, dedupe) is not None
+    )
+    if not seen:
+        audit.record(db, staff, AuditAction.READ, conversation_id)
+        await db.commit()
+    return await transcript(db, conversation_id)
+
+
+async def open_transcript(
+    db: AsyncSession, conversation_id: int, staff: StaffUser, reason: str
+) -> dict[str, Any]:
+    """Open a conversation outside the queue on purpose: the reason is recorded, and for
+    `OPEN_GRANT` the staff member may read it (read only: nothing here allows a claim)."""
+    reason = " ".join(reason.split())
+    if not reason.isprintable():  # PostgreSQL refuses NUL; the log is read by people
+        raise InvalidFieldError("reason", "the reason must be plain text")
+    if len(reason) < MIN_OPEN_REASON:
+        raise InvalidFieldError(
+            "reason",
+            f"opening a conversation outside the queue needs a reason of at least "
+            f"{MIN_OPEN_REASON} characters",
+        )
+    if await db.get(Conversation, conversation_id) is None:
+        raise NotFoundError(f"conversation {conversation_id} not found")
+    audit.record(db, staff, AuditAction.OPEN, conversation_id, reason)
+    await db.commit()
+    return await transcript(db, conversation_id)
+
+
 async def transcript(db: AsyncSession, conversation_id: int) -> dict[str, Any]:
+    """The transcript and its context, unchecked and unrecorded: callers serving staff use
+    `read_transcript` or `open_transcript`."""
     conversation = await db.get(Conversation, conversation_id)
     if conversation is None:
         raise NotFoundError(f"conversation {conversation_id} not found")
@@ -305,12 +479,23 @@ async def transcript(db: AsyncSession, conversation_id: int) -> dict[str, Any]:
 async def context_of(
     db: AsyncSession, conversation: Conversation, messages: list[Message] | Any
 ) -> dict[str, Any]:
-    """What an agent needs at a glance: who, on which channel, their charging and paying."""
+    """What an agent needs at a glance: who, on which channel, their charging and paying.
+
+    The session shown is the one the escalation is about (a failed start, a payment
+    problem), else the driver's latest.
+    """
     driver = (
         await db.get(Driver, conversation.driver_id) if conversation.driver_id is not None else None
     )
+    detail, about = split_detail(conversation.escalation_detail)
     session = None
-    if driver is not None:
+    if driver is not None and about is not None:  # the session the escalation is about
+        session = await db.scalar(
+            select(ChargingSession).where(
+                col(ChargingSession.id) == about, col(ChargingSession.driver_id) == driver.id
+            )
+        )
+    if driver is not None and session is None:
         session = await db.scalar(
             select(ChargingSession)
             .where(col(ChargingSession.driver_id) == driver.id)
@@ -334,7 +519,7 @@ async def context_of(
         "unanswered": [m.text for m in unanswered(list(messages))],
         "escalation": {
             "reason": conversation.escalation_reason,
-            "detail": conversation.escalation_detail,
+            "detail": detail,
             "waiting_since": conversation.waiting_since,
         },
     }

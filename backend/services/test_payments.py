@@ -8,11 +8,12 @@ start), all recorded on the Payment row as a real payment would be.
 
 from __future__ import annotations
 
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from backend.db import utcnow
-from backend.models import ChargingSession, Payment, PaymentStatus
+from backend.models import ChargingSession, Payment, PaymentStatus, SessionStatus
 from backend.services.charging import ChargingService, StartOutcome
 from backend.services.errors import ConflictError, NotFoundError
 from backend.services.events import (
@@ -82,21 +83,49 @@ class TestPayments:
         """The driver approves the test hold: the charger is started, as Stripe's webhook would."""
         async with self._sessions() as db:
             payment = await self._payment(db, session_id)
-            if payment is None:
+            session = await db.get(ChargingSession, session_id)
+            if payment is None or session is None:
                 raise NotFoundError(f"no test payment for session {session_id}")
             if payment.status != PaymentStatus.PENDING:
                 raise ConflictError(f"this test payment is already {payment.status}")
-            payment.status = PaymentStatus.AUTHORIZED
-            payment.amount_authorized_minor = self.hold_amount_minor
-            payment.updated_at = utcnow()
+            if session.status != SessionStatus.PENDING:
+                raise ConflictError(f"charging session {session_id} is {session.status}")
+            # Compare-and-set: of two approvals at once, one holds and starts.
+            held = await db.execute(
+                update(Payment)
+                .where(col(Payment.id) == payment.id, col(Payment.status) == PaymentStatus.PENDING)
+                .values(
+                    status=PaymentStatus.AUTHORIZED,
+                    amount_authorized_minor=self.hold_amount_minor,
+                    updated_at=utcnow(),
+                )
+            )
             await db.commit()
-        return await self._charging.start_pending(session_id)
+            if not held.rowcount:  # type: ignore[attr-defined]
+                raise ConflictError("this test payment is already being approved")
+        try:
+            return await self._charging.start_pending(session_id)
+        except (ConflictError, NotFoundError):
+            # The session ended meanwhile: nothing will be captured, the hold goes back.
+            async with self._sessions() as db:
+                await db.execute(
+                    update(Payment)
+                    .where(
+                        col(Payment.id) == payment.id,
+                        col(Payment.status) == PaymentStatus.AUTHORIZED,
+                    )
+                    .values(status=PaymentStatus.RELEASED, updated_at=utcnow())
+                )
+                await db.commit()
+            raise
 
     async def cancel(self, session_id: int) -> None:
         """The driver cancels on the test page: nothing held, the connector is free again."""
         async with self._sessions() as db:
             payment = await self._payment(db, session_id)
-            if payment is None or payment.status != PaymentStatus.PENDING:
+            if payment is None:
+                raise NotFoundError(f"no test payment for session {session_id}")
+            if payment.status != PaymentStatus.PENDING:
                 raise ConflictError("nothing to cancel")
             payment.status = PaymentStatus.RELEASED
             payment.updated_at = utcnow()
@@ -126,12 +155,19 @@ class TestPayments:
             else:
                 return
             payment.updated_at = utcnow()
-            uncollected = payment.amount_uncollected_minor
+            taken, uncollected = payment.amount_captured_minor, payment.amount_uncollected_minor
             await db.commit()
         if isinstance(event, SessionCompleted) and uncollected:
             # As with Stripe: the cost above the hold is a payment problem for support.
             await self._events.publish(
-                PaymentProblem(event.session_id, event.driver_id, event.channel, UNCOLLECTED)
+                PaymentProblem(
+                    event.session_id,
+                    event.driver_id,
+                    event.channel,
+                    UNCOLLECTED,
+                    taken_minor=taken,
+                    owed_minor=uncollected,
+                )
             )
 
     async def drain(self) -> None:

@@ -343,6 +343,8 @@ def range_bounds(start: date, end: date, tz: ZoneInfo = STOCKHOLM) -> tuple[date
     """[start, end + 1 day) of local dates as UTC; ValueError for a reversed or too long range."""
     if start > end:
         raise ValueError(f"the range starts ({start}) after it ends ({end})")
+    if start.year < 2000 or end.year > 2999:
+        raise ValueError("dates run from 2000-01-01 to 2999-12-31")
     if (end - start).days + 1 > MAX_RANGE_DAYS:
         raise ValueError(f"the range is longer than {MAX_RANGE_DAYS} days")
     first = datetime.combine(start, time(), tzinfo=tz)
@@ -417,10 +419,13 @@ class _Tally:
 
 
 def _earned_in(session: ChargingSession, first: datetime, after: datetime) -> bool:
-    """Whether the session is revenue of [first, after): completed and stopped within it."""
+    """Whether the session is revenue of [first, after): billed and stopped within it.
+
+    A session under meter review counts with the plausible amount billed until decided.
+    """
     stopped = session.stopped_at
     return (
-        session.status == SessionStatus.COMPLETED
+        session.status in {SessionStatus.COMPLETED, SessionStatus.NEEDS_REVIEW}
         and stopped is not None
         and first <= stopped < after
     )

@@ -604,6 +604,17 @@ async def stop_sms(channel: SmsChannel | None) -> None:
         await channel.stop()
 
 
+MAX_INBOUND_CHARS = 1600  # Twilio's longest concatenated message; anything more is not an SMS
+TRUNCATED_MARK = " […]"
+
+
+def capped(body: str) -> str:
+    """An inbound body as stored and understood: at most MAX_INBOUND_CHARS, marked if cut."""
+    if len(body) <= MAX_INBOUND_CHARS:
+        return body
+    return body[:MAX_INBOUND_CHARS] + TRUNCATED_MARK
+
+
 def twiml(text: str | None) -> Response:
     response = MessagingResponse()
     if text:
@@ -623,7 +634,7 @@ async def twilio_inbound(request: Request) -> Response:
     form = await request.form()
     if not channel.signed(request, form):
         return Response(status_code=403)
-    body = str(form.get("Body") or "")
+    body = capped(str(form.get("Body") or ""))
     try:
         phone = to_e164(str(form.get("From") or ""), channel.conversations.default_region)
     except InvalidPhoneNumberError:

@@ -82,7 +82,8 @@ async def history(ctx: Context) -> list[Reply]:
             select(ChargingSession)
             .where(
                 col(ChargingSession.driver_id) == ctx.driver.id,
-                col(ChargingSession.status) == "completed",
+                # under meter review: billed its plausible amount so far, as on the invoice
+                col(ChargingSession.status).in_(["completed", "needs_review"]),
             )
             # the latest to end first (imported or operator-started sessions may have older ids)
             .order_by(col(ChargingSession.stopped_at).desc(), col(ChargingSession.id).desc())

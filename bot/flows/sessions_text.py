@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from backend.models import ChargingSession, Station
+from backend.models import Billing, ChargingSession, Station
 from backend.services.charging import session_cost
 from backend.services.pricing import TariffSnapshot
+from backend.services.test_payments import TEST_METHOD
 from bot.formatting import billed_minutes, duration, kronor, kwh
 from bot.i18n import t
 
@@ -33,8 +34,11 @@ def status_text(lang: str, session: ChargingSession, station: Station | None) ->
     )
 
 
-def receipt_text(lang: str, session: ChargingSession, station: Station | None) -> str:
-    """Energy, time, each price component, VAT and the total."""
+def receipt_text(
+    lang: str, session: ChargingSession, station: Station | None, paid: str | None = None
+) -> str:
+    """Energy, time, each price component, VAT and the total; then `paid`, how it is paid
+    (`payment_lines`)."""
     cost = session_cost(session)
     tariff = TariffSnapshot.from_json(session.tariff_snapshot) if session.tariff_snapshot else None
     when = (session.started_at or session.created_at).astimezone(STOCKHOLM)
@@ -88,4 +92,38 @@ def receipt_text(lang: str, session: ChargingSession, station: Station | None) -
             vat=kronor(cost.vat_minor, lang),
         )
     )
+    if paid:
+        lines.append(paid)
     return "\n".join(lines)
+
+
+def payment_lines(
+    lang: str,
+    cost_minor: int,
+    *,
+    billing: str | None,
+    held_minor: int = 0,
+    method: str | None = None,
+    saved_card: bool = False,
+) -> str | None:
+    """How a session's cost is paid, for its receipt; None when there is nothing to say.
+
+    A card hold (`held_minor` > 0) pays at most what it holds; the rest is owed and said so.
+    """
+    if held_minor > 0:
+        if cost_minor <= 0:
+            return t(lang, "receipt_nothing_taken")
+        taken = min(cost_minor, held_minor)
+        key = "receipt_paid_test" if method == TEST_METHOD else "receipt_paid_card"
+        text = t(lang, key, amount=kronor(taken, lang))
+        if cost_minor > taken:
+            owed = kronor(cost_minor - taken, lang)
+            text += "\n" + t(lang, "receipt_owed", amount=owed, hold=kronor(held_minor, lang))
+        return text
+    if cost_minor <= 0:
+        return None
+    if billing == Billing.INVOICE:
+        return t(lang, "receipt_invoice", amount=kronor(cost_minor, lang))
+    if billing == Billing.CARD_ON_FILE and saved_card:
+        return t(lang, "receipt_saved_card", amount=kronor(cost_minor, lang))
+    return None

@@ -88,12 +88,32 @@ STRINGS: dict[str, str] = {
         "The payment was cancelled, so the charger was not started. Nothing was taken from "
         "your card."
     ),
+    "failed_payment_cancelled": (
+        "The payment was cancelled, so the charger was not started. No money was taken from "
+        "your card or held on it."
+    ),
     "hold_released": "The amount reserved on your card has been released.",
     "payment_captured": "Paid by card: {amount}. Thank you!",
     "payment_uncollected": (
-        "The charge cost more than the amount reserved; we will contact you about the "
-        "remaining {amount}."
+        "There was a problem with the payment for your charge: it cost more than the amount "
+        "reserved. {taken} was taken from your card; {owed} is still owed; support will "
+        "contact you."
     ),
+    "hold_cap_reached": (
+        "Charging is being stopped now: it costs {cost} and is nearing the {hold} reserved on "
+        "your card. No more than the amount reserved can be taken, so we stop in time. To "
+        "charge more, start a new charge."
+    ),
+    "hold_cap_passed": (
+        "Charging is being stopped now: it already costs {cost}, more than the {hold} reserved "
+        "on your card."
+    ),
+    "receipt_paid_card": "Paid by card: {amount}",
+    "receipt_paid_test": "Paid by test payment (no real money): {amount}",
+    "receipt_owed": "Still owed: {amount} (more than the {hold} reserved)",
+    "receipt_saved_card": "Charged to your saved card: {amount}",
+    "receipt_invoice": "Billed to your account: {amount}",
+    "receipt_nothing_taken": "Nothing is taken from your card; the reservation is released.",
     "card_link": (
         "Save your card with the button below. Then you can start charging without paying "
         "each time; after every charge exactly its cost is taken from the card."
@@ -169,6 +189,16 @@ STRINGS: dict[str, str] = {
     "receipt_idle": "Idle: {minutes} min x {price} = {amount}",
     "receipt_total": "Total: {total}\nincl. VAT {rate}%: {vat}",
     "receipt_duration": "Charging time: {duration}",
+    "review_done": (
+        "The operator has checked the meter reading of your charge at {station} on {date}: it "
+        "is billed {amount} for {energy}."
+    ),
+    "review_done_owed": "{owed} of that was not taken from your card; support will contact you.",
+    "receipt_under_review": (
+        "The meter reading of this charge looks wrong, so the operator is checking it. So far "
+        "you are billed {amount} for {energy}; nothing beyond that is charged before the check "
+        "is done."
+    ),
     "history_header": "Your latest sessions:",
     "history_line": "{date} {station}: {energy}, {cost}",
     "history_month_one": "{month}: 1 session, {energy}, total {cost}",

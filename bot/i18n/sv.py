@@ -90,12 +90,32 @@ STRINGS: dict[str, str] = {
     "failed_payment_canceled": (
         "Betalningen avbröts, så laddaren startades inte. Inget har dragits från ditt kort."
     ),
+    "failed_payment_cancelled": (
+        "Betalningen avbröts, så laddaren startades inte. Inget belopp har dragits eller "
+        "reserverats."
+    ),
     "hold_released": "Beloppet som reserverades på ditt kort har släppts.",
     "payment_captured": "Betalt med kort: {amount}. Tack!",
     "payment_uncollected": (
-        "Laddningen kostade mer än det reserverade beloppet; vi kontaktar dig om resterande "
-        "{amount}."
+        "Det blev ett problem med betalningen för din laddning: den kostade mer än det "
+        "reserverade beloppet. {taken} har dragits från ditt kort; {owed} är fortfarande "
+        "obetalt; supporten kontaktar dig."
     ),
+    "hold_cap_reached": (
+        "Laddningen stoppas nu: den kostar {cost} och närmar sig de {hold} som reserverades "
+        "på ditt kort. Mer än det reserverade beloppet kan inte dras, så vi stoppar i tid. "
+        "Vill du ladda mer, starta en ny laddning."
+    ),
+    "hold_cap_passed": (
+        "Laddningen stoppas nu: den kostar redan {cost}, mer än de {hold} som reserverades på "
+        "ditt kort."
+    ),
+    "receipt_paid_card": "Betalt med kort: {amount}",
+    "receipt_paid_test": "Betalt med testbetalning (inga riktiga pengar): {amount}",
+    "receipt_owed": "Obetalt: {amount} (mer än de {hold} som reserverades)",
+    "receipt_saved_card": "Dras från sparat kort: {amount}",
+    "receipt_invoice": "Faktureras: {amount}",
+    "receipt_nothing_taken": "Inget dras från ditt kort; reservationen släpps.",
     "card_link": (
         "Spara ditt kort med knappen nedan. Sedan kan du starta laddningen utan att betala "
         "varje gång; efter varje laddning dras exakt vad den kostade från kortet."
@@ -172,6 +192,15 @@ STRINGS: dict[str, str] = {
     "receipt_idle": "Tomgång: {minutes} min x {price} = {amount}",
     "receipt_total": "Totalt: {total}\nvarav moms {rate} %: {vat}",
     "receipt_duration": "Laddtid: {duration}",
+    "review_done": (
+        "Operatören har kontrollerat mätarvärdet för din laddning vid {station} den {date}: den "
+        "debiteras {amount} för {energy}."
+    ),
+    "review_done_owed": "{owed} av det har inte dragits från ditt kort; supporten kontaktar dig.",
+    "receipt_under_review": (
+        "Mätarvärdet för den här laddningen ser fel ut, så operatören kontrollerar det. Hittills "
+        "debiteras du {amount} för {energy}; inget mer debiteras innan kontrollen är klar."
+    ),
     "history_header": "Dina senaste laddningar:",
     "history_line": "{date} {station}: {energy}, {cost}",
     "history_month_one": "{month}: 1 laddning, {energy}, totalt {cost}",

@@ -4,6 +4,7 @@ from fastapi import APIRouter
 
 from backend.api.admin import (
     access,
+    audit,
     chargers,
     drivers,
     faq,
@@ -13,9 +14,10 @@ from backend.api.admin import (
     staff,
     stations,
 )
-from backend.api.deps import AdminDep
+from backend.api.deps import AdminDep, InputGuard
 
-router = APIRouter(prefix="/admin", dependencies=[AdminDep])
+# The token first (401 for strangers), then input no database column can hold (422).
+router = APIRouter(prefix="/admin", dependencies=[AdminDep, InputGuard])
 router.include_router(stations.router)
 router.include_router(chargers.router)
 router.include_router(drivers.router)
@@ -25,3 +27,4 @@ router.include_router(operations.router)
 router.include_router(faq.router)
 router.include_router(reports.router)
 router.include_router(staff.router)
+router.include_router(audit.router)

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from backend.api.deps import SessionDep
-from backend.api.schemas import AwareDatetime, Text120
+from backend.api.deps import MAX_ID, IdPath, SessionDep
+from backend.api.schemas import AwareDatetime, DbId, Text120
 from backend.models import Driver, DriverGroup, StationAccess
 from backend.services import access
 
@@ -28,7 +28,7 @@ OpeningHours = Annotated[
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class GroupCreate(_In):
@@ -37,7 +37,7 @@ class GroupCreate(_In):
 
 class StationAccessIn(_In):
     access: StationAccess
-    group_ids: Annotated[list[int], Field(max_length=100)] = []
+    group_ids: Annotated[list[DbId], Field(max_length=100)] = []
     opening_hours: OpeningHours  # required, so a PUT never resets the hours by omission
 
 
@@ -120,7 +120,7 @@ async def list_groups(db: SessionDep) -> list[GroupPublic]:
 
 
 @router.get("/groups/{group_id}")
-async def get_group(group_id: int, db: SessionDep) -> GroupDetailPublic:
+async def get_group(group_id: IdPath, db: SessionDep) -> GroupDetailPublic:
     detail = await access.group_detail(db, group_id)
     return GroupDetailPublic(
         id=group_id,
@@ -131,27 +131,27 @@ async def get_group(group_id: int, db: SessionDep) -> GroupDetailPublic:
 
 
 @router.delete("/groups/{group_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_group(group_id: int, db: SessionDep) -> Response:
+async def delete_group(group_id: IdPath, db: SessionDep) -> Response:
     await access.delete_group(db, group_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.put("/groups/{group_id}/members/{driver_id}")
-async def add_member(group_id: int, driver_id: int, db: SessionDep) -> MembershipPublic:
+async def add_member(group_id: IdPath, driver_id: IdPath, db: SessionDep) -> MembershipPublic:
     """Idempotent: adding a member again answers 200 and changes nothing."""
     driver = await access.add_member(db, group_id, driver_id)
     return MembershipPublic(group_id=group_id, driver_id=driver_id, name=driver.name)
 
 
 @router.delete("/groups/{group_id}/members/{driver_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def remove_member(group_id: int, driver_id: int, db: SessionDep) -> Response:
+async def remove_member(group_id: IdPath, driver_id: IdPath, db: SessionDep) -> Response:
     await access.remove_member(db, group_id, driver_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.put("/stations/{station_id}/access")
 async def put_station_access(
-    station_id: int, body: StationAccessIn, db: SessionDep
+    station_id: IdPath, body: StationAccessIn, db: SessionDep
 ) -> StationAccessPublic:
     view = await access.set_station_access(
         db, station_id, body.access, body.group_ids, body.opening_hours
@@ -160,15 +160,17 @@ async def put_station_access(
 
 
 @router.get("/stations/{station_id}/access")
-async def get_station_access(station_id: int, db: SessionDep) -> StationAccessPublic:
+async def get_station_access(station_id: IdPath, db: SessionDep) -> StationAccessPublic:
     return _station_access(await access.get_station_access(db, station_id))
 
 
 @router.get("/stations/{station_id}/access/check")
 async def check_access(
-    station_id: int,
+    station_id: IdPath,
     db: SessionDep,
-    driver_id: Annotated[int | None, Query(description="omit for an unidentified driver")] = None,
+    driver_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="omit for an unidentified driver")
+    ] = None,
     at: Annotated[
         AwareDatetime | None, Query(description="aware ISO 8601 time; default: now")
     ] = None,

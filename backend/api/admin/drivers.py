@@ -8,7 +8,7 @@ import stripe
 from fastapi import APIRouter, HTTPException, Request, status
 from sqlmodel import col, select
 
-from backend.api.deps import SessionDep, SettingsDep
+from backend.api.deps import IdPath, SessionDep, SettingsDep
 from backend.api.schemas import (
     DriverCreate,
     DriverPublic,
@@ -49,13 +49,13 @@ async def list_drivers(db: SessionDep) -> list[DriverPublic]:
 
 
 @router.get("/{driver_id}")
-async def get_driver(driver_id: int, db: SessionDep) -> DriverPublic:
+async def get_driver(driver_id: IdPath, db: SessionDep) -> DriverPublic:
     return driver_public(await drivers.get_driver(db, driver_id))
 
 
 @router.patch("/{driver_id}")
 async def update_driver(
-    driver_id: int, body: DriverUpdate, db: SessionDep, settings: SettingsDep
+    driver_id: IdPath, body: DriverUpdate, db: SessionDep, settings: SettingsDep
 ) -> DriverPublic:
     changes = body.model_dump(exclude_unset=True)
     driver = await drivers.update_driver(db, driver_id, changes, settings.default_phone_region)
@@ -63,18 +63,18 @@ async def update_driver(
 
 
 @router.post("/{driver_id}/id-tags", status_code=status.HTTP_201_CREATED)
-async def add_id_tag(driver_id: int, body: IdTagCreate, db: SessionDep) -> IdTagPublic:
+async def add_id_tag(driver_id: IdPath, body: IdTagCreate, db: SessionDep) -> IdTagPublic:
     return id_tag_public(await drivers.add_id_tag(db, driver_id, body.model_dump()))
 
 
 @router.get("/{driver_id}/id-tags")
-async def list_id_tags(driver_id: int, db: SessionDep) -> list[IdTagPublic]:
+async def list_id_tags(driver_id: IdPath, db: SessionDep) -> list[IdTagPublic]:
     return [id_tag_public(t) for t in await drivers.list_id_tags(db, driver_id)]
 
 
 @router.patch("/{driver_id}/id-tags/{id_tag}")
 async def update_id_tag(
-    driver_id: int, id_tag: str, body: IdTagUpdate, db: SessionDep
+    driver_id: IdPath, id_tag: str, body: IdTagUpdate, db: SessionDep
 ) -> IdTagPublic:
     tag = await drivers.update_id_tag(db, driver_id, id_tag, body.model_dump(exclude_unset=True))
     return id_tag_public(tag)
@@ -82,7 +82,7 @@ async def update_id_tag(
 
 @router.post("/{driver_id}/card-link")
 async def card_link(
-    driver_id: int,
+    driver_id: IdPath,
     request: Request,
     db: SessionDep,
     send: Literal["sms", "telegram"] | None = None,

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.api.admin.sessions import session_public
-from backend.api.deps import SessionDep
-from backend.api.schemas import IdTagValue, SessionPublic
+from backend.api.deps import IdPath, SessionDep
+from backend.api.schemas import DbId, IdTagValue, SessionPublic
 from backend.services import network
 from backend.services.charging import ChargingService
 from backend.services.errors import CommandFailedError
@@ -34,7 +34,7 @@ ConnectorNumber = Annotated[int, Field(ge=0, le=99)]
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class RemoteStartIn(_In):
@@ -43,7 +43,7 @@ class RemoteStartIn(_In):
 
 
 class RemoteStopIn(_In):
-    transaction_id: int
+    transaction_id: DbId
 
 
 class UnlockIn(_In):
@@ -104,7 +104,7 @@ async def remote_stop(charger_id: str, body: RemoteStopIn, charging: ChargingDep
 
 
 @router.post("/sessions/{session_id}/stop")
-async def stop_session(session_id: int, charging: ChargingDep) -> CommandOut:
+async def stop_session(session_id: IdPath, charging: ChargingDep) -> CommandOut:
     outcome = await charging.request_stop(session_id=session_id, by_operator=True)
     status = answered(outcome.result, outcome.session.charger_id)
     return CommandOut(
@@ -119,7 +119,7 @@ async def _known_charger(db: SessionDep, charger_id: str) -> None:
 
 
 @router.post("/sessions/{session_id}/close")
-async def close_session(session_id: int, charging: ChargingDep) -> SessionPublic:
+async def close_session(session_id: IdPath, charging: ChargingDep) -> SessionPublic:
     """Close a session its charger never stopped (lost transaction), billed to its last sign."""
     return session_public(await charging.force_close(session_id))
 

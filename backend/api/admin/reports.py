@@ -13,8 +13,9 @@ router = APIRouter(prefix="/reports", tags=["reports"])
 
 @router.get("/invoices.csv", response_class=Response)
 async def invoices_csv(
-    db: SessionDep, month: str = Query(description="YYYY-MM, Europe/Stockholm")
+    db: SessionDep, month: str = Query(description="YYYY-MM, Europe/Stockholm, 2000-01 to 2999-12")
 ) -> Response:
+    """422 with a readable `detail` for anything but a month of the years 2000-2999."""
     try:
         parsed = Month.parse(month)
     except ValueError as exc:
@@ -23,5 +24,5 @@ async def invoices_csv(
     return Response(
         body,
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="invoices-{month}.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="invoices-{parsed}.csv"'},
     )

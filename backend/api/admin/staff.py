@@ -8,7 +8,7 @@ from fastapi import APIRouter, status
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import col, select
 
-from backend.api.deps import SessionDep
+from backend.api.deps import IdPath, SessionDep
 from backend.models import StaffUser
 from backend.services.errors import NotFoundError
 from backend.services.staff import create_staff
@@ -54,7 +54,7 @@ async def list_staff(db: SessionDep) -> list[StaffOut]:
 
 
 @router.patch("/{staff_id}")
-async def update_staff(staff_id: int, body: StaffPatch, db: SessionDep) -> StaffOut:
+async def update_staff(staff_id: IdPath, body: StaffPatch, db: SessionDep) -> StaffOut:
     """Deactivate (or reactivate) an account: its tokens and console session stop working."""
     staff = await db.get(StaffUser, staff_id)
     if staff is None:

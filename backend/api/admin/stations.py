@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response, status
 
-from backend.api.deps import SessionDep
+from backend.api.deps import IdPath, SessionDep
 from backend.api.schemas import StationCreate, StationPublic, StationUpdate, TariffIn, TariffPublic
 from backend.models import Station, Tariff
 from backend.services import network
@@ -39,30 +39,30 @@ async def list_stations(db: SessionDep) -> list[StationPublic]:
 
 
 @router.get("/{station_id}")
-async def get_station(station_id: int, db: SessionDep) -> StationPublic:
+async def get_station(station_id: IdPath, db: SessionDep) -> StationPublic:
     return await _public(db, await network.get_station(db, station_id))
 
 
 @router.patch("/{station_id}")
-async def update_station(station_id: int, body: StationUpdate, db: SessionDep) -> StationPublic:
+async def update_station(station_id: IdPath, body: StationUpdate, db: SessionDep) -> StationPublic:
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
     return await _public(db, await network.update_station(db, station_id, changes))
 
 
 @router.delete("/{station_id}", status_code=status.HTTP_204_NO_CONTENT)
-async def delete_station(station_id: int, db: SessionDep) -> Response:
+async def delete_station(station_id: IdPath, db: SessionDep) -> Response:
     await network.delete_station(db, station_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.put("/{station_id}/tariff")
-async def put_tariff(station_id: int, body: TariffIn, db: SessionDep) -> TariffPublic:
+async def put_tariff(station_id: IdPath, body: TariffIn, db: SessionDep) -> TariffPublic:
     tariff = await network.put_tariff(db, station_id, body.model_dump())
     return TariffPublic(**tariff.model_dump())
 
 
 @router.get("/{station_id}/tariff")
-async def get_tariff(station_id: int, db: SessionDep) -> TariffPublic:
+async def get_tariff(station_id: IdPath, db: SessionDep) -> TariffPublic:
     station = await _public(db, await network.get_station(db, station_id))
     if station.tariff is None:
         from backend.services.errors import NotFoundError

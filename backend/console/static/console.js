@@ -48,6 +48,11 @@
         window.location.assign("/console/login?next=" + encodeURIComponent(location.pathname));
         return;
       }
+      if (response.status === 403) {
+        // No longer this agent's to read (a colleague claimed it): the page says why.
+        window.location.reload();
+        return;
+      }
       if (response.ok) {
         const follow = nearBottom(scrollList(element));
         element.innerHTML = await response.text();

@@ -1,0 +1,243 @@
+"""The hold cap: a charge paid with a card hold is stopped before its cost passes the hold.
+
+A pay-per-session charge (Stripe Checkout's manual-capture hold, or the demo's test page)
+can never capture more than was held, so what it costs above the hold is money we cannot
+take. The guard follows the running cost of every charge with an authorized hold: after
+each MeterValues (`SessionProgress`) and on the periodic timer tick (per-minute and idle
+fees grow without meter values). When the cost so far plus a margin reaches the hold, it
+tells the driver why (`HoldCapReached`) and asks the charger to stop
+(RemoteStopTransaction).
+
+The margin is what may still accrue before the stop lands: `HOLD_CAP_WINDOW` (2 minutes: a
+common MeterValues interval plus the stop's round trip) of energy at the connector's maximum
+power (or the measured power, if higher), and the same window of per-minute and idle fees.
+The driver is told once: the claim is a row in `processed_event`, so with several processes
+only one tells. A stop the charger refused is asked again, at most every `RETRY_AFTER`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col, select
+
+from backend.db import utcnow
+from backend.models import (
+    ChargingSession,
+    Connector,
+    Payment,
+    PaymentStatus,
+    ProcessedEvent,
+    SessionStatus,
+)
+from backend.services.charging import ChargingService, session_cost
+from backend.services.errors import ConflictError, NotFoundError
+from backend.services.events import (
+    EventBus,
+    HoldCapReached,
+    SessionCompleted,
+    SessionEvent,
+    SessionFailed,
+    SessionProgress,
+)
+from backend.services.pricing import FREE, TariffSnapshot, compute_cost
+
+log = logging.getLogger(__name__)
+
+HOLD_CAP_WINDOW = timedelta(minutes=2)
+RETRY_AFTER = 30.0  # seconds between stop requests after the charger refused one
+CLAIM_SOURCE = "hold_cap"  # processed_event.source: "the driver was told" for a session
+# A connector without a known rating is taken to be a fast DC charger.
+DEFAULT_MAX_POWER_W = 150_000.0
+
+
+@dataclass(frozen=True)
+class Hold:
+    """The amount held for a session and the most power its connector can deliver."""
+
+    amount_minor: int
+    max_power_w: float
+
+
+def projected_cost(
+    session: ChargingSession, hold: Hold, now: datetime, window: timedelta = HOLD_CAP_WINDOW
+) -> tuple[int, int]:
+    """(cost so far, cost so far plus what may accrue within `window`), in minor units."""
+    so_far = session_cost(session, now).total_minor
+    tariff = TariffSnapshot.from_json(session.tariff_snapshot) if session.tariff_snapshot else FREE
+    power_w = max(hold.max_power_w, session.power_w or 0.0)
+    extra_wh = math.ceil(power_w * window.total_seconds() / 3600)
+    ahead = compute_cost(
+        tariff,
+        session.energy_wh + extra_wh,
+        session.started_at,
+        now + window,
+        session.charging_finished_at,
+    ).total_minor
+    return so_far, max(so_far, ahead)
+
+
+class HoldGuard:
+    """An EventBus subscriber (local_only) and a timer: stops charges about to pass their hold.
+
+    The work runs in its own tasks: a MeterValues handler never waits on a RemoteStop to the
+    same charger (that would deadlock the OCPP library's call queue).
+    """
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        charging: ChargingService,
+        events: EventBus,
+        *,
+        window: timedelta = HOLD_CAP_WINDOW,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self._sessions = sessions
+        self._charging = charging
+        self._events = events
+        self._window = window
+        self.clock = clock  # tests may move it on: per-minute fees grow with it
+        self._holds: dict[int, Hold | None] = {}  # per live session; None: no hold to guard
+        self._busy: set[int] = set()
+        self._asked_at: dict[int, float] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    async def __call__(self, event: SessionEvent) -> None:
+        if isinstance(event, SessionProgress):
+            self._spawn(event.session_id)
+        elif isinstance(event, (SessionCompleted, SessionFailed)):
+            self._holds.pop(event.session_id, None)
+            self._asked_at.pop(event.session_id, None)
+
+    async def tick(self) -> None:
+        """Check every charging session with an authorized hold (time-based fees grow too)."""
+        async with self._sessions() as db:
+            ids = (
+                await db.scalars(
+                    select(col(ChargingSession.id))
+                    .join(Payment, col(Payment.session_id) == col(ChargingSession.id))
+                    .where(
+                        col(ChargingSession.status) == SessionStatus.CHARGING,
+                        col(Payment.status) == PaymentStatus.AUTHORIZED,
+                        col(Payment.amount_authorized_minor) > 0,
+                    )
+                )
+            ).all()
+        for session_id in ids:
+            if session_id is not None:
+                self._spawn(session_id)
+
+    async def drain(self) -> None:
+        """Wait for checks and stops in flight (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _spawn(self, session_id: int) -> None:
+        if session_id in self._busy or self._holds.get(session_id, 0) is None:
+            return  # a check is running, or the session has no hold to guard
+        self._busy.add(session_id)
+        task = asyncio.create_task(self._check(session_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _check(self, session_id: int) -> None:
+        try:
+            await self._check_once(session_id)
+        except Exception:
+            log.exception("hold cap check of session %s failed", session_id)
+        finally:
+            self._busy.discard(session_id)
+
+    async def _check_once(self, session_id: int) -> None:
+        async with self._sessions() as db:
+            session = await db.get(ChargingSession, session_id)
+            if session is None or session.status != SessionStatus.CHARGING:
+                return
+            hold = await self._hold_of(db, session)
+        if hold is None:
+            return
+        cost, ahead = projected_cost(session, hold, self.clock(), self._window)
+        if ahead < hold.amount_minor:
+            return
+        asked = self._asked_at.get(session_id)
+        if asked is not None and time.monotonic() - asked < RETRY_AFTER:
+            return
+        self._asked_at[session_id] = time.monotonic()
+        log.info(
+            "session %s costs %s (%s within %s) of a %s hold: stopping it",
+            session_id,
+            cost,
+            ahead,
+            self._window,
+            hold.amount_minor,
+        )
+        # Told before the stop: its receipt follows the StopTransaction the stop brings.
+        if await self._claim(session_id):
+            await self._events.publish(
+                HoldCapReached(
+                    session_id, session.driver_id, session.channel, hold.amount_minor, cost
+                )
+            )
+        try:
+            outcome = await self._charging.request_stop(session_id=session_id, by_operator=True)
+        except (ConflictError, NotFoundError) as exc:
+            log.info("hold cap stop of session %s not needed: %s", session_id, exc)
+            return
+        if not outcome.result.accepted:
+            log.warning(
+                "charger refused the hold cap stop of session %s (%s); asking again in %s s",
+                session_id,
+                outcome.result.status,
+                RETRY_AFTER,
+            )
+
+    async def _hold_of(self, db: AsyncSession, session: ChargingSession) -> Hold | None:
+        assert session.id is not None
+        if session.id in self._holds:
+            return self._holds[session.id]
+        payment = await db.scalar(
+            select(Payment)
+            .where(col(Payment.session_id) == session.id)
+            .order_by(col(Payment.id).desc())
+            .limit(1)
+        )
+        hold = None
+        if (
+            payment is not None
+            and payment.status == PaymentStatus.AUTHORIZED
+            and payment.amount_authorized_minor > 0
+        ):
+            max_kw = await db.scalar(
+                select(col(Connector.max_power_kw)).where(
+                    col(Connector.charger_id) == session.charger_id,
+                    col(Connector.connector_id) == session.connector_id,
+                )
+            )
+            power_w = max_kw * 1000 if max_kw else DEFAULT_MAX_POWER_W
+            hold = Hold(payment.amount_authorized_minor, power_w)
+        self._holds[session.id] = hold
+        return hold
+
+    async def _claim(self, session_id: int) -> bool:
+        """True once per session, across processes: the right to tell the driver."""
+        async with self._sessions() as db:
+            db.add(ProcessedEvent(source=CLAIM_SOURCE, event_id=str(session_id)))
+            try:
+                await db.commit()
+            except IntegrityError:
+                await db.rollback()
+                return False
+        return True
+
+
+__all__ = ["HOLD_CAP_WINDOW", "Hold", "HoldGuard", "projected_cost"]
