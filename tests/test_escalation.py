@@ -14,9 +14,13 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import col, select
 
 from backend.app import create_app
 from backend.db import utcnow
+from backend.models import Conversation, ConversationMode, EscalationReason, Message
+from backend.services import support
 from backend.settings import Settings
 from tests.charging_helpers import eventually, priced_charger, session_of, simulator
 from tests.chat_helpers import ChatDriver, chat_driver, payloads, text_of, wait_for_text
@@ -373,3 +377,31 @@ async def test_a_refused_capture_is_a_payment_problem_and_the_hold_stays(
         )
         assert body["queued"]["escalation_reason"] == "payment_problem"
         assert body["context"]["session"]["payment"]["status"] == "authorized"  # retry possible
+
+
+async def test_a_payment_problem_moves_a_queued_chats_context_to_the_session_with_money_owed(
+    db: AsyncSession,
+) -> None:
+    """Queued over a failed start (session 7), then session 9 ends with money owed."""
+    conversation = Conversation(channel="sms", address="+46701230000")
+    db.add(conversation)
+    await db.flush()
+    assert await support.escalate(
+        db, conversation, EscalationReason.START_FAILED, "rejected", session_id=7
+    )
+    assert not await support.escalate(
+        db, conversation, EscalationReason.PAYMENT_PROBLEM, "uncollected", session_id=9
+    )  # still in line once, not queued again
+    await db.commit()
+    assert conversation.mode == ConversationMode.WAITING
+    assert conversation.escalation_reason == EscalationReason.PAYMENT_PROBLEM
+    assert support.split_detail(conversation.escalation_detail) == ("uncollected", 9)
+    lines = (
+        await db.scalars(
+            select(col(Message.text)).where(col(Message.conversation_id) == conversation.id)
+        )
+    ).all()
+    assert lines[-1].endswith("payment_problem (uncollected)")
+    # Any other later reason leaves the first one in place.
+    assert not await support.escalate(db, conversation, EscalationReason.ASKED)
+    assert conversation.escalation_reason == EscalationReason.PAYMENT_PROBLEM

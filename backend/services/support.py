@@ -12,7 +12,7 @@ read any. Every read, claim and open is in the staff audit log (`backend.service
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_, update
@@ -264,16 +264,34 @@ async def escalate(
     problem); the agent's context shows that session, not the driver's latest attempt.
 
     False, changing nothing, when it is waiting or held by an agent already: a held chat
-    is never taken from its agent, and the first reason stays. Lock the row first
+    is never taken from its agent, and the first reason stays, except that a payment problem
+    replaces it (with a transcript line): money owed is what the agent must see. Lock the row first
     (`SELECT ... FOR NO KEY UPDATE`) when the caller is not the conversation engine.
     """
+    detail = detail[:200] if detail else None
     if conversation.mode in HELD_MODES:
+        if reason == EscalationReason.PAYMENT_PROBLEM and conversation.id is not None:
+            # Money owed outranks the first reason: the agent's context moves to that session.
+            _note_escalation(db, conversation, reason, detail, session_id, utcnow())
         return False
     assert conversation.id is not None
     now = utcnow()
-    detail = detail[:200] if detail else None
     conversation.mode = ConversationMode.WAITING
     conversation.waiting_since = now
+    _note_escalation(db, conversation, reason, detail, session_id, now)
+    return True
+
+
+def _note_escalation(
+    db: AsyncSession,
+    conversation: Conversation,
+    reason: EscalationReason,
+    detail: str | None,
+    session_id: int | None,
+    now: datetime,
+) -> None:
+    """The reason and its session on the conversation, and a line in the transcript."""
+    assert conversation.id is not None
     conversation.escalation_reason = reason
     conversation.escalation_detail = _stored_detail(detail, session_id)
     conversation.version += 1
@@ -288,7 +306,6 @@ async def escalate(
             created_at=now,
         )
     )
-    return True
 
 
 async def record_reply(
