@@ -51,6 +51,7 @@ from backend.services.events import (
 from backend.services.invoices import session_day
 from backend.services.pricing import FREE, TariffSnapshot
 from backend.services.support_hours import ALWAYS_OPEN, SupportHours
+from backend.services.test_payments import TEST_METHOD
 from bot.conversations import locked, record
 from bot.flows.sessions_text import payment_lines, receipt_text, status_text
 from bot.flows.support import in_line
@@ -195,7 +196,7 @@ class Notifier:
                 # The cost passed the hold: what was taken and what is still owed, in figures.
                 problem = t(
                     lang,
-                    "payment_uncollected",
+                    await self._test_key(db, event.session_id, "payment_uncollected"),
                     taken=kronor(event.taken_minor, lang),
                     owed=kronor(event.owed_minor, lang),
                 )
@@ -208,9 +209,10 @@ class Notifier:
             text = t(lang, "payment_captured", amount=kronor(event.amount_minor, lang))
             return conversation, Reply(text)
         if isinstance(event, HoldCapReached):
+            cap = "hold_cap_passed" if event.cost_minor >= event.hold_minor else "hold_cap_reached"
             text = t(
                 lang,
-                "hold_cap_passed" if event.cost_minor >= event.hold_minor else "hold_cap_reached",
+                await self._test_key(db, event.session_id, cap),
                 cost=kronor(event.cost_minor, lang),
                 hold=kronor(event.hold_minor, lang),
             )
@@ -299,9 +301,20 @@ class Notifier:
             session.cost_minor or 0,
             billing=driver.billing if driver is not None else None,
             held_minor=held,
+            captured=payment is not None and payment.status == PaymentStatus.CAPTURED,
             method=payment.method if payment is not None else None,
             saved_card=driver is not None and driver.stripe_payment_method_id is not None,
         )
+
+    async def _test_key(self, db: AsyncSession, session_id: int, key: str) -> str:
+        """`key`, or its `_test` variant when the session is paid by the demo's test payment
+        (no real money: no card to speak of)."""
+        test = await db.scalar(
+            select(col(Payment.id)).where(
+                col(Payment.session_id) == session_id, col(Payment.method) == TEST_METHOD
+            )
+        )
+        return f"{key}_test" if test is not None else key
 
     async def _escalate(
         self,

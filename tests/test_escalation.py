@@ -345,7 +345,11 @@ async def test_a_cost_above_the_hold_is_a_payment_problem_too(settings: Settings
         async with simulator(paying.live, charger["id"], power_kw=22):
             await pay_the_hold_and_start(paying, anna, code)
             await anna.command("stop")
-            await wait_for_text(anna, "Betalt med kort: 3,00 kr")  # PaymentCaptured's text stays
+            # The receipt: paid once captured, to be charged if written before the capture.
+            receipt = (await wait_for_text(anna, "Kvitto:")).splitlines()
+            assert (
+                "Betalt med kort: 3,00 kr" in receipt or "Dras från ditt kort: 3,00 kr" in receipt
+            )
             told = await wait_for_text(anna, "problem med betalningen")
         assert "Du står nu i kö till vår support" in told
         body = await eventually(

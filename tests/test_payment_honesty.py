@@ -31,9 +31,11 @@ from hypothesis import strategies as st
 
 from backend.db import utcnow
 from backend.models import ChargingSession
-from backend.services.hold_guard import HOLD_CAP_WINDOW, Hold, projected_cost
+from backend.services.hold_guard import HOLD_CAP_WINDOW, RETRY_AFTER, Hold, projected_cost
 from backend.services.pricing import TariffSnapshot, compute_cost
+from backend.services.test_payments import TEST_METHOD
 from backend.settings import Settings
+from bot.flows.sessions_text import payment_lines
 from tests.charging_helpers import (
     TARIFF,
     charger_of,
@@ -45,6 +47,7 @@ from tests.charging_helpers import (
 from tests.chat_helpers import ChatDriver, chat_driver, wait_for_text
 from tests.conftest import LiveServer, served
 from tests.factories import make_charger, make_driver, make_station
+from tests.ocpp_client import BareChargePoint, bare_charger
 from tests.stripe_double import RecordingStripeClient, event, signed
 from tests.test_escalation import the_conversation
 from tests.test_payments import WEBHOOK, Paying, paying_app, save_a_card, stripe_settings
@@ -148,6 +151,24 @@ HOLD_CAP = {
         r"time\. To charge more, start a new charge\."
     ),
 }
+HOLD_CAP_TEST = {  # the demo's test payment: no card, no real money
+    "sv": re.compile(
+        r"Laddningen stoppas nu: den kostar \d+,\d\d kr och närmar sig de 40,00 kr som "
+        r"reserverades med testbetalningen \(inga riktiga pengar\)\. Mer än det reserverade "
+        r"beloppet kan inte dras, så vi stoppar i tid\. Vill du ladda mer, starta en ny "
+        r"laddning\."
+    ),
+}
+# A Stripe hold is "paid" only once captured; the receipt may be written before the capture.
+CARD_LINES = {
+    "sv": ("Betalt med kort: {}", "Dras från ditt kort: {}"),
+    "en": ("Paid by card: {}", "To be charged to your card: {}"),
+}
+
+
+def paid_line(receipt: str, lines: tuple[str, ...], amount: str) -> bool:
+    """The receipt has one of `lines` (each with `{}` for the amount)."""
+    return bool({line.format(amount) for line in lines} & set(receipt.splitlines()))
 
 
 @pytest.mark.parametrize(("way", "lang"), [(TEST_PAGE, "sv"), (STRIPE, "en")])
@@ -168,7 +189,8 @@ async def test_a_walk_in_charge_is_stopped_before_its_cost_passes_the_hold(
             assert "RemoteStopTransaction" in [name for name, _ in sim.received]
         await pay.live.app.state.notifier.drain()
     texts = [reply.text for reply in walk_in.inbox]
-    told = [text for text in texts if HOLD_CAP[lang].fullmatch(text)]
+    cap = HOLD_CAP_TEST[lang] if way == TEST_PAGE else HOLD_CAP[lang]
+    told = [text for text in texts if cap.fullmatch(text)]
     assert len(told) == 1, texts  # once, though meter values and timer ticks went on
     assert texts.index(told[0]) < texts.index(receipt)  # why, before the receipt
     async with pay.live.app.state.sessions() as db:
@@ -181,10 +203,10 @@ async def test_a_walk_in_charge_is_stopped_before_its_cost_passes_the_hold(
     assert payment["amount_captured_minor"] == cost
     assert payment["amount_uncollected_minor"] == 0
     paid = {
-        (TEST_PAGE, "sv"): "Betalt med testbetalning (inga riktiga pengar): {}",
-        (STRIPE, "en"): "Paid by card: {}",
+        (TEST_PAGE, "sv"): ("Betalt med testbetalning (inga riktiga pengar): {}",),
+        (STRIPE, "en"): CARD_LINES["en"],
     }[way, lang]
-    assert paid.format(kr(cost, lang)) in receipt.splitlines()
+    assert paid_line(receipt, paid, kr(cost, lang)), receipt
     assert not [t for t in texts if "problem" in t]
     if pay.stripe is not None:
         [capture] = pay.stripe.posts("/capture")
@@ -215,13 +237,18 @@ async def test_the_driver_is_told_what_was_taken_and_what_is_owed_when_the_cost_
     assert done["payment"]["amount_captured_minor"] == 300
     assert done["payment"]["amount_uncollected_minor"] == owed
     if lang == "sv":
+        source = "testbetalningen (inga riktiga pengar)" if way == TEST_PAGE else "ditt kort"
         assert told == (
             "Det blev ett problem med betalningen för din laddning: den kostade mer än det "
-            f"reserverade beloppet. 3,00 kr har dragits från ditt kort; {kr(owed, 'sv')} är "
+            f"reserverade beloppet. 3,00 kr har dragits från {source}; {kr(owed, 'sv')} är "
             f"fortfarande obetalt; supporten kontaktar dig. {QUEUED['sv']}"
         )
-        method = "testbetalning (inga riktiga pengar)" if way == TEST_PAGE else "kort"
-        assert f"Betalt med {method}: 3,00 kr" in receipt.splitlines()
+        paid = (
+            ("Betalt med testbetalning (inga riktiga pengar): {}",)
+            if way == TEST_PAGE
+            else CARD_LINES["sv"]
+        )
+        assert paid_line(receipt, paid, "3,00 kr"), receipt
         assert f"Obetalt: {kr(owed, 'sv')} (mer än de 3,00 kr som reserverades)" in receipt
     else:
         assert told == (
@@ -229,11 +256,13 @@ async def test_the_driver_is_told_what_was_taken_and_what_is_owed_when_the_cost_
             f"reserved. 3.00 kr was taken from your card; {kr(owed, 'en')} is still owed; "
             f"support will contact you. {QUEUED['en']}"
         )
-        assert "Paid by card: 3.00 kr" in receipt.splitlines()
+        assert paid_line(receipt, CARD_LINES["en"], "3.00 kr"), receipt
         assert f"Still owed: {kr(owed, 'en')} (more than the 3.00 kr reserved)" in receipt
     # The stop came at once, and said why: it already cost more than the hold.
     passed = "den kostar redan" if lang == "sv" else "it already costs"
-    assert len([r for r in walk_in.inbox if passed in r.text]) == 1
+    [stopped] = [r.text for r in walk_in.inbox if passed in r.text]
+    if way == TEST_PAGE:  # no real money: no card to speak of
+        assert stopped.endswith("som reserverades med testbetalningen (inga riktiga pengar).")
     # Not a word of thanks for a payment that fell short.
     assert not [r for r in walk_in.inbox if "Tack!" in r.text or "Thank you!" in r.text]
 
@@ -312,6 +341,159 @@ def test_nothing_within_the_window_costs_more_than_the_guard_projected(
         tariff, energy_wh + more_wh, started, now + timedelta(seconds=later), finished
     ).total_minor
     assert so_far <= then <= ahead
+
+
+@given(
+    per_kwh=st.integers(0, 2000),
+    energy_wh=st.integers(0, 200_000),
+    elapsed=st.integers(0, 6 * 3600),
+    stale=st.integers(0, 3600),
+    max_kw=st.floats(1, 400),
+    later=st.integers(0, int(HOLD_CAP_WINDOW.total_seconds())),
+    share=st.floats(0, 1),
+)
+def test_energy_not_reported_since_the_last_reading_is_projected_at_full_power(
+    per_kwh: int,
+    energy_wh: int,
+    elapsed: int,
+    stale: int,
+    max_kw: float,
+    later: int,
+    share: float,
+) -> None:
+    """`energy_wh` is as old as its reading: whatever the connector may have drawn since, and
+    within the window, costs no more than the guard projected; the projection never falls
+    while no reading comes."""
+    tariff = TariffSnapshot("SEK", per_kwh, 0, 500, 0, 0, 25)
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    started = now - timedelta(seconds=elapsed)
+    read_at = now - timedelta(seconds=min(stale, elapsed))
+    session = ChargingSession(
+        charger_id="CP-1",
+        connector_id=1,
+        status="charging",
+        energy_wh=energy_wh,
+        started_at=started,
+        tariff_snapshot=tariff.to_json(),
+        updated_at=read_at,
+    )
+    hold = Hold(10**9, max_kw * 1000)
+    _, ahead = projected_cost(session, hold, now, energy_at=read_at)
+    assert projected_cost(session, hold, now) == projected_cost(
+        session, hold, now, energy_at=read_at
+    )  # by default: the session's last update
+    unseen_wh = int(max_kw * 1000 * ((now - read_at).total_seconds() + later) / 3600 * share)
+    then = compute_cost(
+        tariff, energy_wh + unseen_wh, started, now + timedelta(seconds=later)
+    ).total_minor
+    assert then <= ahead
+    _, ahead_later = projected_cost(
+        session, hold, now + timedelta(seconds=later), energy_at=read_at
+    )
+    assert ahead <= ahead_later
+    # A reading dated after now (a charger's clock ahead) counts from now.
+    assert projected_cost(session, hold, now, energy_at=now + timedelta(hours=1))[1] <= ahead
+
+
+async def calls(cp: BareChargePoint, action: str) -> list[dict[str, Any]]:
+    """What the central system asked of the charger with `action`, in order."""
+    return [kwargs for name, kwargs in cp.received if name == action]
+
+
+def stops_asked(cp: BareChargePoint) -> int:
+    return len([name for name, _ in cp.received if name == "RemoteStopTransaction"])
+
+
+async def started_on(
+    pay: Cashier, cp: BareChargePoint, driver: ChatDriver, code: str
+) -> tuple[int, int]:
+    """Pay for a charge at a bare charger, which starts it: (session id, transaction id)."""
+    await cp.boot()
+    for connector in (1, 2):
+        await cp.status(connector, "Available")
+    session_id = await pay.pay(driver, code)
+    [asked] = await eventually(lambda: calls(cp, "RemoteStartTransaction"), bool)
+    started = await cp.start_transaction(1, asked["id_tag"], 0)
+    await wait_for_text(driver, STARTED["sv"])
+    return session_id, int(started.transaction_id)
+
+
+async def test_a_charger_that_reports_meter_values_rarely_is_still_stopped_before_the_hold(
+    live_settings: Settings,
+) -> None:
+    """A 22 kW charger reports 0 Wh at the start, then nothing (its default interval is long):
+    the energy it may have drawn since is counted, so the stop comes before the 40 kr hold."""
+    async with cashier(STRIPE, live_settings, hold_minor=4000) as pay:
+        http = pay.live.http
+        station = await make_station(http)
+        assert (await http.put(f"/admin/stations/{station['id']}/tariff", json=TARIFF)).is_success
+        ac = [{"connector_id": 1, "connector_type": "type2", "max_power_kw": 22}]
+        charger = await make_charger(http, station["id"], connectors=ac)
+        anna = await pay.driver("+46705550216", "sv")
+        async with bare_charger(pay.live.ocpp_url, charger["id"]) as cp:
+            session_id, transaction_id = await started_on(
+                pay, cp, anna, charger["connectors"][0]["code"]
+            )
+            await cp.meter(1, transaction_id, 0, 22_000)
+            guard = pay.live.app.state.hold_guard
+            start = utcnow()
+            # 10 minutes on: up to 12 x 22 kW / 60 = 4,4 kWh (19,80 kr) and the 5 kr start fee.
+            guard.clock = lambda: start + timedelta(minutes=10)
+            await guard.tick()
+            await guard.drain()
+            assert stops_asked(cp) == 0
+            # 20 minutes on: up to 8,07 kWh (36,30 kr) and the fee; the reading says 0 Wh, which
+            # with 2 minutes at full power (3,30 kr) was all the guard used to count.
+            guard.clock = lambda: start + timedelta(minutes=20)
+            await wait_for_text(anna, "Laddningen stoppas nu")
+            assert stops_asked(cp) >= 1
+            await cp.stop_transaction(transaction_id, 0)
+            await wait_for_text(anna, RECEIPT["sv"])
+            done = await settled(pay.live, session_id)
+    assert done["payment"]["amount_captured_minor"] == done["cost_minor"] <= 4000
+
+
+async def test_an_accepted_stop_that_never_lands_is_asked_again(live_settings: Settings) -> None:
+    """The charger answers Accepted to the hold cap's RemoteStop but charges on (no
+    StopTransaction): the guard asks again every RETRY_AFTER, and tells the driver once."""
+    async with cashier(STRIPE, live_settings, hold_minor=4000) as pay:
+        http = pay.live.http
+        station = await make_station(http)
+        per_minute = {**TARIFF, "price_per_kwh_minor": 0, "price_per_minute_minor": 100}
+        assert (
+            await http.put(f"/admin/stations/{station['id']}/tariff", json=per_minute)
+        ).is_success
+        charger = await make_charger(http, station["id"])
+        anna = await pay.driver("+46705550217", "sv")
+        async with bare_charger(pay.live.ocpp_url, charger["id"]) as cp:
+            session_id, transaction_id = await started_on(
+                pay, cp, anna, charger["connectors"][0]["code"]
+            )
+            guard = pay.live.app.state.hold_guard
+            # 34 minutes on: 34 kr of minutes and the 5 kr fee; 2 more pass the 40 kr held.
+            asked = utcnow() + timedelta(minutes=34)
+            guard.clock = lambda: asked
+            await wait_for_text(anna, "Laddningen stoppas nu")
+            await eventually(lambda: calls(cp, "RemoteStopTransaction"), lambda c: len(c) == 1)
+            session = await session_of(http, session_id)
+            assert session["status"] == "stopping"
+            # Within RETRY_AFTER of the guard's clock: not asked again.
+            for _ in range(3):
+                await guard.tick()
+                await guard.drain()
+            assert stops_asked(cp) == 1
+            # RETRY_AFTER later and still charging: asked again, once.
+            guard.clock = lambda: asked + timedelta(seconds=RETRY_AFTER)
+            await eventually(lambda: calls(cp, "RemoteStopTransaction"), lambda c: len(c) == 2)
+            await guard.tick()
+            await guard.drain()
+            assert stops_asked(cp) == 2
+            await cp.stop_transaction(transaction_id, 0)  # the second one lands
+            await wait_for_text(anna, RECEIPT["sv"])
+            done = await settled(pay.live, session_id)
+        await pay.live.app.state.notifier.drain()
+    assert len([r for r in anna.inbox if "Laddningen stoppas nu" in r.text]) == 1
+    assert done["payment"]["amount_captured_minor"] == done["cost_minor"] <= 4000
 
 
 # --- the payment page's cancel --------------------------------------------------------------------
@@ -414,9 +596,9 @@ async def test_the_receipt_says_how_it_was_paid(live_settings: Settings) -> None
         code = charger["connectors"][0]["code"]
         async with simulator(paying.live, charger["id"], power_kw=22):
             # A card hold on the payment page, in Swedish and in English.
-            for phone, lang, line in [
-                ("+46705550210", "sv", "Betalt med kort: {}"),
-                ("+46705550211", "en", "Paid by card: {}"),
+            for phone, lang, lines in [
+                ("+46705550210", "sv", CARD_LINES["sv"]),
+                ("+46705550211", "en", CARD_LINES["en"]),
             ]:
                 await make_driver(http, name="Anna", phone=phone, language=lang)
                 card = chat_driver(paying.live.app, phone=phone, language_code=lang)
@@ -431,7 +613,7 @@ async def test_the_receipt_says_how_it_was_paid(live_settings: Settings) -> None
                     ).is_success
 
                 receipt, cost = await charge_and_receipt(paying.live, card, code, lang, hold)
-                assert line.format(kr(cost, lang)) in receipt.splitlines()
+                assert paid_line(receipt, lines, kr(cost, lang)), receipt
 
             # Billed to an invoice account.
             for phone, lang, line in [
@@ -459,6 +641,72 @@ async def test_the_receipt_says_how_it_was_paid(live_settings: Settings) -> None
 
             receipt, cost = await charge_and_receipt(paying.live, saver, code, "sv", saved)
             assert f"Dras från sparat kort: {kr(cost, 'sv')}" in receipt.splitlines()
+
+
+async def test_a_receipt_before_a_refused_capture_never_says_paid(live_settings: Settings) -> None:
+    """Stripe refuses the capture (the authorization lapsed at Stripe during charging): the
+    receipt says the cost is still to be charged, never that it was paid."""
+    async with cashier(STRIPE, live_settings, hold_minor=30000) as pay:
+        assert pay.stripe is not None
+        charger = await priced_charger(pay.live.http)
+        code = charger["connectors"][0]["code"]
+        anna = await pay.driver("+46705550215", "sv")
+        async with simulator(pay.live, charger["id"], power_kw=22):
+            session_id = await pay.pay(anna, code)
+            await wait_for_text(anna, STARTED["sv"])
+            await eventually(
+                lambda: session_of(pay.live.http, session_id), lambda s: s["energy_wh"] > 0
+            )
+            [intent] = pay.stripe.intents.values()
+            intent.update(status="canceled", amount_capturable=0)  # Stripe's side only
+            await anna.command("stop")
+            receipt = await wait_for_text(anna, RECEIPT["sv"])
+            await wait_for_text(anna, "problem med betalningen")
+        await pay.live.app.state.payments.drain()
+        await pay.live.app.state.notifier.drain()
+        done = await session_of(pay.live.http, session_id)
+    assert done["payment"]["status"] == "authorized"
+    assert f"Dras från ditt kort: {kr(done['cost_minor'], 'sv')}" in receipt.splitlines()
+    assert not [r for r in anna.inbox if "Betalt med" in r.text]
+
+
+@pytest.mark.parametrize("lang", ["sv", "en"])
+def test_the_receipt_line_follows_the_payment_state_and_method(lang: str) -> None:
+    def line(cost: int, *, captured: bool, method: str) -> str | None:
+        return payment_lines(
+            lang, cost, billing=None, held_minor=300, captured=captured, method=method
+        )
+
+    amount = kr(250, lang)
+    card, test = "card", TEST_METHOD
+    expected = {
+        "sv": {
+            (card, False): f"Dras från ditt kort: {amount}",
+            (card, True): f"Betalt med kort: {amount}",
+            (test, False): f"Dras från testbetalningen (inga riktiga pengar): {amount}",
+            (test, True): f"Betalt med testbetalning (inga riktiga pengar): {amount}",
+        },
+        "en": {
+            (card, False): f"To be charged to your card: {amount}",
+            (card, True): f"Paid by card: {amount}",
+            (test, False): f"To be charged to the test payment (no real money): {amount}",
+            (test, True): f"Paid by test payment (no real money): {amount}",
+        },
+    }[lang]
+    for (method, captured), text in expected.items():
+        assert line(250, captured=captured, method=method) == text
+    nothing = {
+        "sv": (
+            "Inget dras från ditt kort; reservationen släpps.",
+            "Inget dras från testbetalningen (inga riktiga pengar); reservationen släpps.",
+        ),
+        "en": (
+            "Nothing is taken from your card; the reservation is released.",
+            "Nothing is taken from the test payment (no real money); the reservation is released.",
+        ),
+    }[lang]
+    assert line(0, captured=False, method=card) == nothing[0]
+    assert line(0, captured=False, method=test) == nothing[1]
 
 
 # --- the console's context ------------------------------------------------------------------------

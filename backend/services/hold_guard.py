@@ -8,11 +8,14 @@ fees grow without meter values). When the cost so far plus a margin reaches the 
 tells the driver why (`HoldCapReached`) and asks the charger to stop
 (RemoteStopTransaction).
 
-The margin is what may still accrue before the stop lands: `HOLD_CAP_WINDOW` (2 minutes: a
-common MeterValues interval plus the stop's round trip) of energy at the connector's maximum
-power (or the measured power, if higher), and the same window of per-minute and idle fees.
+The margin is what may have accrued unseen and may still accrue before the stop lands: energy
+at the connector's maximum power (or the measured power, if higher) from the newest energy
+reading to `HOLD_CAP_WINDOW` (2 minutes: the stop's round trip and more) from now, so a
+charger that reports MeterValues rarely is not trusted to have drawn nothing since, and the
+same window of per-minute and idle fees.
 The driver is told once: the claim is a row in `processed_event`, so with several processes
-only one tells. A stop the charger refused is asked again, at most every `RETRY_AFTER`.
+only one tells. A stop the charger refused, or accepted but never carried out (the session
+stays STOPPING), is asked again, at most every `RETRY_AFTER` by the guard's clock.
 """
 
 from __future__ import annotations
@@ -20,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,18 +30,20 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlmodel import col, select
+from sqlmodel import col, func, select
 
 from backend.db import utcnow
 from backend.models import (
     ChargingSession,
     Connector,
+    MeterSample,
     Payment,
     PaymentStatus,
     ProcessedEvent,
     SessionStatus,
 )
-from backend.services.charging import ChargingService, session_cost
+from backend.services import plausibility
+from backend.services.charging import ENERGY, ChargingService, session_cost
 from backend.services.errors import ConflictError, NotFoundError
 from backend.services.events import (
     EventBus,
@@ -54,7 +58,8 @@ from backend.services.pricing import FREE, TariffSnapshot, compute_cost
 log = logging.getLogger(__name__)
 
 HOLD_CAP_WINDOW = timedelta(minutes=2)
-RETRY_AFTER = 30.0  # seconds between stop requests after the charger refused one
+RETRY_AFTER = 30.0  # seconds between stop requests while the charge goes on
+GUARDED = (SessionStatus.CHARGING, SessionStatus.STOPPING)  # a STOPPING one may never stop
 CLAIM_SOURCE = "hold_cap"  # processed_event.source: "the driver was told" for a session
 # A connector without a known rating is taken to be a fast DC charger.
 DEFAULT_MAX_POWER_W = 150_000.0
@@ -69,13 +74,24 @@ class Hold:
 
 
 def projected_cost(
-    session: ChargingSession, hold: Hold, now: datetime, window: timedelta = HOLD_CAP_WINDOW
+    session: ChargingSession,
+    hold: Hold,
+    now: datetime,
+    window: timedelta = HOLD_CAP_WINDOW,
+    energy_at: datetime | None = None,
 ) -> tuple[int, int]:
-    """(cost so far, cost so far plus what may accrue within `window`), in minor units."""
+    """(cost so far, cost so far plus what may accrue within `window`), in minor units.
+
+    `session.energy_wh` is what was measured at `energy_at` (None: the session's last update),
+    never later than `now`: the energy drawn since is unknown, so it is projected at full power
+    from then to `now + window`.
+    """
     so_far = session_cost(session, now).total_minor
     tariff = TariffSnapshot.from_json(session.tariff_snapshot) if session.tariff_snapshot else FREE
     power_w = max(hold.max_power_w, session.power_w or 0.0)
-    extra_wh = math.ceil(power_w * window.total_seconds() / 3600)
+    measured_at = min(energy_at if energy_at is not None else session.updated_at, now)
+    unseen = now + window - measured_at
+    extra_wh = math.ceil(power_w * unseen.total_seconds() / 3600)
     ahead = compute_cost(
         tariff,
         session.energy_wh + extra_wh,
@@ -109,7 +125,7 @@ class HoldGuard:
         self.clock = clock  # tests may move it on: per-minute fees grow with it
         self._holds: dict[int, Hold | None] = {}  # per live session; None: no hold to guard
         self._busy: set[int] = set()
-        self._asked_at: dict[int, float] = {}
+        self._asked_at: dict[int, datetime] = {}  # by the guard's clock
         self._tasks: set[asyncio.Task[Any]] = set()
 
     async def __call__(self, event: SessionEvent) -> None:
@@ -120,14 +136,18 @@ class HoldGuard:
             self._asked_at.pop(event.session_id, None)
 
     async def tick(self) -> None:
-        """Check every charging session with an authorized hold (time-based fees grow too)."""
+        """Check every charging (or stopping) session with an authorized hold.
+
+        Time-based fees and unreported energy grow without MeterValues, and a stop the
+        charger accepted may never land.
+        """
         async with self._sessions() as db:
             ids = (
                 await db.scalars(
                     select(col(ChargingSession.id))
                     .join(Payment, col(Payment.session_id) == col(ChargingSession.id))
                     .where(
-                        col(ChargingSession.status) == SessionStatus.CHARGING,
+                        col(ChargingSession.status).in_(GUARDED),
                         col(Payment.status) == PaymentStatus.AUTHORIZED,
                         col(Payment.amount_authorized_minor) > 0,
                     )
@@ -161,21 +181,25 @@ class HoldGuard:
     async def _check_once(self, session_id: int) -> None:
         async with self._sessions() as db:
             session = await db.get(ChargingSession, session_id)
-            if session is None or session.status != SessionStatus.CHARGING:
+            if session is None or session.status not in GUARDED:
                 return
             hold = await self._hold_of(db, session)
-        if hold is None:
-            return
-        cost, ahead = projected_cost(session, hold, self.clock(), self._window)
+            if hold is None:
+                return
+            now = self.clock()
+            energy_at = await self._energy_at(db, session, now)
+        cost, ahead = projected_cost(session, hold, now, self._window, energy_at)
         if ahead < hold.amount_minor:
             return
         asked = self._asked_at.get(session_id)
-        if asked is not None and time.monotonic() - asked < RETRY_AFTER:
+        # A clock set back asks again rather than waiting for it to catch up.
+        if asked is not None and timedelta(0) <= now - asked < timedelta(seconds=RETRY_AFTER):
             return
-        self._asked_at[session_id] = time.monotonic()
+        self._asked_at[session_id] = now
         log.info(
-            "session %s costs %s (%s within %s) of a %s hold: stopping it",
+            "session %s (%s) costs %s (%s within %s) of a %s hold: stopping it",
             session_id,
+            session.status,
             cost,
             ahead,
             self._window,
@@ -200,6 +224,30 @@ class HoldGuard:
                 outcome.result.status,
                 RETRY_AFTER,
             )
+        elif session.status == SessionStatus.STOPPING:
+            log.warning(
+                "session %s still runs after an accepted stop; asked again (every %s s)",
+                session_id,
+                RETRY_AFTER,
+            )
+
+    async def _energy_at(
+        self, db: AsyncSession, session: ChargingSession, now: datetime
+    ) -> datetime:
+        """When `session.energy_wh` was measured: its newest energy reading, else its start.
+
+        Never later than our last write to the session (when that reading reached us at the
+        latest) nor than `now`; a reading dated before the start counts from the start.
+        """
+        start = plausibility.billable_start(session.started_at, session.created_at, now)
+        newest = await db.scalar(
+            select(func.max(col(MeterSample.sampled_at))).where(
+                col(MeterSample.session_id) == session.id,
+                col(MeterSample.measurand) == ENERGY,
+                col(MeterSample.phase).is_(None),
+            )
+        )
+        return min(max(newest or start, start), session.updated_at, now)
 
     async def _hold_of(self, db: AsyncSession, session: ChargingSession) -> Hold | None:
         assert session.id is not None

@@ -103,18 +103,22 @@ def payment_lines(
     *,
     billing: str | None,
     held_minor: int = 0,
+    captured: bool = False,
     method: str | None = None,
     saved_card: bool = False,
 ) -> str | None:
     """How a session's cost is paid, for its receipt; None when there is nothing to say.
 
     A card hold (`held_minor` > 0) pays at most what it holds; the rest is owed and said so.
+    Only a `captured` hold is "paid"; one still held is "to be charged" (the capture runs
+    alongside the receipt and may be refused). The demo's test payment never says "card".
     """
+    test = method == TEST_METHOD
     if held_minor > 0:
         if cost_minor <= 0:
-            return t(lang, "receipt_nothing_taken")
+            return t(lang, "receipt_nothing_taken_test" if test else "receipt_nothing_taken")
         taken = min(cost_minor, held_minor)
-        key = "receipt_paid_test" if method == TEST_METHOD else "receipt_paid_card"
+        key = f"receipt_{'paid' if captured else 'charge'}_{'test' if test else 'card'}"
         text = t(lang, key, amount=kronor(taken, lang))
         if cost_minor > taken:
             owed = kronor(cost_minor - taken, lang)

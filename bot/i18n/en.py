@@ -104,16 +104,35 @@ STRINGS: dict[str, str] = {
         "your card. No more than the amount reserved can be taken, so we stop in time. To "
         "charge more, start a new charge."
     ),
+    "payment_uncollected_test": (
+        "There was a problem with the payment for your charge: it cost more than the amount "
+        "reserved. {taken} was taken from the test payment (no real money); {owed} is still "
+        "owed; support will contact you."
+    ),
     "hold_cap_passed": (
         "Charging is being stopped now: it already costs {cost}, more than the {hold} reserved "
         "on your card."
     ),
+    "hold_cap_reached_test": (
+        "Charging is being stopped now: it costs {cost} and is nearing the {hold} reserved by "
+        "the test payment (no real money). No more than the amount reserved can be taken, so "
+        "we stop in time. To charge more, start a new charge."
+    ),
+    "hold_cap_passed_test": (
+        "Charging is being stopped now: it already costs {cost}, more than the {hold} reserved "
+        "by the test payment (no real money)."
+    ),
     "receipt_paid_card": "Paid by card: {amount}",
     "receipt_paid_test": "Paid by test payment (no real money): {amount}",
+    "receipt_charge_card": "To be charged to your card: {amount}",
+    "receipt_charge_test": "To be charged to the test payment (no real money): {amount}",
     "receipt_owed": "Still owed: {amount} (more than the {hold} reserved)",
     "receipt_saved_card": "Charged to your saved card: {amount}",
     "receipt_invoice": "Billed to your account: {amount}",
     "receipt_nothing_taken": "Nothing is taken from your card; the reservation is released.",
+    "receipt_nothing_taken_test": (
+        "Nothing is taken from the test payment (no real money); the reservation is released."
+    ),
     "card_link": (
         "Save your card with the button below. Then you can start charging without paying "
         "each time; after every charge exactly its cost is taken from the card."

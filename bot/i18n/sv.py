@@ -106,16 +106,35 @@ STRINGS: dict[str, str] = {
         "på ditt kort. Mer än det reserverade beloppet kan inte dras, så vi stoppar i tid. "
         "Vill du ladda mer, starta en ny laddning."
     ),
+    "payment_uncollected_test": (
+        "Det blev ett problem med betalningen för din laddning: den kostade mer än det "
+        "reserverade beloppet. {taken} har dragits från testbetalningen (inga riktiga pengar); "
+        "{owed} är fortfarande obetalt; supporten kontaktar dig."
+    ),
     "hold_cap_passed": (
         "Laddningen stoppas nu: den kostar redan {cost}, mer än de {hold} som reserverades på "
         "ditt kort."
     ),
+    "hold_cap_reached_test": (
+        "Laddningen stoppas nu: den kostar {cost} och närmar sig de {hold} som reserverades "
+        "med testbetalningen (inga riktiga pengar). Mer än det reserverade beloppet kan inte "
+        "dras, så vi stoppar i tid. Vill du ladda mer, starta en ny laddning."
+    ),
+    "hold_cap_passed_test": (
+        "Laddningen stoppas nu: den kostar redan {cost}, mer än de {hold} som reserverades med "
+        "testbetalningen (inga riktiga pengar)."
+    ),
     "receipt_paid_card": "Betalt med kort: {amount}",
     "receipt_paid_test": "Betalt med testbetalning (inga riktiga pengar): {amount}",
+    "receipt_charge_card": "Dras från ditt kort: {amount}",
+    "receipt_charge_test": "Dras från testbetalningen (inga riktiga pengar): {amount}",
     "receipt_owed": "Obetalt: {amount} (mer än de {hold} som reserverades)",
     "receipt_saved_card": "Dras från sparat kort: {amount}",
     "receipt_invoice": "Faktureras: {amount}",
     "receipt_nothing_taken": "Inget dras från ditt kort; reservationen släpps.",
+    "receipt_nothing_taken_test": (
+        "Inget dras från testbetalningen (inga riktiga pengar); reservationen släpps."
+    ),
     "card_link": (
         "Spara ditt kort med knappen nedan. Sedan kan du starta laddningen utan att betala "
         "varje gång; efter varje laddning dras exakt vad den kostade från kortet."
