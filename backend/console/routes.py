@@ -583,9 +583,6 @@ async def network_fragment(request: Request, db: SessionDep, visitor: OperatorDe
     return render(request, "_network.html", visitor, stations=stations)
 
 
-FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)  # as `usage.range_bounds` allows
-
-
 def _default_range(start: date | None, end: date | None) -> tuple[date, date]:
     """The range asked for, by default the DEFAULT_RANGE_DAYS up to today (Stockholm).
 
@@ -593,10 +590,10 @@ def _default_range(start: date | None, end: date | None) -> tuple[date, date]:
     could overflow on it (0001-01-05 minus 29 days used to end in a 500).
     """
     for given in (start, end):
-        if given is not None and not FIRST_DAY <= given <= LAST_DAY:
-            raise ValueError(f"dates run from {FIRST_DAY} to {LAST_DAY}")
+        if given is not None and not usage.FIRST_DAY <= given <= usage.LAST_DAY:
+            raise ValueError(f"dates run from {usage.FIRST_DAY} to {usage.LAST_DAY}")
     end = end or datetime.now(STOCKHOLM).date()
-    return start or max(FIRST_DAY, end - timedelta(days=DEFAULT_RANGE_DAYS - 1)), end
+    return start or max(usage.FIRST_DAY, end - timedelta(days=DEFAULT_RANGE_DAYS - 1)), end
 
 
 def _range_or_422(start: date | None, end: date | None) -> tuple[date, date]:

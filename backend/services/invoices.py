@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from backend.models import Billing, Charger, ChargingSession, Driver, SessionStatus, Station
+from backend.services.usage import FIRST_DAY, LAST_DAY
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 COLUMNS = [
@@ -54,7 +55,7 @@ def session_day(session: ChargingSession) -> date:
     return moment.astimezone(STOCKHOLM).date()
 
 
-MIN_YEAR, MAX_YEAR = 2000, 2999  # months an invoice report can be asked for
+MIN_YEAR, MAX_YEAR = FIRST_DAY.year, LAST_DAY.year  # months an invoice report can ask for
 
 
 @dataclass(frozen=True)

@@ -339,12 +339,16 @@ class UsageReport:
     connectors: int  # the connectors the utilisation is measured against
 
 
+# The dates any report or range may ask for: far enough apart, never near date.min/max.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
+
+
 def range_bounds(start: date, end: date, tz: ZoneInfo = STOCKHOLM) -> tuple[datetime, datetime]:
     """[start, end + 1 day) of local dates as UTC; ValueError for a reversed or too long range."""
     if start > end:
         raise ValueError(f"the range starts ({start}) after it ends ({end})")
-    if start.year < 2000 or end.year > 2999:
-        raise ValueError("dates run from 2000-01-01 to 2999-12-31")
+    if start < FIRST_DAY or end > LAST_DAY:
+        raise ValueError(f"dates run from {FIRST_DAY} to {LAST_DAY}")
     if (end - start).days + 1 > MAX_RANGE_DAYS:
         raise ValueError(f"the range is longer than {MAX_RANGE_DAYS} days")
     first = datetime.combine(start, time(), tzinfo=tz)
