@@ -22,8 +22,11 @@ from sqlalchemy import (
 from sqlmodel import Field, SQLModel
 
 from backend.db import UTCDateTime, utcnow
-
-ACTIVE_SESSION_STATUSES = ("pending", "starting", "charging", "stopping")
+from backend.lifecycles import ACTIVE_SESSION_STATUSES as ACTIVE_SESSION_STATUSES
+from backend.lifecycles import ConversationMode as ConversationMode
+from backend.lifecycles import PaymentStatus as PaymentStatus
+from backend.lifecycles import SessionStatus as SessionStatus
+from backend.lifecycles import sql_in
 
 # Stable constraint names, so migrations can refer to them on every backend.
 SQLModel.metadata.naming_convention = {
@@ -64,33 +67,6 @@ class BootStatus(StrEnum):
 class IdTagStatus(StrEnum):
     ACCEPTED = "Accepted"
     BLOCKED = "Blocked"
-
-
-class SessionStatus(StrEnum):
-    PENDING = "pending"
-    STARTING = "starting"
-    CHARGING = "charging"
-    STOPPING = "stopping"
-    COMPLETED = "completed"
-    # Closed with implausible meter figures: billed up to the plausible amount until an
-    # operator decides (backend/services/plausibility.py).
-    NEEDS_REVIEW = "needs_review"
-    FAILED = "failed"
-
-
-class PaymentStatus(StrEnum):
-    PENDING = "pending"
-    AUTHORIZED = "authorized"
-    CAPTURED = "captured"
-    RELEASED = "released"
-    REFUNDED = "refunded"
-    FAILED = "failed"
-
-
-class ConversationMode(StrEnum):
-    BOT = "bot"
-    WAITING = "waiting"
-    AGENT = "agent"
 
 
 class EscalationReason(StrEnum):
@@ -280,8 +256,8 @@ class ChargingSession(SQLModel, table=True):
             "charger_id",
             "connector_id",
             unique=True,
-            sqlite_where=text("status IN ('pending', 'starting', 'charging', 'stopping')"),
-            postgresql_where=text("status IN ('pending', 'starting', 'charging', 'stopping')"),
+            sqlite_where=text(f"status IN ({sql_in(ACTIVE_SESSION_STATUSES)})"),
+            postgresql_where=text(f"status IN ({sql_in(ACTIVE_SESSION_STATUSES)})"),
         ),
     )
 

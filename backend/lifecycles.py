@@ -1,0 +1,157 @@
+"""The lifecycles of a charging session, a payment and a conversation, as transition tables.
+
+Each table says, for every status, which statuses may follow it. Every status change goes
+through `Lifecycle.sources` / `Lifecycle.check` (services call them from their one
+compare-and-set helper), so a move the table does not allow fails loudly with
+`IllegalTransition` instead of writing a row nobody expects. The README draws these tables;
+`tests/test_lifecycles.py` pins them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+
+class SessionStatus(StrEnum):
+    PENDING = "pending"
+    STARTING = "starting"
+    CHARGING = "charging"
+    STOPPING = "stopping"
+    COMPLETED = "completed"
+    # Closed with implausible meter figures: billed up to the plausible amount until an
+    # operator decides (backend/services/plausibility.py).
+    NEEDS_REVIEW = "needs_review"
+    FAILED = "failed"
+
+
+class PaymentStatus(StrEnum):
+    PENDING = "pending"
+    AUTHORIZED = "authorized"
+    CAPTURED = "captured"
+    RELEASED = "released"
+    REFUNDED = "refunded"
+    FAILED = "failed"
+
+
+class ConversationMode(StrEnum):
+    BOT = "bot"
+    WAITING = "waiting"
+    AGENT = "agent"
+
+
+S = TypeVar("S", bound=StrEnum)
+
+
+class IllegalTransition(RuntimeError):
+    """Code asked for a status change its lifecycle does not allow: a bug, never user input."""
+
+
+@dataclass(frozen=True)
+class Lifecycle(Generic[S]):
+    """A transition table: `moves[a]` is every status that may directly follow `a`."""
+
+    name: str
+    initial: frozenset[S]  # statuses a new row may be created in
+    moves: Mapping[S, frozenset[S]]
+
+    def __post_init__(self) -> None:
+        statuses = set(self.moves)
+        targets = set().union(*self.moves.values()) | set(self.initial)
+        if not targets <= statuses:
+            raise ValueError(f"{self.name}: moves to unknown statuses {targets - statuses}")
+
+    @property
+    def terminal(self) -> frozenset[S]:
+        """Statuses nothing follows."""
+        return frozenset(status for status, after in self.moves.items() if not after)
+
+    def allows(self, before: S | str, after: S | str) -> bool:
+        return any(s == before and after in targets for s, targets in self.moves.items())
+
+    def sources(self, after: S, only_from: Iterable[S | str] | None = None) -> list[str]:
+        """The statuses a row may be in for a compare-and-set to `after`, sorted.
+
+        `only_from` narrows them (a caller that knows more); asking for a move the table does
+        not allow raises IllegalTransition.
+        """
+        allowed = {str(s) for s, targets in self.moves.items() if after in targets}
+        if only_from is None:
+            if not allowed:
+                raise IllegalTransition(f"{self.name}: nothing may become {after}")
+            return sorted(allowed)
+        asked = {str(s) for s in only_from}
+        illegal = asked - allowed
+        if illegal or not asked:
+            moves = ", ".join(sorted(illegal)) or "(nothing)"
+            raise IllegalTransition(f"{self.name}: {moves} -> {after} is not allowed")
+        return sorted(asked)
+
+    def check(self, before: S | str, after: S) -> None:
+        """Raise IllegalTransition unless `before -> after` is in the table."""
+        if not self.allows(before, after):
+            raise IllegalTransition(f"{self.name}: {before} -> {after} is not allowed")
+
+    def check_initial(self, status: S | str) -> None:
+        if status not in self.initial:
+            raise IllegalTransition(f"{self.name}: a new row cannot start as {status}")
+
+
+_S = SessionStatus
+SESSION_LIFECYCLE: Lifecycle[SessionStatus] = Lifecycle(
+    name="charging session",
+    # A chat start is created pending; a charger's own start (RFID) is charging, or failed
+    # when its tag is refused.
+    initial=frozenset({_S.PENDING, _S.CHARGING, _S.FAILED}),
+    moves={
+        _S.PENDING: frozenset({_S.STARTING, _S.CHARGING, _S.COMPLETED, _S.NEEDS_REVIEW, _S.FAILED}),
+        _S.STARTING: frozenset({_S.CHARGING, _S.COMPLETED, _S.NEEDS_REVIEW, _S.FAILED}),
+        _S.CHARGING: frozenset({_S.STOPPING, _S.COMPLETED, _S.NEEDS_REVIEW, _S.FAILED}),
+        _S.STOPPING: frozenset({_S.CHARGING, _S.COMPLETED, _S.NEEDS_REVIEW, _S.FAILED}),
+        _S.NEEDS_REVIEW: frozenset({_S.COMPLETED}),
+        _S.COMPLETED: frozenset(),
+        _S.FAILED: frozenset(),
+    },
+)
+
+# A connector has at most one of these (the partial unique index in models.py).
+ACTIVE_SESSION_STATUSES: tuple[SessionStatus, ...] = (
+    _S.PENDING,
+    _S.STARTING,
+    _S.CHARGING,
+    _S.STOPPING,
+)
+
+_P = PaymentStatus
+PAYMENT_LIFECYCLE: Lifecycle[PaymentStatus] = Lifecycle(
+    name="payment",
+    initial=frozenset({_P.PENDING}),
+    moves={
+        # A checkout hold is authorized, then captured or released; a saved card is captured
+        # at once; a refund may be repeated (partial refunds) while money remains.
+        _P.PENDING: frozenset({_P.AUTHORIZED, _P.CAPTURED, _P.RELEASED, _P.FAILED}),
+        _P.AUTHORIZED: frozenset({_P.CAPTURED, _P.RELEASED}),
+        _P.CAPTURED: frozenset({_P.REFUNDED}),
+        _P.REFUNDED: frozenset({_P.REFUNDED}),
+        _P.RELEASED: frozenset(),
+        _P.FAILED: frozenset(),
+    },
+)
+
+_C = ConversationMode
+CONVERSATION_LIFECYCLE: Lifecycle[ConversationMode] = Lifecycle(
+    name="conversation",
+    initial=frozenset({_C.BOT}),
+    moves={
+        _C.BOT: frozenset({_C.WAITING}),  # escalated: into the support queue
+        _C.WAITING: frozenset({_C.AGENT, _C.BOT}),  # claimed, or resolved without a claim
+        _C.AGENT: frozenset({_C.AGENT, _C.BOT}),  # re-claimed by its holder, or handed back
+    },
+)
+
+
+def sql_in(statuses: Iterable[StrEnum]) -> str:
+    """`'a', 'b'` for a SQL `IN (...)` built from the same constant the code uses."""
+    return ", ".join(f"'{status.value}'" for status in statuses)
