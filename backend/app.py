@@ -15,8 +15,9 @@ from sqlalchemy import update
 
 from backend import console, migrate
 from backend.api import admin, auth, support
+from backend.api import demo_payments as demo_payments_api
+from backend.api import docs as api_docs
 from backend.api import payments as payments_api
-from backend.api import test_payments as test_payments_api
 from backend.chargers import central
 from backend.chargers.redis_relay import RedisNetwork
 from backend.chargers.registry import ChargerRegistry
@@ -25,6 +26,8 @@ from backend.db import create_engine, session_factory, sqlite_file, utcnow
 from backend.logs import protect_logs
 from backend.models import Charger
 from backend.paths import DATA_DIR
+from backend.payments.demo_gateway import DemoGateway
+from backend.payments.stripe_gateway import StripeGateway
 from backend.services import charger_keys, readiness
 from backend.services.charger_state import ChargerStateService
 from backend.services.charging import ChargingService
@@ -42,8 +45,7 @@ from backend.services.login_throttle import LoginThrottle, RedisCounters
 from backend.services.payments import PaymentService
 from backend.services.places import Gazetteer
 from backend.services.plausibility import PlausibilityRules
-from backend.services.ports import ChargerCommands
-from backend.services.test_payments import TestPayments
+from backend.services.ports import ChargerCommands, FaqCatalogue, OutboundMessages
 from backend.settings import Settings, get_settings
 from bot.adapters.sms import router as sms_router
 from bot.adapters.sms import start_sms, stop_sms
@@ -51,8 +53,10 @@ from bot.adapters.telegram import router as telegram_router
 from bot.adapters.telegram import start_telegram, stop_telegram
 from bot.context import BotServices
 from bot.engine import Engine
+from bot.faq.catalogue import ServiceCatalogue
 from bot.faq.matcher import FaqService
 from bot.notifier import Notifier
+from bot.outbound import OutboxMessages
 from bot.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -113,7 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # The embedded default keeps itself current; PostgreSQL uses the Procfile release.
             await migrate.upgrade_engine(engine)
         sessions = session_factory(engine)
-        app.state.engine = engine
+        app.state.db_engine = engine  # the database's; `app.state.chat_engine` is the bot's
         app.state.sessions = sessions
         # `app.state.login_throttle` (set before the lifespan starts) replaces it, e.g. with a
         # test clock. With Redis, every process counts the same failed logins.
@@ -163,28 +167,39 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 sessions,
                 charging,
                 events,
-                settings,
-                http_client=getattr(app.state, "stripe_http_client", None),
+                StripeGateway(
+                    settings.stripe_api_key,
+                    settings.stripe_webhook_secret,
+                    api_base=settings.stripe_api_base,
+                    http_client=getattr(app.state, "stripe_http_client", None),
+                ),
+                hold_amount_minor=settings.stripe_hold_amount_minor,
+                public_base_url=settings.public_base_url,
+                telegram_bot_username=settings.telegram_bot_username,
+                member_price_id=settings.stripe_member_price_id,
             )
             if settings.stripe_api_key
             else None
         )
         app.state.payments = payments
         # The demo without a Stripe key: a labelled local test payment page, same flow.
-        test_payments = (
-            TestPayments(
+        # The same payment service on the demo's gateway: no money, no network.
+        demo_payments = (
+            PaymentService(
                 sessions,
                 charging,
                 events,
-                settings.public_base_url,
-                settings.stripe_hold_amount_minor,
+                DemoGateway(settings.public_base_url),
+                hold_amount_minor=settings.stripe_hold_amount_minor,
+                public_base_url=settings.public_base_url,
+                telegram_bot_username=settings.telegram_bot_username,
             )
             if payments is None and settings.is_development
             else None
         )
-        app.state.test_payments = test_payments
-        if test_payments is not None:
-            events.subscribe(test_payments, local_only=True)
+        app.state.demo_payments = demo_payments
+        if demo_payments is not None:
+            events.subscribe(demo_payments, local_only=True)
         if payments is not None:
             # local_only: with Redis, only the process where an event happened settles it.
             events.subscribe(payments, local_only=True)
@@ -213,20 +228,26 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 " (development default)" if settings.ocpp_allow_unsecured is None else "",
             )
         app.state.outbox = Outbox()
+        # backend/api reaches drivers and the FAQ through these ports, never through bot/.
+        outbound: OutboundMessages = OutboxMessages(app.state.outbox)
+        app.state.outbound = outbound
         faq_path = Path(settings.faq_file) if settings.faq_file else DATA_DIR / "faq.yaml"
         # `app.state.clock` (set before the lifespan starts) replaces the wall clock, so
         # tests can be outside support hours.
         clock = getattr(app.state, "clock", utcnow)
+        faq = FaqService(faq_path)
+        catalogue: FaqCatalogue = ServiceCatalogue(faq)
+        app.state.faq = catalogue
         bot_services = BotServices(
             charging=charging,
-            faq=FaqService(faq_path),
+            faq=faq,
             places=Gazetteer.load(),
             settings=settings,
             payments=payments,
-            test_payments=test_payments,
+            demo_payments=demo_payments,
             clock=clock,
         )
-        app.state.engine = Engine(sessions, bot_services)
+        app.state.chat_engine = Engine(sessions, bot_services)
         app.state.notifier = Notifier(
             sessions,
             app.state.outbox,
@@ -271,6 +292,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         summary="EV charging assistant: admin API, OCPP 1.6-J central system, chat webhooks.",
         lifespan=lifespan,
+        docs_url=None,  # api_docs serves /docs and /redoc with local assets, not a CDN's
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.events = EventBus()
@@ -295,6 +318,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(telegram_router)
     app.include_router(sms_router)
     app.include_router(payments_api.router)
-    app.include_router(test_payments_api.router)
+    app.include_router(demo_payments_api.router)
+    api_docs.install(app)
     console.install(app)
     return app

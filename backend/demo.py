@@ -177,7 +177,7 @@ async def _chat(app: Any, lang: str, pay: bool = False) -> None:
     with `pay`, as a walk-in driver who pays per session on the local test payment page."""
     phone = WALK_IN_PHONE if pay else DEMO_PHONES[lang]
     user = ChannelUser(phone=phone, name="Demo", language_code=lang)
-    chat = ConsoleChat(app.state.engine.handle, user, prompt=PROMPTS[lang])
+    chat = ConsoleChat(app.state.chat_engine.handle, user, prompt=PROMPTS[lang])
     app.state.outbox.register("console", chat.send)
     await chat.run(sys.stdin)
     await asyncio.sleep(0.5)  # let notifications of the last line arrive
@@ -186,9 +186,10 @@ async def _chat(app: Any, lang: str, pay: bool = False) -> None:
 
 async def _sms_chat(app: Any, phone: str) -> None:
     """The console as the phone `phone` texting: the SMS grammar and rendering, no Twilio."""
-    from bot.adapters.sms import CHANNEL, SmsConsole, SmsConversations
+    from bot.adapters.console import SmsConsole
+    from bot.adapters.sms import CHANNEL, SmsConversations
 
-    conversations = SmsConversations(app.state.sessions, app.state.engine)
+    conversations = SmsConversations(app.state.sessions, app.state.chat_engine)
     chat = SmsConsole(conversations, phone)
     app.state.outbox.register(CHANNEL, chat.deliver)
     await chat.run(sys.stdin)

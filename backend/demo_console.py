@@ -52,13 +52,13 @@ async def queue_examples(app: Any) -> None:
             return
 
     # An SMS driver asks something the FAQ cannot answer and takes the offer of a person.
-    sms = SmsConversations(app.state.sessions, app.state.engine)
+    sms = SmsConversations(app.state.sessions, app.state.chat_engine)
     phone = QUEUED_SMS_DRIVER["phone"]
     await sms.handle(phone, "Får jag ladda med släpvagn kopplad vid Kungsgatan?")
     await sms.handle(phone, "1")  # 1: talk to a person
     # A Telegram driver in English asks for a person straight away.
     user = ChannelUser(telegram_user_id=5550143, name="Emma Clarke", language_code="en")
-    engine = app.state.engine
+    engine = app.state.chat_engine
     address = str(user.telegram_user_id)
     await engine.handle(
         Inbound("telegram", address, text="The cable is stuck in my car", user=user)

@@ -123,6 +123,13 @@ ACTIVE_SESSION_STATUSES: tuple[SessionStatus, ...] = (
     _S.CHARGING,
     _S.STOPPING,
 )
+# Active, but the charger's StartTransaction has not come yet (nothing to stop, no energy).
+AWAITING_START_STATUSES: tuple[SessionStatus, ...] = (_S.PENDING, _S.STARTING)
+# Active with a transaction on the charger: energy flows, meter values count, a stop applies.
+LIVE_SESSION_STATUSES: tuple[SessionStatus, ...] = (_S.CHARGING, _S.STOPPING)
+# Ended and billed: a session under meter review is billed its plausible amount until an
+# operator decides (backend/services/meter_review.py), then it is completed.
+BILLED_SESSION_STATUSES: tuple[SessionStatus, ...] = (_S.COMPLETED, _S.NEEDS_REVIEW)
 
 _P = PaymentStatus
 PAYMENT_LIFECYCLE: Lifecycle[PaymentStatus] = Lifecycle(
@@ -146,8 +153,9 @@ CONVERSATION_LIFECYCLE: Lifecycle[ConversationMode] = Lifecycle(
     initial=frozenset({_C.BOT}),
     moves={
         _C.BOT: frozenset({_C.WAITING}),  # escalated: into the support queue
-        _C.WAITING: frozenset({_C.AGENT, _C.BOT}),  # claimed, or resolved without a claim
-        _C.AGENT: frozenset({_C.AGENT, _C.BOT}),  # re-claimed by its holder, or handed back
+        _C.WAITING: frozenset({_C.AGENT}),  # claimed by an agent
+        # re-claimed by its holder, or handed back to the bot (released or closed)
+        _C.AGENT: frozenset({_C.AGENT, _C.BOT}),
     },
 )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -16,6 +16,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    TypeDecorator,
     UniqueConstraint,
     text,
 )
@@ -81,6 +82,27 @@ class EscalationReason(StrEnum):
 class StaffRole(StrEnum):
     OPERATOR = "operator"
     SUPPORT = "support"
+
+
+E = TypeVar("E", bound=StrEnum)
+
+
+class EnumString(TypeDecorator[E]):
+    """A StrEnum stored as its value in a VARCHAR(length): the schema is a plain string column,
+    rows come back as the enum, and a value outside it is refused (ValueError) on the way in."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum: type[E], length: int) -> None:
+        super().__init__(length)
+        self.enum = enum
+
+    def process_bind_param(self, value: E | str | None, dialect: Any) -> str | None:
+        return None if value is None else self.enum(value).value
+
+    def process_result_value(self, value: str | None, dialect: Any) -> E | None:
+        return None if value is None else self.enum(value)
 
 
 def _created(*, index: bool = False) -> Any:
@@ -269,7 +291,9 @@ class ChargingSession(SQLModel, table=True):
     transaction_id: int | None = Field(
         default=None, sa_column=Column(Integer(), unique=True, nullable=True)
     )
-    status: str = Field(default=SessionStatus.PENDING, sa_type=String(16), index=True)
+    status: SessionStatus = Field(
+        default=SessionStatus.PENDING, sa_type=EnumString(SessionStatus, 16), index=True
+    )
     failure_reason: str | None = Field(default=None, max_length=200)
     channel: str | None = Field(default=None, max_length=16)
     meter_start_wh: int | None = None
@@ -328,7 +352,9 @@ class Payment(SQLModel, table=True):
     session_id: int | None = _fk("charging_session.id", nullable=True)
     driver_id: int | None = _fk("driver.id", nullable=True)
     method: str = Field(sa_type=String(20))
-    status: str = Field(default=PaymentStatus.PENDING, sa_type=String(16))
+    status: PaymentStatus = Field(
+        default=PaymentStatus.PENDING, sa_type=EnumString(PaymentStatus, 16)
+    )
     currency: str = Field(default="SEK", max_length=3)
     amount_authorized_minor: int = 0
     amount_captured_minor: int = 0
@@ -358,7 +384,9 @@ class Conversation(SQLModel, table=True):
     language: str = Field(default=Language.SV, sa_type=String(2))
     state: str | None = Field(default=None, max_length=64)
     data: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
-    mode: str = Field(default=ConversationMode.BOT, sa_type=String(10), index=True)
+    mode: ConversationMode = Field(
+        default=ConversationMode.BOT, sa_type=EnumString(ConversationMode, 10), index=True
+    )
     assigned_to: int | None = _fk("staff_user.id", nullable=True)
     waiting_since: datetime | None = Field(default=None, sa_type=UTCDateTime)
     escalation_reason: str | None = Field(default=None, sa_type=String(20))

@@ -15,7 +15,6 @@ from backend.services.charging import ChargingService
 from backend.services.payments import PaymentService
 from backend.services.places import Gazetteer, fold
 from backend.services.support_hours import SupportHours
-from backend.services.test_payments import TestPayments
 from backend.settings import Settings
 from bot.faq.matcher import FaqService
 from bot.i18n import t
@@ -32,7 +31,7 @@ class BotServices:
     places: Gazetteer
     settings: Settings
     payments: PaymentService | None = None  # None: no Stripe key, no card payments
-    test_payments: TestPayments | None = None  # the demo's local test page (no Stripe key)
+    demo_payments: PaymentService | None = None  # the demo's test payments (no Stripe key)
     clock: Callable[[], datetime] = utcnow  # tests set the time (support hours)
     support_hours: SupportHours = field(init=False)
     intents: IntentTable = field(init=False)

@@ -49,9 +49,9 @@ from backend.services.events import (
     SessionStarted,
 )
 from backend.services.invoices import session_day
+from backend.services.payments import DEMO_PAYMENT_METHOD
 from backend.services.pricing import FREE, TariffSnapshot
 from backend.services.support_hours import ALWAYS_OPEN, SupportHours
-from backend.services.test_payments import TEST_METHOD
 from bot.conversations import locked, record
 from bot.flows.sessions_text import payment_lines, receipt_text, status_text
 from bot.flows.support import in_line
@@ -311,7 +311,7 @@ class Notifier:
         (no real money: no card to speak of)."""
         test = await db.scalar(
             select(col(Payment.id)).where(
-                col(Payment.session_id) == session_id, col(Payment.method) == TEST_METHOD
+                col(Payment.session_id) == session_id, col(Payment.method) == DEMO_PAYMENT_METHOD
             )
         )
         return f"{key}_test" if test is not None else key

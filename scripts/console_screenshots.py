@@ -19,7 +19,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from backend.demo_console import DEMO_STAFF_PASSWORD
-from tests.browser import chromium
+from tests.helpers.browser import chromium
 
 OUT = Path("docs/screenshots")
 PORT = int(os.environ.get("SCREENSHOT_PORT", "8766"))

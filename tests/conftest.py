@@ -11,19 +11,16 @@ Redis the same way: tests that need it (scale-out) fail naming Redis when it is 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
 import redis
-import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -33,9 +30,18 @@ from backend import migrate
 from backend.app import create_app
 from backend.db import create_engine, session_factory
 from backend.settings import Settings
+from tests.helpers.server import (
+    ADMIN_TOKEN,
+    SECRET_KEY,
+    LiveServer,
+    create_postgres_database,
+    drop_postgres_database,
+    libpq_url,
+    served,
+)
+from tests.helpers.sms import Twilio, sms_settings, twilio_app
+from tests.helpers.twilio_double import RecordingTwilioClient
 
-ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
-SECRET_KEY = "test-secret-key-0123456789abcdef0123456789"
 POSTGRES_SWITCH = os.environ.get("CHARGEBOT_TEST_POSTGRES", "on").strip().lower()
 POSTGRES_ENABLED = POSTGRES_SWITCH not in {"off", "0", "no", "false"}
 POSTGRES_ADMIN_URL = os.environ.get(
@@ -47,15 +53,24 @@ REDIS_ENABLED = REDIS_SWITCH not in {"off", "0", "no", "false"}
 REDIS_TEST_URL = os.environ.get("CHARGEBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-def _libpq(url: str) -> str:
-    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+@pytest.fixture(autouse=True)
+def no_settings_from_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see only the settings they give: none exported in the caller's shell.
+
+    Settings reads every field from the environment (DATABASE_URL, ADMIN_TOKEN, STRIPE_API_KEY,
+    ..., in any case); a developer's exported values must not change what a test checks.
+    """
+    fields = {name.lower() for name in Settings.model_fields}
+    for variable in list(os.environ):
+        if variable.lower() in fields:
+            monkeypatch.delenv(variable)
 
 
 @pytest.fixture(scope="session")
 def postgres_admin_url() -> str:
     """The server's maintenance database; fails the run loudly if PostgreSQL is down."""
     try:
-        psycopg.connect(_libpq(POSTGRES_ADMIN_URL), connect_timeout=5).close()
+        psycopg.connect(libpq_url(POSTGRES_ADMIN_URL), connect_timeout=5).close()
     except psycopg.Error as exc:
         pytest.fail(
             f"PostgreSQL is not reachable at {POSTGRES_ADMIN_URL} ({exc}). Start it, point "
@@ -97,19 +112,6 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
     client.close()
 
 
-def create_postgres_database(admin_url: str) -> str:
-    name = f"chargebot_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(_libpq(admin_url), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-
-
-def drop_postgres_database(admin_url: str, url: str) -> None:
-    name = make_url(url).database
-    with psycopg.connect(_libpq(admin_url), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 @pytest.fixture(scope="session")
 def postgres_database(postgres_admin_url: str) -> Iterator[str]:
     """A fresh database for this run, dropped at the end."""
@@ -135,7 +137,7 @@ def migrated_template(
 
 def _truncate_postgres(url: str) -> None:
     tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
-    with psycopg.connect(_libpq(url), autocommit=True) as conn:
+    with psycopg.connect(libpq_url(url), autocommit=True) as conn:
         conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
 
 
@@ -155,7 +157,7 @@ def database_url(migrated_template: tuple[str, str], tmp_path: Path) -> str:
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         environment="production",
         database_url=database_url,
         admin_token=ADMIN_TOKEN,
@@ -211,19 +213,6 @@ async def admin(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-@dataclass
-class LiveServer:
-    """The whole app served by uvicorn on a loopback port, in the test's event loop."""
-
-    app: FastAPI
-    port: int
-    http: httpx.AsyncClient  # sends the admin token
-
-    @property
-    def ocpp_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ocpp"
-
-
 @pytest.fixture
 def live_settings(settings: Settings) -> Settings:
     """Short OCPP timers so timeouts are testable; tests may override more."""
@@ -232,49 +221,14 @@ def live_settings(settings: Settings) -> Settings:
     )
 
 
-@contextlib.asynccontextmanager
-async def served(app: FastAPI) -> AsyncIterator[LiveServer]:
-    """`app` served by uvicorn on a loopback port, with an admin client; stopped cleanly."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    for _ in range(500):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.01)
-    if not server.started:
-        task.result()  # raises the startup error
-        raise AssertionError("uvicorn did not start")
-    port = server.servers[0].sockets[0].getsockname()[1]
-    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-    try:
-        async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30
-        ) as http:
-            yield LiveServer(app, port, http)
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
-        await _no_stuck_tasks()
-
-
 @pytest.fixture
 async def live(live_settings: Settings) -> AsyncIterator[LiveServer]:
     async with served(create_app(live_settings)) as running:
         yield running
 
 
-async def _no_stuck_tasks() -> None:
-    """Cancel what the test left running; a task that ignores cancellation fails the test.
-
-    Without this, such a task hangs the event loop's close forever, with no clue why.
-    """
-    leftovers = {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
-    for task in leftovers:
-        task.cancel()
-    if not leftovers:
-        return
-    _, pending = await asyncio.wait(leftovers, timeout=10)
-    if pending:
-        stacks = "\n".join(f"{t!r}\n{t.get_stack(limit=8)}" for t in pending)
-        raise AssertionError(f"tasks ignored cancellation:\n{stacks}")
+@pytest.fixture
+async def twilio(settings: Settings) -> AsyncIterator[Twilio]:
+    """The served app with SMS on, over a fresh Twilio REST double (test_sms.py has its own)."""
+    async with twilio_app(sms_settings(settings), RecordingTwilioClient()) as running:
+        yield running

@@ -9,12 +9,13 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import websockets
-from ocpp.routing import on
-from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16 import call, call_result
 from ocpp.v16.enums import Action
+from websockets.typing import Subprotocol
 
 from backend.chargers.protocol import ocpp_now
-from tests.factories import charger_key
+from backend.chargers.typed_ocpp import ChargePoint, on
+from tests.helpers.factories import charger_key
 
 FACTORY_KEY = "\x00the key make_charger got"  # bare_charger's default: a sentinel
 
@@ -124,7 +125,9 @@ async def bare_charger(
         password = charger_key(charger_id)
     headers = basic_auth(charger_id, password) if password is not None else {}
     ws = await websockets.connect(
-        f"{ocpp_url}/{charger_id}", subprotocols=["ocpp1.6"], additional_headers=headers
+        f"{ocpp_url}/{charger_id}",
+        subprotocols=[Subprotocol("ocpp1.6")],
+        additional_headers=headers,
     )
     charge_point = charge_point_class(charger_id, ws, response_timeout=10, **kwargs)
     task = asyncio.create_task(charge_point.start()) if listen else None

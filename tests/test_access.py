@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.services import access
 from backend.services.access import describe_hours, is_open, validate_opening_hours
-from tests.factories import make_driver, make_station
+from backend.timezones import STOCKHOLM
+from tests.helpers.factories import make_driver, make_station
 
 WEEKDAYS_6_22 = [{"days": [0, 1, 2, 3, 4], "open": "06:00", "close": "22:00"}]
 WEEK_AND_WEEKEND = [
@@ -552,16 +553,26 @@ async def test_usable_stations_are_the_open_public_ones_and_the_drivers_own(
 instants = st.datetimes(
     min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
 )
-windows = st.builds(
-    lambda days, a, b: {
+
+
+def _window(days: set[int], a: int, b: int) -> dict[str, Any]:
+    return {
         "days": sorted(days),
         "open": f"{min(a, b) // 60:02d}:{min(a, b) % 60:02d}",
         "close": f"{max(a, b) // 60:02d}:{max(a, b) % 60:02d}",
-    },
+    }
+
+
+def _opens_before_it_closes(window: dict[str, Any]) -> bool:
+    return bool(window["open"] < window["close"])
+
+
+windows = st.builds(
+    _window,
     st.sets(st.integers(0, 6), min_size=1),
     st.integers(0, 1440),
     st.integers(0, 1440),
-).filter(lambda w: w["open"] < w["close"])
+).filter(_opens_before_it_closes)
 offsets = st.integers(-14 * 60, 14 * 60).map(lambda m: timezone(timedelta(minutes=m)))
 
 
@@ -587,7 +598,7 @@ def test_the_answer_depends_on_the_instant_not_on_its_offset(
 def test_a_window_is_open_exactly_on_its_days_and_hours_in_stockholm(
     window: dict[str, Any], at: datetime
 ) -> None:
-    wall = at.astimezone(access.STOCKHOLM)
+    wall = at.astimezone(STOCKHOLM)
     clock = f"{wall.hour:02d}:{wall.minute:02d}"
     expected = wall.weekday() in window["days"] and window["open"] <= clock < window["close"]
     assert is_open([window], at) == expected
@@ -596,5 +607,5 @@ def test_a_window_is_open_exactly_on_its_days_and_hours_in_stockholm(
 
 
 def test_stockholm_winter_and_summer_offsets_are_what_we_expect() -> None:
-    assert datetime(2026, 1, 15, 12, tzinfo=access.STOCKHOLM).utcoffset() == timedelta(hours=1)
-    assert datetime(2026, 7, 15, 12, tzinfo=access.STOCKHOLM).utcoffset() == timedelta(hours=2)
+    assert datetime(2026, 1, 15, 12, tzinfo=STOCKHOLM).utcoffset() == timedelta(hours=1)
+    assert datetime(2026, 7, 15, 12, tzinfo=STOCKHOLM).utcoffset() == timedelta(hours=2)

@@ -8,7 +8,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.conftest import ADMIN_TOKEN
+from tests.helpers.server import ADMIN_TOKEN
 
 
 def admin_operations(app: FastAPI) -> list[tuple[str, str]]:

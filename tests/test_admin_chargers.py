@@ -9,7 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.models import Charger
 from backend.services.codes import CODE_PATTERN
-from tests.factories import charger_body, make_charger, make_station
+from tests.helpers.factories import charger_body, make_charger, make_station
 
 CHARGER_FIELDS = {"id", "station_id", "online", "boot_status", "last_seen_at", "connectors"}
 CONNECTOR_FIELDS = {"connector_id", "code", "connector_type", "max_power_kw", "status"}
@@ -126,7 +126,7 @@ async def test_a_charger_password_is_stored_salted_and_hashed(
     hashes = [row.password_hash for row in rows if row is not None]
     assert len(hashes) == 2
     # A keyed hash (HMAC-SHA256 under the server's pepper), salted by the charger id.
-    assert all(h.startswith("hmac-sha256$") and password not in h for h in hashes)
+    assert all(h is not None and h.startswith("hmac-sha256$") and password not in h for h in hashes)
     assert hashes[0] != hashes[1]
 
 

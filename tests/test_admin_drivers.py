@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.factories import make_driver
+from tests.helpers.factories import make_driver
 
 
 async def test_a_driver_is_stored_with_an_e164_phone_and_defaults(

@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.models import ChargingSession
-from tests.factories import make_charger, make_driver
+from tests.helpers.factories import make_charger, make_driver
 
 SESSION_FIELDS = {
     "id",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.factories import make_charger, make_station, station_body
+from tests.helpers.factories import make_charger, make_station, station_body
 
 
 async def test_a_created_station_gets_an_id_and_can_be_read_back(admin: httpx.AsyncClient) -> None:

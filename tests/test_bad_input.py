@@ -19,10 +19,10 @@ from sqlmodel import col, select
 from backend.models import Conversation, Message
 from backend.settings import Settings
 from bot.adapters.sms import MAX_INBOUND_CHARS, TRUNCATED_MARK, capped
-from tests.test_console import console_login, queued_driver
-from tests.test_sms import ANNA, inbound, sms_settings, twilio_app
-from tests.test_support import PASSWORD, add_staff
-from tests.twilio_double import RecordingTwilioClient
+from tests.helpers.console import console_login, queued_driver
+from tests.helpers.sms import ANNA, inbound, sms_settings, twilio_app
+from tests.helpers.support import PASSWORD, add_staff
+from tests.helpers.twilio_double import RecordingTwilioClient
 
 STATION = {
     "name": "Ladda Centrum",

@@ -9,13 +9,15 @@ from fastapi import FastAPI
 
 from backend.app import create_app
 from backend.settings import Settings
-from tests.conftest import served
-from tests.factories import make_driver
-from tests.stripe_double import RecordingStripeClient
-from tests.test_payments import stripe_settings
-from tests.test_sms import PUBLIC, SIGNATURE_HEADER, inbound, sms_settings
-from tests.test_support import agent, conversation_id
-from tests.twilio_double import RecordingTwilioClient, signature
+from bot.adapters.sms import SIGNATURE_HEADER
+from tests.helpers.factories import make_driver
+from tests.helpers.payments import stripe_settings
+from tests.helpers.server import served
+from tests.helpers.sms import PUBLIC, inbound, sms_settings
+from tests.helpers.stripe_double import RecordingStripeClient
+from tests.helpers.support import agent, conversation_id
+from tests.helpers.twilio_double import RecordingTwilioClient, signature
+from tests.helpers.waiting import eventually
 
 PHONE = "+46706660011"
 
@@ -41,10 +43,7 @@ async def test_support_sends_the_card_link_by_sms_to_open_on_any_device(
         assert response.status_code == 200, response.text
         url = response.json()["url"]
         assert response.json()["sent"] == "sms"
-        for _ in range(200):
-            if twilio_api.bodies_to(PHONE):
-                break
-            await asyncio.sleep(0.05)
+        await eventually(lambda: asyncio.sleep(0, twilio_api.bodies_to(PHONE)), bool, within=10)
         bodies = twilio_api.bodies_to(PHONE)
         assert len(bodies) == 1 and url in bodies[0]
         unknown_chat = await live.http.post(
@@ -69,10 +68,11 @@ async def test_the_quick_action_sends_the_card_link_on_the_sms_drivers_chat(
         sent = await live.http.post(f"{url}/actions/card-link", headers=lena)
         assert sent.status_code == 200, sent.text
         assert sent.json() == {"outcome": "sent", "delivered": True, "detail": None}
-        for _ in range(200):
-            if any("checkout" in body for body in twilio_api.bodies_to(PHONE)):
-                break
-            await asyncio.sleep(0.05)
+        await eventually(
+            lambda: asyncio.sleep(0, twilio_api.bodies_to(PHONE)),
+            lambda bodies: any("checkout" in body for body in bodies),
+            within=10,
+        )
         links = [body for body in twilio_api.bodies_to(PHONE) if "http" in body]
         assert len(links) == 1, twilio_api.bodies_to(PHONE)
         messages = (await live.http.get(url, headers=lena)).json()["messages"]

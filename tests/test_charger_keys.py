@@ -7,7 +7,6 @@ import re
 from typing import Any
 
 import pytest
-from ocpp.routing import on
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
 from sqlalchemy import update
@@ -15,13 +14,15 @@ from sqlmodel import col
 from websockets.exceptions import InvalidStatus
 
 from backend.app import create_app
+from backend.chargers.typed_ocpp import on
 from backend.models import Charger
 from backend.services import charger_keys, passwords
 from backend.services.passwords import hash_password
 from backend.settings import Settings
-from tests.charging_helpers import charger_of, driver_with_tag, eventually, session_of, simulator
-from tests.conftest import SECRET_KEY, LiveServer, served
-from tests.factories import CHARGER_KEYS, make_charger
+from tests.helpers.charging import charger_of, driver_with_tag, session_of, simulator
+from tests.helpers.factories import CHARGER_KEYS, make_charger
+from tests.helpers.server import SECRET_KEY, LiveServer, served
+from tests.helpers.waiting import eventually
 from tests.ocpp_client import BareChargePoint, bare_charger
 
 PEPPER = charger_keys.pepper_from("", SECRET_KEY)
@@ -36,7 +37,7 @@ async def _refused(live: LiveServer, charger_id: str, password: str | bytes | No
 
 async def _stored(live: LiveServer, charger_id: str) -> Charger:
     async with live.app.state.sessions() as db:
-        charger = await db.get(Charger, charger_id)
+        charger: Charger | None = await db.get(Charger, charger_id)
         assert charger is not None
         return charger
 
@@ -89,7 +90,7 @@ async def test_a_lab_may_allow_chargers_without_a_key_but_keyed_ones_still_need_
 
 def test_unsecured_chargers_are_a_development_default_never_a_production_one() -> None:
     def allowed(**values: Any) -> bool:
-        return Settings(_env_file=None, **values).ocpp_unsecured_allowed  # type: ignore[call-arg]
+        return Settings(_env_file=None, **values).ocpp_unsecured_allowed
 
     assert allowed(environment="development") is True
     assert allowed(environment="production") is False
@@ -109,7 +110,7 @@ async def test_the_server_generates_a_key_and_shows_it_only_once(live: LiveServe
 
 @pytest.mark.parametrize("password", ["short-key", "sixteen chars ok", "x" * 41, "ключ" * 5])
 async def test_an_operator_key_that_is_short_or_odd_is_422(live: LiveServer, password: str) -> None:
-    from tests.factories import charger_body, make_station
+    from tests.helpers.factories import charger_body, make_station
 
     station = await make_station(live.http)
     response = await live.http.post(

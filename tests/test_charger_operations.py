@@ -9,19 +9,19 @@ import pytest
 
 from backend.services.events import IdleFeeSoon
 from backend.settings import Settings
-from tests.charging_helpers import (
+from tests.helpers.charging import (
     charger_of,
     driver_with_tag,
-    eventually,
     priced_charger,
     record_events,
     session_of,
     simulator,
 )
-from tests.conftest import LiveServer
-from tests.factories import make_charger
+from tests.helpers.factories import make_charger
+from tests.helpers.processes import CHARGEBOT, clean_env
+from tests.helpers.server import LiveServer
+from tests.helpers.waiting import eventually
 from tests.ocpp_client import bare_charger
-from tests.processes import CHARGEBOT, clean_env
 
 
 async def test_unlock_availability_trigger_and_reset_reach_the_charger(live: LiveServer) -> None:

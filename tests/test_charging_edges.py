@@ -5,15 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 from backend.db import utcnow
-from backend.models import ChargingSession
-from tests.charging_helpers import (
-    charger_of,
-    driver_with_tag,
-    eventually,
-    priced_charger,
-    session_of,
-)
-from tests.conftest import LiveServer
+from backend.models import ChargingSession, SessionStatus
+from tests.helpers.charging import charger_of, driver_with_tag, priced_charger, session_of
+from tests.helpers.server import LiveServer
+from tests.helpers.waiting import eventually
 from tests.ocpp_client import bare_charger
 
 
@@ -59,11 +54,12 @@ async def test_a_start_stuck_in_pending_does_not_block_the_connector_forever(
         stuck = ChargingSession(
             charger_id=charger["id"],
             connector_id=1,
-            status="pending",
+            status=SessionStatus.PENDING,
             start_deadline_at=utcnow() - timedelta(seconds=1),
         )
         db.add(stuck)
         await db.commit()
+    assert stuck.id is not None
     await live.app.state.charging.run_timers()
     reaped = await session_of(live.http, stuck.id)
     assert (reaped["status"], reaped["failure_reason"]) == ("failed", "timed_out")

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI
 
 from backend.demo import PROMPTS, _chat_lines
-from tests.charging_helpers import eventually, priced_charger, session_of, simulator
-from tests.chat_helpers import ChatDriver, chat_driver, payloads, text_of
-from tests.conftest import LiveServer
-from tests.factories import make_driver
-from tests.test_natural_chat import twilio  # noqa: F401 - the served app with SMS on
-from tests.test_sms import ANNA, Twilio
+from tests.helpers.charging import priced_charger, session_of, simulator
+from tests.helpers.chat import ChatDriver, chat_driver, payloads, text_of
+from tests.helpers.factories import make_driver
+from tests.helpers.server import LiveServer
+from tests.helpers.sms import ANNA, Twilio
+from tests.helpers.waiting import eventually
 
 PHONE = "+46705551234"
 
 
-async def charging(live: LiveServer, language: str = "sv") -> tuple[object, str]:
+async def charging(live: LiveServer, language: str = "sv") -> tuple[dict[str, Any], str]:
     """An invoice driver charging at Sundbyberg Centrum from the demo chat; (driver, code)."""
     await make_driver(live.http, name="Anna", phone=PHONE, billing="invoice", language=language)
     charger = await priced_charger(live.http)
@@ -29,7 +31,7 @@ async def test_asked_about_the_idle_fee_while_charging_the_answer_names_this_sta
     anna = chat_driver(live.app, phone=PHONE)
     general = text_of(await anna.say("vad är blockeringsavgiften?"))
     assert "Sundbyberg" not in general  # nothing charging: the general answer only
-    async with simulator(live, str(charger["id"]), power_kw=22):  # type: ignore[index]
+    async with simulator(live, str(charger["id"]), power_kw=22):
         await start_and_wait(live, anna, code)
         here = text_of(await anna.say("vad kostar det att stå kvar när bilen är full?"))
     assert "Här vid Sundbyberg Centrum: 15 min" in here and "2,00 kr per minut" in here, here
@@ -45,8 +47,8 @@ async def start_and_wait(live: LiveServer, anna: ChatDriver, code: str) -> None:
     )
 
 
-async def _sessions(live: LiveServer) -> list[dict[str, object]]:
-    sessions: list[dict[str, object]] = (await live.http.get("/admin/sessions")).json()
+async def _sessions(live: LiveServer) -> list[dict[str, Any]]:
+    sessions: list[dict[str, Any]] = (await live.http.get("/admin/sessions")).json()
     return sessions
 
 
@@ -66,12 +68,12 @@ async def test_yes_and_no_answer_the_question_asked_last(app: FastAPI, admin: ob
     assert "Okej" in text_of(await anna.say("nej tack"))
 
 
-async def test_the_sms_greeting_offers_no_location_sharing(twilio: Twilio) -> None:  # noqa: F811
+async def test_the_sms_greeting_offers_no_location_sharing(twilio: Twilio) -> None:
     hello = await twilio.text(ANNA, "Hej!")
     assert hello is not None and "position" not in hello and "NÄRA" in hello, hello
 
 
-async def test_after_stop_the_number_gets_nothing_until_start(twilio: Twilio) -> None:  # noqa: F811
+async def test_after_stop_the_number_gets_nothing_until_start(twilio: Twilio) -> None:
     assert await twilio.text(ANNA, "status") is not None
     assert await twilio.text(ANNA, "STOP") is None
     assert await twilio.text(ANNA, "status") is None  # opted out: Twilio would refuse it
@@ -80,7 +82,7 @@ async def test_after_stop_the_number_gets_nothing_until_start(twilio: Twilio) ->
 
 
 async def test_sms_keywords_are_recorded_as_the_driver_wrote_them(
-    twilio: Twilio,  # noqa: F811
+    twilio: Twilio,
 ) -> None:
     await twilio.text(ANNA, "SUPPORT")
     async with twilio.live.app.state.sessions() as db:
@@ -113,7 +115,7 @@ async def test_a_late_ja_after_another_message_starts_nothing(live: LiveServer) 
     """A start offer, then something else, then "ja": the offer was closed by then."""
     charger, code = await charging(live)
     anna = chat_driver(live.app, phone=PHONE)
-    async with simulator(live, str(charger["id"]), power_kw=22):  # type: ignore[index]
+    async with simulator(live, str(charger["id"]), power_kw=22):
         offer = await anna.say(code)
         assert f"start:{code}" in payloads(offer)
         await anna.say("hur går det?")  # another message closes the offer
@@ -128,7 +130,7 @@ async def test_asked_the_price_while_charging_the_answer_is_this_stations(
 ) -> None:
     charger, code = await charging(live)
     anna = chat_driver(live.app, phone=PHONE)
-    async with simulator(live, str(charger["id"]), power_kw=22):  # type: ignore[index]
+    async with simulator(live, str(charger["id"]), power_kw=22):
         await start_and_wait(live, anna, code)
         here = text_of(await anna.say("vad kostar det?"))
     assert "Sundbyberg Centrum" in here and "Energi: 4,50 kr per kWh" in here, here
@@ -145,7 +147,7 @@ async def test_prices_of_a_station_or_town_by_name(live: LiveServer) -> None:
     assert "Just nu: 4,50 kr per kWh." in general  # one price, not "4,50 till 4,50"
 
 
-async def test_after_stop_an_sms_still_acts_but_sends_nothing(twilio: Twilio) -> None:  # noqa: F811
+async def test_after_stop_an_sms_still_acts_but_sends_nothing(twilio: Twilio) -> None:
     await make_driver(twilio.live.http, name="Anna", phone=ANNA, billing="invoice")
     assert await twilio.text(ANNA, "hej") is not None
     assert await twilio.text(ANNA, "STOP") is None

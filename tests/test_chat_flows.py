@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 
@@ -12,20 +11,11 @@ from backend.models import ChargingSession, SessionStatus
 from backend.services.pricing import TariffSnapshot
 from backend.settings import Settings
 from bot.flows.sessions_text import receipt_text
-from tests.charging_helpers import charger_of, eventually, priced_charger, session_of, simulator
-from tests.chat_helpers import chat_driver, payloads, text_of, wait_for_text
-from tests.conftest import LiveServer
-from tests.factories import make_charger, make_driver, make_station
-
-PHONE = "+46701234567"
-
-
-async def invoice_driver(
-    live: LiveServer, phone: str = PHONE, language: str = "sv"
-) -> dict[str, Any]:
-    return await make_driver(
-        live.http, name="Anna", phone=phone, billing="invoice", language=language
-    )
+from tests.helpers.charging import charger_of, priced_charger, session_of, simulator
+from tests.helpers.chat import PHONE, chat_driver, invoice_driver, payloads, text_of, wait_for_text
+from tests.helpers.factories import make_charger, make_station
+from tests.helpers.server import LiveServer
+from tests.helpers.waiting import eventually
 
 
 @pytest.fixture
@@ -179,8 +169,8 @@ async def test_a_stale_button_and_a_retried_message_do_nothing_harmful(live: Liv
     from bot.messages import Inbound
 
     inbound = Inbound("console", PHONE, command="help", user=anna.user, message_id="same-id")
-    first = await live.app.state.engine.handle(inbound)
-    again = await live.app.state.engine.handle(inbound)
+    first = await live.app.state.chat_engine.handle(inbound)
+    again = await live.app.state.chat_engine.handle(inbound)
     assert first and again == []
 
 

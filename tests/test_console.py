@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import re
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -20,56 +20,17 @@ from sqlmodel import col, select
 
 from backend.console import live
 from backend.db import utcnow
-from backend.models import (
-    Charger,
-    ChargingSession,
-    Connector,
-    Conversation,
-    Message,
-    SessionStatus,
-)
+from backend.models import Charger, ChargingSession, Connector, Conversation, Message, SessionStatus
 from backend.settings import Settings
-from tests import factories
-from tests.chat_helpers import chat_driver
-from tests.test_support import PASSWORD, add_staff
-
-
-async def conversation_of(db: AsyncSession, channel: str, address: str) -> Conversation:
-    conversation = await db.scalar(
-        select(Conversation).where(
-            col(Conversation.channel) == channel, col(Conversation.address) == address
-        )
-    )
-    assert conversation is not None
-    return conversation
-
-
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def csrf_of(page: httpx.Response) -> str:
-    found = CSRF.search(page.text)
-    assert found, page.text[:500]
-    return found.group(1)
-
-
-async def console_login(http: httpx.AsyncClient, email: str, password: str = PASSWORD) -> str:
-    """Log in through the form like a browser; the CSRF token of the session's pages."""
-    form = await http.get("/console/login")
-    assert form.status_code == 200
-    response = await http.post(
-        "/console/login",
-        data={"email": email, "password": password, "csrf_token": csrf_of(form), "next": ""},
-    )
-    assert response.status_code == 303, response.text
-    assert response.headers["location"] == "/console/queue"
-    queue = await http.get("/console/queue")
-    assert queue.status_code == 200
-    return csrf_of(queue)
+from tests.helpers import factories
+from tests.helpers.chat import chat_driver
+from tests.helpers.console import console_login, conversation_of, csrf_of, queued_driver
+from tests.helpers.support import PASSWORD, add_staff
+from tests.helpers.waiting import settle
 
 
 @pytest.fixture
-async def browser(app: FastAPI) -> httpx.AsyncClient:
+async def browser(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
     """A cookie-keeping client without the admin token, like a staff member's browser.
 
     The test settings are production ones, so cookies are Secure: the client speaks https.
@@ -77,17 +38,6 @@ async def browser(app: FastAPI) -> httpx.AsyncClient:
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="https://testserver") as client:
         yield client
-
-
-async def queued_driver(app: FastAPI, phone: str = "+46701112233", name: str = "Anna") -> int:
-    """A driver asks for a person on the console channel; the conversation's id."""
-    driver = chat_driver(app, phone=phone, name=name)
-    await driver.command("support")
-    async with app.state.sessions() as db:
-        conversation = await conversation_of(db, "console", phone)
-    assert conversation.mode == "waiting"
-    assert conversation.id is not None
-    return conversation.id
 
 
 # --- login, cookie, CSRF ---------------------------------------------------------------------
@@ -306,7 +256,7 @@ async def test_quick_action_sends_an_faq_answer_in_the_drivers_language(
     page = await browser.get(url)
     assert "Ta över" in page.text or "Claim" in page.text
     await browser.post(f"{url}/claim", data={"csrf_token": token})
-    entry = next(iter(app.state.engine.services.faq.index.entries))
+    entry = next(iter(app.state.chat_engine.services.faq.index.entries))
     response = await browser.post(
         f"{url}/actions/faq", data={"csrf_token": token, "entry_id": entry.id}
     )
@@ -383,7 +333,7 @@ async def test_the_change_stream_emits_on_connect_and_on_change(app: FastAPI) ->
     assert (await anext(stream)).startswith("retry:")
     assert (await anext(stream)) == "event: change\ndata: 1\n\n"
     next_event = asyncio.ensure_future(anext(stream))
-    await asyncio.sleep(0.1)
+    await settle(0.1)  # the stream polls every 0.02 s; nothing marks a poll that found no change
     assert not next_event.done()  # nothing changed: no event
     await chat_driver(app, phone="+46705550003").command("support")
     assert (await asyncio.wait_for(next_event, 5)) == "event: change\ndata: 2\n\n"

@@ -12,10 +12,10 @@ from typing import Any
 from playwright.async_api import Page, expect
 
 from backend.settings import Settings
-from tests.browser import chromium
-from tests.test_sms import EMMA, sms_settings, twilio_app
-from tests.test_support import PASSWORD, add_staff
-from tests.twilio_double import RecordingTwilioClient
+from tests.helpers.browser import chromium
+from tests.helpers.sms import EMMA, sms_settings, twilio_app
+from tests.helpers.support import PASSWORD, add_staff
+from tests.helpers.twilio_double import RecordingTwilioClient
 
 SECONDS = 1000  # Playwright counts milliseconds
 

@@ -14,7 +14,7 @@ from backend.app import create_app
 from backend.models import Conversation, Message
 from backend.settings import Settings
 from bot.messages import ChannelUser, Inbound
-from tests.conftest import ADMIN_TOKEN, create_postgres_database, drop_postgres_database
+from tests.helpers.server import ADMIN_TOKEN, create_postgres_database, drop_postgres_database
 
 CONCURRENT = 6
 
@@ -30,7 +30,7 @@ def postgres_url(postgres_admin_url: str) -> Iterator[str]:
 @pytest.fixture
 async def pg_app(postgres_url: str) -> AsyncIterator[FastAPI]:
     settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
+        _env_file=None,
         environment="production",
         database_url=postgres_url,
         admin_token=ADMIN_TOKEN,
@@ -43,7 +43,7 @@ async def pg_app(postgres_url: str) -> AsyncIterator[FastAPI]:
 
 async def test_concurrent_messages_of_one_conversation_lose_no_update(pg_app: FastAPI) -> None:
     user = ChannelUser(phone="+46701234567", name="Anna", language_code="sv")
-    engine = pg_app.state.engine
+    engine = pg_app.state.chat_engine
 
     def message(n: int) -> Inbound:
         return Inbound("console", "anna", text="hej", user=user, message_id=f"m{n}")

@@ -22,12 +22,10 @@ from backend.db import utcnow
 from backend.models import Conversation, ConversationMode, EscalationReason, Message
 from backend.services import support
 from backend.settings import Settings
-from tests.charging_helpers import eventually, priced_charger, session_of, simulator
-from tests.chat_helpers import ChatDriver, chat_driver, payloads, text_of, wait_for_text
-from tests.conftest import LiveServer, served
-from tests.factories import make_driver
-from tests.stripe_double import event
-from tests.test_payments import (
+from tests.helpers.charging import priced_charger, session_of, simulator
+from tests.helpers.chat import ChatDriver, chat_driver, payloads, text_of, wait_for_text
+from tests.helpers.factories import make_driver
+from tests.helpers.payments import (
     Paying,
     ask_to_pay,
     card_driver,
@@ -35,26 +33,14 @@ from tests.test_payments import (
     save_a_card,
     stripe_settings,
 )
-from tests.test_support import agent
+from tests.helpers.server import LiveServer, served
+from tests.helpers.stripe_double import event
+from tests.helpers.support import agent, queue, the_conversation
+from tests.helpers.waiting import eventually
 
 PHONE = "+46701239876"
 SATURDAY_NOON = datetime(2026, 11, 28, 11, 0, tzinfo=UTC)  # 12:00 in Stockholm
 CLOSED_ON_SATURDAYS = "Mon-Fri 08:00-17:00"
-
-
-async def queue(http: httpx.AsyncClient, staff: dict[str, str]) -> list[dict[str, Any]]:
-    items: list[dict[str, Any]] = (await http.get("/support/queue", headers=staff)).json()
-    return items
-
-
-async def the_conversation(
-    http: httpx.AsyncClient, staff: dict[str, str], address: str = PHONE
-) -> dict[str, Any]:
-    [item] = [i for i in await queue(http, staff) if i["address"] == address]
-    body: dict[str, Any] = (
-        await http.get(f"/support/conversations/{item['conversation_id']}", headers=staff)
-    ).json()
-    return {**body, "queued": item}
 
 
 async def english_invoice_driver(http: httpx.AsyncClient, app: FastAPI) -> ChatDriver:
@@ -101,7 +87,7 @@ async def test_a_confirmed_faq_miss_is_queued_as_faq_miss_and_asking_as_asked(
     assert "support:faq" in payloads(lost)
     assert await queue(admin, lena) == []  # offering is not queueing
     assert "in line" in text_of(await anna.press("support:faq"))
-    body = await the_conversation(admin, lena)
+    body = await the_conversation(admin, lena, PHONE)
     assert body["queued"]["escalation_reason"] == "faq_miss"
     assert body["context"]["escalation"]["reason"] == "faq_miss"
     assert body["context"]["escalation"]["waiting_since"] is not None
@@ -111,7 +97,7 @@ async def test_a_confirmed_faq_miss_is_queued_as_faq_miss_and_asking_as_asked(
     assert said[-1] == "[Talk to a person]"  # the button as the driver saw it, for the agent
     # Asking again changes nothing: the first reason stays.
     assert "already in line" in text_of(await anna.command("support"))
-    assert (await the_conversation(admin, lena))["queued"]["escalation_reason"] == "faq_miss"
+    assert (await the_conversation(admin, lena, PHONE))["queued"]["escalation_reason"] == "faq_miss"
 
     emma = chat_driver(app, phone="+46702223344", language_code="en")
     await emma.command("support")
@@ -124,7 +110,7 @@ async def test_release_and_close_clear_the_reason(app: FastAPI, admin: httpx.Asy
     lena = await agent(admin, "lena@example.se")
     anna = chat_driver(app, phone=PHONE, language_code="en")
     await anna.command("support")
-    cid = (await the_conversation(admin, lena))["id"]
+    cid = (await the_conversation(admin, lena, PHONE))["id"]
     url = f"/support/conversations/{cid}"
     assert (await admin.post(f"{url}/claim", headers=lena)).status_code == 200
     assert (await admin.post(f"{url}/release", headers=lena)).status_code == 200
@@ -137,7 +123,7 @@ async def test_release_and_close_clear_the_reason(app: FastAPI, admin: httpx.Asy
         "waiting_since": None,
     }
     await anna.command("support")
-    assert (await the_conversation(admin, lena))["queued"]["escalation_reason"] == "asked"
+    assert (await the_conversation(admin, lena, PHONE))["queued"]["escalation_reason"] == "asked"
     assert (await admin.post(f"{url}/claim", headers=lena)).status_code == 200
     assert (await admin.post(f"{url}/close", headers=lena)).status_code == 200
     closed = (await admin.get(url, headers=olof)).json()
@@ -179,7 +165,7 @@ async def test_a_start_the_charger_rejects_queues_the_chat_with_the_session_and_
         told = await wait_for_text(anna, "in line")
     assert told.startswith("The charger refused to start. You have not been charged.")
     assert "You are now in line for our support" in told
-    body = await the_conversation(live.http, lena)
+    body = await the_conversation(live.http, lena, PHONE)
     assert body["mode"] == "waiting"
     assert body["queued"]["escalation_reason"] == "start_failed"
     context = body["context"]
@@ -217,7 +203,7 @@ async def test_a_charger_that_never_starts_queues_the_chat(live_settings: Settin
         async with simulator(live, charger["id"], remote_start="accept_without_start"):
             await start(anna, code)
             told = await wait_for_text(anna, "in line")
-        body = await the_conversation(live.http, lena)
+        body = await the_conversation(live.http, lena, PHONE)
     assert "You are now in line for our support" in told
     assert body["context"]["escalation"] == {
         "reason": "start_failed",
@@ -256,7 +242,7 @@ async def test_a_held_chat_is_not_requeued_by_a_failure_and_after_release_it_is(
     lena = await agent(live.http, "lena@example.se")
     anna = await english_invoice_driver(live.http, live.app)
     await anna.command("support")
-    cid = (await the_conversation(live.http, lena))["id"]
+    cid = (await the_conversation(live.http, lena, PHONE))["id"]
     url = f"/support/conversations/{cid}"
     assert (await live.http.post(f"{url}/claim", headers=lena)).status_code == 200
     charger = await priced_charger(live.http)
@@ -264,7 +250,7 @@ async def test_a_held_chat_is_not_requeued_by_a_failure_and_after_release_it_is(
     async with simulator(live, charger["id"], remote_start="reject"):
         await start(anna, code)
         told = await wait_for_text(anna, "The charger refused to start. You have not")
-        held = await the_conversation(live.http, lena)
+        held = await the_conversation(live.http, lena, PHONE)
         assert held["mode"] == "agent" and held["assigned_to"] is not None
         assert held["queued"]["escalation_reason"] == "asked"
         assert "in line" not in told and "A colleague from support will answer you" in told
@@ -276,7 +262,7 @@ async def test_a_held_chat_is_not_requeued_by_a_failure_and_after_release_it_is(
         anna.inbox.clear()
         await start(anna, code)
         await wait_for_text(anna, "in line")
-    again = await the_conversation(live.http, lena)
+    again = await the_conversation(live.http, lena, PHONE)
     assert again["mode"] == "waiting" and again["assigned_to"] is None
     assert again["queued"]["escalation_reason"] == "start_failed"
 
@@ -321,7 +307,7 @@ async def test_a_declined_saved_card_queues_the_chat_as_a_payment_problem(
             "Det blev ett problem med betalningen för din laddning. Du står nu i kö till vår "
             "support. En kollega svarar här i chatten så snart som möjligt."
         )
-        body = await the_conversation(paying.live.http, lena)
+        body = await the_conversation(paying.live.http, lena, PHONE)
         assert body["queued"]["escalation_reason"] == "payment_problem"
         assert body["context"]["escalation"]["detail"] == "charge_refused"
         payment = body["context"]["session"]["payment"]
@@ -332,7 +318,9 @@ async def test_a_declined_saved_card_queues_the_chat_as_a_payment_problem(
         assert (await paying.webhook(failed)).status_code == 200
         await paying.live.app.state.notifier.drain()
         assert len([r for r in anna.inbox if "problem med betalningen" in r.text]) == 1
-        events = [m["text"] for m in (await the_conversation(paying.live.http, lena))["messages"]]
+        events = [
+            m["text"] for m in (await the_conversation(paying.live.http, lena, PHONE))["messages"]
+        ]
         assert events.count("Escalated: payment_problem (charge_refused)") == 1
 
 
@@ -353,7 +341,7 @@ async def test_a_cost_above_the_hold_is_a_payment_problem_too(settings: Settings
             told = await wait_for_text(anna, "problem med betalningen")
         assert "Du står nu i kö till vår support" in told
         body = await eventually(
-            lambda: the_conversation(paying.live.http, lena),
+            lambda: the_conversation(paying.live.http, lena, PHONE),
             lambda b: b["context"]["escalation"]["detail"] == "uncollected",
         )
         assert body["queued"]["escalation_reason"] == "payment_problem"
@@ -376,7 +364,7 @@ async def test_a_refused_capture_is_a_payment_problem_and_the_hold_stays(
             told = await wait_for_text(anna, "problem med betalningen")
         assert "Du står nu i kö till vår support" in told
         body = await eventually(
-            lambda: the_conversation(paying.live.http, lena),
+            lambda: the_conversation(paying.live.http, lena, PHONE),
             lambda b: b["context"]["escalation"]["detail"] == "capture_refused",
         )
         assert body["queued"]["escalation_reason"] == "payment_problem"

@@ -29,7 +29,7 @@ def settings(settings: Settings, faq_file: Path) -> Settings:
 
 async def _ask(app: FastAPI, text: str) -> str:
     inbound = Inbound("console", "+46705555555", text=text, user=ChannelUser(phone="+46705555555"))
-    replies = await app.state.engine.handle(inbound)
+    replies = await app.state.chat_engine.handle(inbound)
     return "\n".join(r.text for r in replies)
 
 

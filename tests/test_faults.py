@@ -27,15 +27,9 @@ from backend.app import create_app
 from backend.services import readiness
 from backend.services.pricing import TariffSnapshot, compute_cost
 from backend.settings import Settings
-from tests.charging_helpers import (
-    TARIFF,
-    driver_with_tag,
-    eventually,
-    priced_charger,
-    session_of,
-    simulator,
-)
-from tests.conftest import LiveServer
+from tests.helpers.charging import TARIFF, driver_with_tag, priced_charger, session_of, simulator
+from tests.helpers.server import LiveServer
+from tests.helpers.waiting import eventually
 
 REFUSAL = "database is read-only (test)"
 

@@ -16,9 +16,9 @@ from backend.app import create_app
 from backend.models import ChargingSession, SessionStatus
 from backend.services.pricing import TariffSnapshot, compute_cost
 from backend.settings import Settings
-from tests.chat_helpers import chat_driver, text_of
-from tests.conftest import ADMIN_TOKEN
-from tests.factories import make_charger, make_driver, make_station
+from tests.helpers.chat import chat_driver, text_of
+from tests.helpers.factories import make_charger, make_driver, make_station
+from tests.helpers.server import ADMIN_TOKEN
 
 TARIFF = TariffSnapshot("SEK", 450, 0, 500, 0, 0, 25)
 

@@ -22,8 +22,9 @@ from backend.app import create_app
 from backend.logs import REDACTED, Redactor
 from backend.settings import Settings
 from bot.adapters.telegram import SECRET_HEADER
-from tests.conftest import served
-from tests.telegram_double import RecordingRequest, message_update, telegram_user
+from tests.helpers.server import served
+from tests.helpers.telegram_double import RecordingRequest, message_update, telegram_user
+from tests.helpers.waiting import eventually
 
 TOKEN = "7000000001:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 WEBHOOK_SECRET = "telegram-webhook-secret-for-the-log-test-0123"
@@ -86,10 +87,9 @@ async def test_the_bot_token_never_reaches_the_log(
                     headers={SECRET_HEADER: WEBHOOK_SECRET},
                 )
                 assert response.status_code == 200
-            for _ in range(500):
-                if len(api.texts(ERIK["id"])) >= 3:
-                    break
-                await asyncio.sleep(0.02)
+            await eventually(
+                lambda: asyncio.sleep(0, api.texts(ERIK["id"])), lambda t: len(t) >= 3, within=10
+            )
             assert len(api.texts(ERIK["id"])) >= 3
     records = [r for r in caplog.records if r.levelno >= logging.INFO]
     assert records

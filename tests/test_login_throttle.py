@@ -27,8 +27,8 @@ from backend.services.login_throttle import (
 )
 from backend.services.passwords import PasswordCheckBusyError, PasswordVerifier
 from backend.settings import Settings
-from tests.conftest import ADMIN_TOKEN
-from tests.test_support import PASSWORD, add_staff
+from tests.helpers.server import ADMIN_TOKEN
+from tests.helpers.support import PASSWORD, add_staff
 
 LENA = "lena@example.se"
 HERE = "127.0.0.1"  # request.client.host of httpx's ASGI transport

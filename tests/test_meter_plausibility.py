@@ -38,24 +38,24 @@ from backend.db import utcnow
 from backend.models import ChargingSession, Driver, MeterSample
 from backend.services import plausibility, pricing
 from backend.services.events import SessionCompleted, SessionNeedsReview
-from backend.services.invoices import STOCKHOLM
 from backend.services.plausibility import PlausibilityRules, Verdict
 from backend.settings import Settings
-from tests.charging_helpers import (
+from backend.timezones import STOCKHOLM
+from tests.helpers.charging import (
     TARIFF,
     driver_with_tag,
-    eventually,
     priced_charger,
     record_events,
     session_of,
     simulator,
 )
-from tests.chat_helpers import chat_driver, wait_for_text
-from tests.conftest import LiveServer, served
+from tests.helpers.chat import chat_driver, wait_for_text
+from tests.helpers.console import csrf_of
+from tests.helpers.payments import Paying, paying_app, stripe_settings
+from tests.helpers.server import LiveServer, served
+from tests.helpers.support import PASSWORD, add_staff
+from tests.helpers.waiting import eventually
 from tests.ocpp_client import BareChargePoint, bare_charger
-from tests.test_console import csrf_of
-from tests.test_payments import Paying, paying_app, stripe_settings
-from tests.test_support import PASSWORD, add_staff
 
 DEFAULT_TOLERANCE: float = Settings.model_fields["meter_power_tolerance"].default
 DEFAULT_SLACK_WH: int = Settings.model_fields["meter_slack_wh"].default
@@ -642,7 +642,7 @@ async def forged_meter_values(
 
 async def stored(live: LiveServer, session_id: int) -> ChargingSession:
     async with live.app.state.sessions() as db:
-        row = await db.get(ChargingSession, session_id)
+        row: ChargingSession | None = await db.get(ChargingSession, session_id)
         assert row is not None
         return row
 

@@ -12,7 +12,7 @@ from sqlmodel import SQLModel
 
 from backend import migrate
 from backend.db import create_engine
-from tests.conftest import create_postgres_database, drop_postgres_database
+from tests.helpers.server import create_postgres_database, drop_postgres_database
 
 
 async def _assert_at_head_matching_models(url: str) -> None:

@@ -18,19 +18,13 @@ from fastapi import FastAPI
 from backend.models import Conversation
 from backend.settings import Settings
 from bot.i18n import t
-from tests.charging_helpers import eventually, priced_charger, session_of, simulator
-from tests.chat_helpers import chat_driver, text_of
-from tests.factories import make_driver
-from tests.telegram_double import RecordingRequest, message_update, telegram_user
-from tests.test_sms import ANNA, Twilio, sessions_of, sms_settings, twilio_app
-from tests.test_telegram import TelegramBot, telegram_bot, telegram_settings
-from tests.twilio_double import RecordingTwilioClient
-
-
-@pytest.fixture
-async def twilio(settings: Settings) -> AsyncIterator[Twilio]:
-    async with twilio_app(sms_settings(settings), RecordingTwilioClient()) as running:
-        yield running
+from tests.helpers.charging import priced_charger, session_of, simulator
+from tests.helpers.chat import chat_driver, text_of
+from tests.helpers.factories import make_driver
+from tests.helpers.sms import ANNA, Twilio, sessions_of
+from tests.helpers.telegram import TelegramBot, telegram_bot, telegram_settings
+from tests.helpers.telegram_double import RecordingRequest, message_update, telegram_user
+from tests.helpers.waiting import eventually
 
 
 @pytest.fixture

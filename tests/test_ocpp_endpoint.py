@@ -11,9 +11,10 @@ import pytest
 import websockets
 from sqlalchemy import event
 from websockets.exceptions import ConnectionClosedError, InvalidStatus
+from websockets.typing import Subprotocol
 
-from tests.conftest import LiveServer
-from tests.factories import make_charger
+from tests.helpers.factories import make_charger
+from tests.helpers.server import LiveServer
 
 PASSWORD = "s3cret-password-123"
 
@@ -27,7 +28,7 @@ async def test_the_ocpp16_subprotocol_is_negotiated_and_echoed(live: LiveServer)
     charger = await make_charger(live.http)
     async with websockets.connect(
         f"{live.ocpp_url}/{charger['id']}",
-        subprotocols=["ocpp2.0.1", "ocpp1.6"],
+        subprotocols=[Subprotocol("ocpp2.0.1"), Subprotocol("ocpp1.6")],
         additional_headers=basic(charger["id"], charger["key"]),
     ) as ws:
         assert ws.subprotocol == "ocpp1.6"
@@ -52,7 +53,9 @@ async def test_a_client_without_a_supported_subprotocol_is_closed_after_the_hand
 
 async def test_an_unknown_identity_is_refused_with_404(live: LiveServer) -> None:
     with pytest.raises(InvalidStatus) as refused:
-        await websockets.connect(f"{live.ocpp_url}/CP-NOBODY", subprotocols=["ocpp1.6"])
+        await websockets.connect(
+            f"{live.ocpp_url}/CP-NOBODY", subprotocols=[Subprotocol("ocpp1.6")]
+        )
     assert refused.value.response.status_code == 404
 
 
@@ -74,7 +77,9 @@ async def test_junk_in_the_ocpp_path_is_refused_with_404_before_any_query(
     event.listen(engine, "before_cursor_execute", count)
     try:
         with pytest.raises(InvalidStatus) as refused:
-            await websockets.connect(f"{live.ocpp_url}/{path}", subprotocols=["ocpp1.6"])
+            await websockets.connect(
+                f"{live.ocpp_url}/{path}", subprotocols=[Subprotocol("ocpp1.6")]
+            )
     finally:
         event.remove(engine, "before_cursor_execute", count)
     assert refused.value.response.status_code == 404
@@ -88,9 +93,13 @@ async def test_a_charger_with_a_password_needs_basic_auth_with_its_identity(
     url = f"{live.ocpp_url}/{charger['id']}"
     for headers in ({}, basic(charger["id"], "wrong-password-1234"), basic("CP-OTHER", PASSWORD)):
         with pytest.raises(InvalidStatus) as refused:
-            await websockets.connect(url, subprotocols=["ocpp1.6"], additional_headers=headers)
+            await websockets.connect(
+                url, subprotocols=[Subprotocol("ocpp1.6")], additional_headers=headers
+            )
         assert refused.value.response.status_code == 401
     async with websockets.connect(
-        url, subprotocols=["ocpp1.6"], additional_headers=basic(charger["id"], PASSWORD)
+        url,
+        subprotocols=[Subprotocol("ocpp1.6")],
+        additional_headers=basic(charger["id"], PASSWORD),
     ) as ws:
         assert ws.subprotocol == "ocpp1.6"

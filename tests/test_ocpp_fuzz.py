@@ -11,9 +11,10 @@ import websockets
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ocpp.v16.enums import Action
+from websockets.typing import Subprotocol
 
-from tests.conftest import LiveServer
-from tests.factories import make_charger
+from tests.helpers.factories import make_charger
+from tests.helpers.server import LiveServer
 from tests.ocpp_client import basic_auth
 
 json_values = st.recursive(
@@ -65,7 +66,7 @@ async def test_random_frames_only_ever_produce_call_errors(
         charger = await make_charger(live.http)
         live.fuzz_socket = await websockets.connect(  # type: ignore[attr-defined]
             f"{live.ocpp_url}/{charger['id']}",
-            subprotocols=["ocpp1.6"],
+            subprotocols=[Subprotocol("ocpp1.6")],
             max_size=None,
             additional_headers=basic_auth(charger["id"], charger["key"]),
         )

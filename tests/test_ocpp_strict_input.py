@@ -19,12 +19,13 @@ from ocpp.v16 import call
 from sqlalchemy import func
 from sqlmodel import select
 from websockets.exceptions import ConnectionClosed
+from websockets.typing import Subprotocol
 
 from backend.chargers.protocol import ocpp_time
 from backend.models import ChargingSession, MeterSample
-from tests.charging_helpers import driver_with_tag, session_of
-from tests.conftest import LiveServer
-from tests.factories import make_charger
+from tests.helpers.charging import driver_with_tag, session_of
+from tests.helpers.factories import make_charger
+from tests.helpers.server import LiveServer
 from tests.ocpp_client import bare_charger, basic_auth
 
 TAG = "RFID-STRICT-1"
@@ -189,7 +190,7 @@ async def test_an_oversized_frame_closes_the_socket_with_1009(live: LiveServer) 
     assert len(frame) > 64 * 1024
     async with websockets.connect(
         f"{live.ocpp_url}/{charger['id']}",
-        subprotocols=["ocpp1.6"],
+        subprotocols=[Subprotocol("ocpp1.6")],
         additional_headers=basic_auth(charger["id"], charger["key"]),
         max_size=None,
     ) as ws:

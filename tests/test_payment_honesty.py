@@ -30,28 +30,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backend.db import utcnow
-from backend.models import ChargingSession
+from backend.models import ChargingSession, SessionStatus
 from backend.services.hold_guard import HOLD_CAP_WINDOW, RETRY_AFTER, Hold, projected_cost
+from backend.services.payments import DEMO_PAYMENT_METHOD
 from backend.services.pricing import TariffSnapshot, compute_cost
-from backend.services.test_payments import TEST_METHOD
 from backend.settings import Settings
 from bot.flows.sessions_text import payment_lines
-from tests.charging_helpers import (
-    TARIFF,
-    charger_of,
-    eventually,
-    priced_charger,
-    session_of,
-    simulator,
-)
-from tests.chat_helpers import ChatDriver, chat_driver, wait_for_text
-from tests.conftest import LiveServer, served
-from tests.factories import make_charger, make_driver, make_station
+from tests.helpers.charging import TARIFF, charger_of, priced_charger, session_of, simulator
+from tests.helpers.chat import ChatDriver, chat_driver, wait_for_text
+from tests.helpers.factories import make_charger, make_driver, make_station
+from tests.helpers.payments import WEBHOOK, Paying, paying_app, save_a_card, stripe_settings
+from tests.helpers.server import LiveServer, served
+from tests.helpers.stripe_double import RecordingStripeClient, event, signed
+from tests.helpers.support import agent, the_conversation
+from tests.helpers.waiting import eventually
 from tests.ocpp_client import BareChargePoint, bare_charger
-from tests.stripe_double import RecordingStripeClient, event, signed
-from tests.test_escalation import the_conversation
-from tests.test_payments import WEBHOOK, Paying, paying_app, save_a_card, stripe_settings
-from tests.test_support import agent
 
 STRIPE = "stripe"
 TEST_PAGE = "test_page"
@@ -329,7 +322,7 @@ def test_nothing_within_the_window_costs_more_than_the_guard_projected(
     session = ChargingSession(
         charger_id="CP-1",
         connector_id=1,
-        status="charging",
+        status=SessionStatus.CHARGING,
         energy_wh=energy_wh,
         started_at=started,
         charging_finished_at=finished,
@@ -371,7 +364,7 @@ def test_energy_not_reported_since_the_last_reading_is_projected_at_full_power(
     session = ChargingSession(
         charger_id="CP-1",
         connector_id=1,
-        status="charging",
+        status=SessionStatus.CHARGING,
         energy_wh=energy_wh,
         started_at=started,
         tariff_snapshot=tariff.to_json(),
@@ -678,7 +671,7 @@ def test_the_receipt_line_follows_the_payment_state_and_method(lang: str) -> Non
         )
 
     amount = kr(250, lang)
-    card, test = "card", TEST_METHOD
+    card, test = "card", DEMO_PAYMENT_METHOD
     expected = {
         "sv": {
             (card, False): f"Dras från ditt kort: {amount}",

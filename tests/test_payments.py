@@ -9,89 +9,45 @@ against the whole app and a simulated charge point.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from backend.app import create_app
 from backend.settings import ConfigurationError, Settings
-from tests.charging_helpers import eventually, priced_charger, session_of, simulator
-from tests.chat_helpers import ChatDriver, chat_driver, text_of, wait_for_text
-from tests.conftest import LiveServer, served
-from tests.factories import make_charger, make_driver, make_station
-from tests.stripe_double import (
+from tests.helpers.charging import priced_charger, session_of, simulator
+from tests.helpers.chat import chat_driver, text_of, wait_for_text
+from tests.helpers.factories import make_charger, make_driver, make_station
+from tests.helpers.payments import (
+    PHONE,
+    WEBHOOK,
+    Paying,
+    ask_to_pay,
+    card_driver,
+    paying_app,
+    save_a_card,
+    stripe_settings,
+)
+from tests.helpers.server import LiveServer, served
+from tests.helpers.stripe_double import (
     API_KEY,
     WEBHOOK_SECRET,
     RecordingStripeClient,
     event,
     signed,
 )
-from tests.telegram_double import RecordingRequest, callback_update, message_update
-from tests.test_telegram import ANNA, TelegramBot, telegram_settings
-
-PHONE = "+46709876543"
-WEBHOOK = "/payments/stripe/webhook"
-
-
-@dataclass
-class Paying:
-    live: LiveServer
-    stripe: RecordingStripeClient
-
-    async def webhook(self, body: bytes, headers: dict[str, str] | None = None) -> httpx.Response:
-        return await self.live.http.post(WEBHOOK, content=body, headers=headers or signed(body))
-
-
-def stripe_settings(settings: Settings, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "ocpp_call_timeout": 5.0,
-        "ocpp_start_timeout": 30.0,
-        "sweep_interval": 0.1,
-        "stripe_api_key": API_KEY,
-        "stripe_webhook_secret": WEBHOOK_SECRET,
-        "stripe_api_base": "https://stripe.double.invalid",
-    }
-    values.update(overrides)
-    return settings.model_copy(update=values)
-
-
-@contextlib.asynccontextmanager
-async def paying_app(settings: Settings) -> AsyncIterator[Paying]:
-    double = RecordingStripeClient()
-    app: FastAPI = create_app(settings)
-    app.state.stripe_http_client = double  # in place of HTTPS to Stripe
-    async with served(app) as live:
-        yield Paying(live, double)
+from tests.helpers.telegram import ANNA, TelegramBot, telegram_settings
+from tests.helpers.telegram_double import RecordingRequest, callback_update, message_update
+from tests.helpers.waiting import background_work_done, eventually
 
 
 @pytest.fixture
 async def paying(settings: Settings) -> AsyncIterator[Paying]:
     async with paying_app(stripe_settings(settings)) as running:
         yield running
-
-
-async def card_driver(paying: Paying, phone: str = PHONE) -> ChatDriver:
-    await make_driver(paying.live.http, name="Anna", phone=phone, billing="pay_per_session")
-    return chat_driver(paying.live.app, phone=phone)
-
-
-async def ask_to_pay(paying: Paying, anna: ChatDriver, code: str) -> tuple[int, str]:
-    """Confirm the price; returns (charging session id, Checkout Session id) of the link."""
-    await anna.say(code)
-    replies = await anna.press(f"start:{code}")
-    links = [link for reply in replies for link in reply.links]
-    assert [link.label for link in links] == ["Betala"]
-    assert "300,00 kr" in text_of(replies)
-    [created] = paying.stripe.posts("/v1/checkout/sessions")
-    cs_id = links[0].url.rsplit("/", 1)[1]
-    assert links[0].url == paying.stripe.checkout_sessions[cs_id]["url"]
-    return int(created.params["client_reference_id"]), cs_id
 
 
 async def payment_of(paying: Paying, session_id: int) -> dict[str, Any]:
@@ -117,7 +73,7 @@ async def test_pay_hold_start_stop_capture_exactly_the_cost_then_refund(paying: 
         assert params["metadata[charging_session_id]"] == str(session_id)
         assert 30 * 60 <= int(params["expires_at"]) - before <= 32 * 60
         # Nothing reaches the charger before Stripe holds the money.
-        await asyncio.sleep(0.3)
+        await background_work_done(paying.live.app)
         waiting = await session_of(paying.live.http, session_id)
         assert waiting["status"] == "pending"
         assert waiting["payment"]["status"] == "pending"
@@ -185,7 +141,7 @@ async def test_a_bad_signature_or_a_stale_timestamp_is_400_and_changes_nothing(
         unsigned = await paying.live.http.post(WEBHOOK, content=body)
         tampered = await paying.webhook(body.replace(b"complete", b"COMPLETE"), signed(body))
         assert [r.status_code for r in (forged, stale, unsigned, tampered)] == [400] * 4
-        await asyncio.sleep(0.3)
+        await background_work_done(paying.live.app)
         session = await session_of(paying.live.http, session_id)
         assert session["status"] == "pending"
         assert session["payment"]["status"] == "pending"
@@ -309,18 +265,6 @@ def test_production_refuses_a_stripe_key_without_a_webhook_secret(settings: Sett
     settings.model_copy(
         update={"environment": "development", "stripe_api_key": API_KEY}
     ).check_secrets()
-
-
-async def save_a_card(paying: Paying, anna: ChatDriver) -> str:
-    """/card → the setup page → the driver saves a card → the signed webhook; the card's id."""
-    replies = await anna.command("card")
-    [link] = [link for reply in replies for link in reply.links]
-    assert link.label == "Spara kort"
-    cs_id = link.url.rsplit("/", 1)[1]
-    saved = paying.stripe.save_card(cs_id)
-    assert (await paying.webhook(event("checkout.session.completed", saved))).status_code == 200
-    method: str = paying.stripe.setup_intents[saved["setup_intent"]]["payment_method"]
-    return method
 
 
 async def test_a_saved_card_is_charged_off_session_for_exactly_the_cost(paying: Paying) -> None:
@@ -501,7 +445,7 @@ async def test_no_start_without_a_hold_and_a_cancelled_intent_ends_the_wait(
         # Completed, but the intent holds nothing (not requires_capture): never started.
         unheld = paying.stripe.pay(cs_id, status="requires_payment_method")
         assert (await paying.webhook(event("checkout.session.completed", unheld))).is_success
-        await asyncio.sleep(0.3)
+        await background_work_done(paying.live.app)
         waiting = await session_of(paying.live.http, session_id)
         assert waiting["status"] == "pending"
         assert waiting["payment"]["status"] == "pending"

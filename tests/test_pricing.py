@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backend.services.pricing import (
+    CostBreakdown,
     TariffSnapshot,
     compute_cost,
     for_plan,
@@ -54,9 +55,10 @@ def test_halves_round_up() -> None:
 
 def test_idle_minutes_start_after_the_grace_period_and_count_only_whole_minutes() -> None:
     finished = T0 + timedelta(minutes=30)
-    cost = lambda seconds: compute_cost(  # noqa: E731
-        TARIFF, 0, T0, finished + timedelta(seconds=seconds), finished
-    )
+
+    def cost(seconds: int) -> CostBreakdown:
+        return compute_cost(TARIFF, 0, T0, finished + timedelta(seconds=seconds), finished)
+
     assert cost(15 * 60).idle_minor == 0
     assert cost(15 * 60 + 59).idle_minor == 0
     assert cost(16 * 60).idle_minor == 200

@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from backend.settings import DEV_ADMIN_TOKEN
-from tests.processes import CHARGEBOT, clean_env, free_port, interrupt, wait_for_health
+from tests.helpers.processes import CHARGEBOT, clean_env, free_port, interrupt, wait_for_health
 
 CITIES = {"Stockholm", "Göteborg", "Malmö", "Uppsala"}
 

@@ -15,6 +15,7 @@ from backend.chargers.relay import LocalChargerCommands
 from backend.db import session_factory
 from backend.services.events import DomainEvent, EventBus, SessionCompleted, SessionStarted
 from backend.services.ports import CommandStatus
+from tests.helpers.waiting import eventually, settle
 
 
 @pytest.fixture
@@ -69,7 +70,7 @@ async def test_a_holder_that_does_not_answer_times_out(
         await first.redis.set(first.holder_key("CP-MUTE"), "a-mute-process", px=3000)
         result = await first.commands.unlock("CP-MUTE", 1)
     finally:
-        await pubsub.aclose()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]  # redis-py leaves it unannotated
         await mute.aclose()
     assert result.status is CommandStatus.TIMED_OUT
 
@@ -112,11 +113,8 @@ async def test_events_reach_every_process_once_and_the_notifier_only_where_they_
     second.events.subscribe(keeper("second notifier"), local_only=True)
     started = SessionStarted(session_id=7, driver_id=3, channel="sms")
     await first.events.publish(started)
-    for _ in range(100):
-        if seen["second live"]:
-            break
-        await asyncio.sleep(0.02)
-    await asyncio.sleep(0.2)  # an echo back to the first process would arrive by now
+    await eventually(lambda: asyncio.sleep(0, seen["second live"]), bool, within=2)
+    await settle(0.2)  # no signal marks "no echo": one back to the first would arrive by now
     assert seen == {
         "first live": [started],
         "first notifier": [started],

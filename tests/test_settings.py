@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from backend.db import UnsupportedDatabaseError, async_url, sqlite_file
 from backend.settings import DEV_ADMIN_TOKEN, ConfigurationError, Settings
 
 
-def _settings(**values: object) -> Settings:
-    return Settings(_env_file=None, **values)  # type: ignore[arg-type, call-arg]
+def _settings(**values: Any) -> Settings:
+    """Settings from `values` and the environment only (no .env file).
+
+    The environment holds none of the caller's exported settings: conftest's autouse
+    `no_settings_from_the_shell` removes them, so a test sees only what it sets.
+    """
+    return Settings(_env_file=None, **values)
 
 
 @pytest.mark.parametrize("token", ["", "change-me", "changethis", DEV_ADMIN_TOKEN])

@@ -18,8 +18,7 @@ from typing import Any
 
 import pytest
 from ocpp.exceptions import InternalError
-from ocpp.routing import on
-from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16 import call, call_result
 from ocpp.v16.enums import Action, RegistrationStatus
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -27,7 +26,8 @@ from websockets.typing import Subprotocol
 
 from backend.chargers.protocol import ocpp_now
 from backend.chargers.simulator import SimulatedChargePoint, SimulatorConfig
-from tests.charging_helpers import eventually
+from backend.chargers.typed_ocpp import ChargePoint, on
+from tests.helpers.waiting import eventually
 
 TX_ACTIONS = {"StartTransaction", "StopTransaction", "MeterValues"}
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.adapters.sms_grammar import RESERVED, Parsed, parse
+from bot.adapters.sms.grammar import RESERVED, Parsed, parse
 
 
 @pytest.mark.parametrize(
@@ -47,7 +47,7 @@ def test_parse_never_raises(body: str) -> None:
 
 
 def test_a_command_named_for_both_channels_is_said_once_in_sms() -> None:
-    from bot.adapters.sms_text import sms_words
+    from bot.adapters.sms.text import sms_words
 
     assert sms_words("Följ den med /status eller STATUS.", "sv") == "Följ den med STATUS."
     assert sms_words("End with /stop or FINISH.", "en") == "End with FINISH."

@@ -10,7 +10,7 @@ import segno
 from PIL import Image
 
 from backend.services.stickers import Sticker
-from tests.factories import make_charger
+from tests.helpers.factories import make_charger
 
 BORDER = 4
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-from typing import Any
 
 import httpx
 import pytest
@@ -17,50 +16,16 @@ from fastapi import FastAPI
 from backend.cli import main
 from backend.services.staff import issue_token
 from backend.settings import Settings
-from tests.charging_helpers import eventually
-from tests.chat_helpers import ChatDriver, chat_driver, text_of
-from tests.conftest import SECRET_KEY
-from tests.telegram_double import RecordingRequest, message_update, telegram_user
-from tests.test_sms import EMMA, sms_settings, twilio_app
-from tests.test_telegram import telegram_bot, telegram_settings
-from tests.twilio_double import RecordingTwilioClient
+from tests.helpers.chat import ChatDriver, chat_driver, text_of
+from tests.helpers.server import SECRET_KEY
+from tests.helpers.sms import EMMA, sms_settings, twilio_app
+from tests.helpers.support import PASSWORD, add_staff, agent, bearer, conversation_id, login
+from tests.helpers.telegram import telegram_bot, telegram_settings
+from tests.helpers.telegram_double import RecordingRequest, message_update, telegram_user
+from tests.helpers.twilio_double import RecordingTwilioClient
+from tests.helpers.waiting import eventually
 
-PASSWORD = "correct horse battery"
 ANNA_PHONE = "+46701112233"
-
-
-async def add_staff(
-    admin: httpx.AsyncClient, email: str, role: str, name: str | None = None
-) -> dict[str, Any]:
-    body = {"email": email, "name": name or email.split("@")[0].title(), "role": role}
-    response = await admin.post("/admin/staff", json={**body, "password": PASSWORD})
-    assert response.status_code == 201, response.text
-    staff: dict[str, Any] = response.json()
-    return staff
-
-
-async def login(http: httpx.AsyncClient, email: str, password: str = PASSWORD) -> str:
-    response = await http.post("/auth/token", data={"username": email, "password": password})
-    assert response.status_code == 200, response.text
-    assert response.json()["token_type"] == "bearer"
-    token: str = response.json()["access_token"]
-    return token
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-async def agent(admin: httpx.AsyncClient, email: str, role: str = "support") -> dict[str, str]:
-    await add_staff(admin, email, role)
-    return bearer(await login(admin, email))
-
-
-async def conversation_id(http: httpx.AsyncClient, headers: dict[str, str], address: str) -> int:
-    queue = (await http.get("/support/queue", headers=headers)).json()
-    found = [item["conversation_id"] for item in queue if item["address"] == address]
-    assert found, queue
-    return int(found[0])
 
 
 # --- staff, tokens and roles -------------------------------------------------------------------

@@ -4,14 +4,14 @@ send an FAQ answer; through the support API, with a simulated charger on the ser
 from __future__ import annotations
 
 from backend.settings import Settings
-from tests.charging_helpers import eventually, priced_charger, session_of, simulator
-from tests.chat_helpers import chat_driver, wait_for_text
-from tests.conftest import LiveServer
-from tests.factories import make_driver
-from tests.test_chat_flows import PHONE, invoice_driver
-from tests.test_sms import ANNA, sms_settings, twilio_app
-from tests.test_support import agent, conversation_id
-from tests.twilio_double import RecordingTwilioClient
+from tests.helpers.charging import priced_charger, session_of, simulator
+from tests.helpers.chat import PHONE, chat_driver, invoice_driver, wait_for_text
+from tests.helpers.factories import make_driver
+from tests.helpers.server import LiveServer
+from tests.helpers.sms import ANNA, sms_settings, twilio_app
+from tests.helpers.support import agent, conversation_id
+from tests.helpers.twilio_double import RecordingTwilioClient
+from tests.helpers.waiting import eventually
 
 
 async def test_an_agent_stops_the_drivers_charging_and_unlocks_the_connector(
@@ -51,7 +51,7 @@ async def test_an_agent_stops_the_drivers_charging_and_unlocks_the_connector(
         unlock = await http.post(f"{url}/actions/unlock", headers=lena)
         assert unlock.status_code == 200 and unlock.json()["outcome"] == "accepted"
 
-        first = next(iter(live.app.state.engine.services.faq.index.entries))
+        first = next(iter(live.app.state.chat_engine.services.faq.index.entries))
         sent = await http.post(f"{url}/actions/faq", json={"entry_id": first.id}, headers=lena)
         assert sent.status_code == 200 and sent.json()["outcome"] == "sent"
         assert any(first.answer("sv") in reply.text for reply in anna.inbox)
@@ -75,7 +75,7 @@ async def test_actions_need_the_conversation_held_by_the_caller(live: LiveServer
     cid = await conversation_id(http, lena, PHONE)
     url = f"/support/conversations/{cid}"
     assert (await http.post(f"{url}/claim", headers=lena)).status_code == 200
-    first = next(iter(live.app.state.engine.services.faq.index.entries))
+    first = next(iter(live.app.state.chat_engine.services.faq.index.entries))
     for action, body in [("faq", {"entry_id": first.id}), ("stop", None), ("unlock", None)]:
         refused = await http.post(f"{url}/actions/{action}", json=body, headers=omar)
         assert refused.status_code == 403, (action, refused.text)

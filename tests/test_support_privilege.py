@@ -14,7 +14,6 @@ import io
 import re
 from datetime import datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -22,16 +21,16 @@ from fastapi import FastAPI
 from sqlmodel import col, select
 
 from backend.models import Conversation, StaffAudit
-from tests.charging_helpers import eventually, priced_charger, session_of, simulator
-from tests.chat_helpers import ChatDriver, chat_driver, text_of, wait_for_text
-from tests.conftest import LiveServer
-from tests.test_chat_flows import invoice_driver
-from tests.test_support import PASSWORD, add_staff, agent, conversation_id
+from backend.timezones import STOCKHOLM
+from tests.helpers.charging import priced_charger, session_of, simulator
+from tests.helpers.chat import ChatDriver, chat_driver, invoice_driver, text_of, wait_for_text
+from tests.helpers.server import LiveServer
+from tests.helpers.support import PASSWORD, add_staff, agent, conversation_id
+from tests.helpers.waiting import eventually
 
 ANNA = "+46701112233"
 EMMA = "+46702223344"
 REASON = "Driver phoned the hotline about a double charge on her invoice"
-STOCKHOLM = ZoneInfo("Europe/Stockholm")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -45,7 +44,7 @@ async def chatting_with_the_bot(app: FastAPI, phone: str = ANNA, name: str = "An
 
 async def conversation_of(app: FastAPI, phone: str) -> int:
     async with app.state.sessions() as db:
-        conversation = await db.scalar(
+        conversation: Conversation | None = await db.scalar(
             select(Conversation).where(
                 col(Conversation.channel) == "console", col(Conversation.address) == phone
             )

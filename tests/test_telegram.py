@@ -8,106 +8,37 @@ WebSockets; drivers and stations are created through the admin API.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 from telegram import InlineKeyboardMarkup, ReplyKeyboardMarkup, Update
 
-from backend.app import create_app
 from backend.settings import Settings
 from bot.adapters.telegram import (
     COMMANDS,
     LOCATION_LABEL,
     SECRET_HEADER,
-    TelegramChannel,
     parse_update,
     render_markup,
     split_text,
 )
 from bot.messages import ChannelUser, Choice, Inbound, Link, Reply
-from tests.charging_helpers import eventually, priced_charger, session_of, simulator
-from tests.conftest import LiveServer, served
-from tests.factories import make_driver
-from tests.telegram_double import (
+from tests.helpers.charging import priced_charger, session_of, simulator
+from tests.helpers.factories import make_driver
+from tests.helpers.telegram import ANNA, SECRET, TelegramBot, telegram_bot, telegram_settings
+from tests.helpers.telegram_double import (
     RecordingRequest,
     callback_update,
     location_update,
     message_update,
     telegram_user,
 )
+from tests.helpers.waiting import background_work_done, eventually
 
-TOKEN = "123456789:AAF-test-token-never-sent-anywhere"
-SECRET = "telegram-webhook-secret-0123456789"
-ANNA = telegram_user(111_222_333, "Anna", "Lindqvist", "en")
 ERIK = telegram_user(444_555_666, "Erik", "Svensson", "sv")
 JOHN = telegram_user(777_888_999, "John", "Smith", "en-GB")
-
-
-@dataclass
-class TelegramBot:
-    """The served app with Telegram on, and what Telegram saw of it."""
-
-    live: LiveServer
-    api: RecordingRequest
-    telegram: httpx.AsyncClient  # posts like Telegram: no admin token
-
-    @property
-    def channel(self) -> TelegramChannel:
-        channel: TelegramChannel = self.live.app.state.telegram
-        return channel
-
-    async def post(self, update: dict[str, Any], secret: str | None = SECRET) -> httpx.Response:
-        headers = {SECRET_HEADER: secret} if secret is not None else {}
-        return await self.telegram.post("/telegram/webhook", json=update, headers=headers)
-
-    async def send(self, update: dict[str, Any]) -> None:
-        response = await self.post(update)
-        assert response.status_code == 200, response.text
-
-    async def reply(
-        self, user: dict[str, Any], check: Callable[[dict[str, Any]], bool], within: float = 15
-    ) -> dict[str, Any]:
-        """The first message sent to the user's chat that passes `check` (waits for it)."""
-
-        async def probe() -> list[dict[str, Any]]:
-            return [m for m in self.api.messages(user["id"]) if check(m)]
-
-        found = await eventually(probe, bool, within)
-        return found[0]
-
-    async def says(self, user: dict[str, Any], fragment: str, within: float = 15) -> dict[str, Any]:
-        return await self.reply(user, lambda m: fragment in m["text"], within)
-
-
-def telegram_settings(settings: Settings, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "telegram_bot_token": TOKEN,
-        "telegram_mode": "webhook",
-        "telegram_webhook_secret": SECRET,
-        "live_status_interval": 0.2,
-        "ocpp_call_timeout": 5.0,
-        "ocpp_start_timeout": 30.0,
-        "sweep_interval": 0.1,
-    }
-    values.update(overrides)
-    return settings.model_copy(update=values)
-
-
-@contextlib.asynccontextmanager
-async def telegram_bot(
-    settings: Settings, api: RecordingRequest, *, wait_registered: bool = True
-) -> AsyncIterator[TelegramBot]:
-    app = create_app(settings)
-    app.state.telegram_request = api  # the Bot API double, in place of HTTPS to Telegram
-    async with served(app) as live:
-        if wait_registered:
-            await asyncio.wait_for(app.state.telegram.registered.wait(), 10)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{live.port}") as telegram:
-            yield TelegramBot(live, api, telegram)
 
 
 @pytest.fixture
@@ -286,7 +217,7 @@ async def test_a_stranger_cannot_stop_someone_elses_charging(bot: TelegramBot) -
         session = await start_charging(bot, ANNA, code)
         await bot.send(message_update(JOHN, "/stop"))
         await bot.says(JOHN, "You have no charging in progress")
-        await asyncio.sleep(0.3)
+        await background_work_done(bot.live.app)
         assert (await session_of(bot.live.http, session["id"]))["status"] == "charging"
         assert not [r for r in sim.received if r[0] == "RemoteStopTransaction"]
         assert 1 in sim.transactions

@@ -21,25 +21,19 @@ from backend.models import (
     Connector,
     Driver,
     Payment,
+    PaymentStatus,
     SessionStatus,
     Station,
     Tariff,
 )
 from backend.services.demo_history import seed_history
 from backend.services.network import ChargerView, ConnectorSpec, create_charger, create_station
+from backend.services.network_status import UNPLACED, connector_state, network_status
 from backend.services.pricing import TariffSnapshot, compute_cost, for_plan
 from backend.services.seed import seed_demo_network
-from backend.services.usage import (
-    CSV_COLUMNS,
-    STOCKHOLM,
-    UNPLACED,
-    active_sessions,
-    connector_state,
-    network_status,
-    sessions_csv,
-    usage_report,
-)
-from tests.factories import charger_body, station_body
+from backend.services.usage import CSV_COLUMNS, active_sessions, sessions_csv, usage_report
+from backend.timezones import STOCKHOLM
+from tests.helpers.factories import charger_body, station_body
 
 SVG = "{http://www.w3.org/2000/svg}"
 TARIFF = TariffSnapshot("SEK", 450, 0, 500, 0, 0, 25)
@@ -65,9 +59,9 @@ async def make_driver(db: AsyncSession, name: str) -> Driver:
     return driver
 
 
-def local(*args: int) -> datetime:
+def local(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     """A Stockholm wall-clock time as UTC."""
-    return datetime(*args, tzinfo=STOCKHOLM).astimezone(UTC)
+    return datetime(year, month, day, hour, minute, tzinfo=STOCKHOLM).astimezone(UTC)
 
 
 def session(
@@ -76,7 +70,7 @@ def session(
     stopped: datetime | None,
     energy_wh: int = 0,
     cost_minor: int | None = None,
-    status: str = SessionStatus.COMPLETED,
+    status: SessionStatus = SessionStatus.COMPLETED,
     connector_id: int = 1,
     **fields: Any,
 ) -> ChargingSession:
@@ -351,8 +345,8 @@ async def test_sessions_csv(db: AsyncSession) -> None:
     await db.commit()
     db.add_all(
         [
-            Payment(session_id=first.id, method="card_on_file", status="failed"),
-            Payment(session_id=first.id, method="card_on_file", status="captured"),
+            Payment(session_id=first.id, method="card_on_file", status=PaymentStatus.FAILED),
+            Payment(session_id=first.id, method="card_on_file", status=PaymentStatus.CAPTURED),
         ]
     )
     await db.commit()

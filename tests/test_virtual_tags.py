@@ -10,19 +10,19 @@ from typing import Any
 
 import httpx
 import pytest
-from ocpp.routing import on
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action
 from sqlalchemy import text, update
 from sqlmodel import col, select
 
 from backend import migrate
+from backend.chargers.typed_ocpp import on
 from backend.db import create_engine, utcnow
 from backend.models import ChargingSession, IdTag
 from backend.services.charging import VIRTUAL_TAG_PREFIX, virtual_id_tag
-from tests.charging_helpers import session_of
-from tests.conftest import LiveServer, create_postgres_database, drop_postgres_database
-from tests.factories import make_charger, make_driver
+from tests.helpers.charging import session_of
+from tests.helpers.factories import make_charger, make_driver
+from tests.helpers.server import LiveServer, create_postgres_database, drop_postgres_database
 from tests.ocpp_client import BareChargePoint, bare_charger
 
 VIRTUAL = re.compile(r"CB-[0-9A-F]{16}")
@@ -40,7 +40,7 @@ async def _chat_start(live: LiveServer, charger_id: str, driver_id: int, connect
         charger_id, connector, driver_id=driver_id, channel="telegram"
     )
     assert outcome.result.accepted, outcome
-    tag = outcome.session.id_tag
+    tag: str | None = outcome.session.id_tag
     assert tag is not None
     return tag
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, HTTPException, Request, status
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, HTTPException, Request, status
 from pydantic import BaseModel
 
-from backend.api.deps import LoginThrottleDep, SessionDep, SettingsDep
+from backend.api.deps import LoginThrottleDep, PasswordFormDep, SessionDep, SettingsDep
 from backend.services.login_throttle import client_address
 from backend.services.passwords import PasswordCheckBusyError
 from backend.services.staff import LoginThrottledError, issue_token, log_in, login_field_problem
@@ -36,7 +33,7 @@ class Token(BaseModel):
     },
 )
 async def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    form: PasswordFormDep,
     request: Request,
     db: SessionDep,
     settings: SettingsDep,

@@ -1,4 +1,5 @@
-"""Dependency aliases shared by the routes (`SessionDep`, `AdminDep`, `CurrentStaff`, ...)."""
+"""Every dependency alias of the routes (`SessionDep`, `AdminDep`, `CurrentStaff`,
+`ChargingDep`, `PaymentsDep`, `OutboundDep`, `DeskDep`, ...): what they take from the app."""
 
 from __future__ import annotations
 
@@ -9,12 +10,17 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any, get_args
 
 from fastapi import Depends, HTTPException, Path, Request, status
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordRequestForm
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from backend.api.support_desk import SupportDesk
 from backend.db import session_scope
 from backend.models import StaffRole, StaffUser
+from backend.services.audit import ADMIN_TOKEN_ACTOR
+from backend.services.charging import ChargingService
 from backend.services.login_throttle import LoginThrottle
+from backend.services.payments import PaymentService
+from backend.services.ports import ChargerCommands, FaqCatalogue, OutboundMessages
 from backend.services.staff import staff_id_of
 from backend.settings import Settings
 
@@ -44,6 +50,46 @@ def get_login_throttle(request: Request) -> LoginThrottle:
 
 
 LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]
+# POST /auth/token's form fields `username` and `password`.
+PasswordFormDep = Annotated[OAuth2PasswordRequestForm, Depends()]
+
+
+def get_charging(request: Request) -> ChargingService:
+    service: ChargingService = request.app.state.charging
+    return service
+
+
+def get_commands(request: Request) -> ChargerCommands:
+    commands: ChargerCommands = request.app.state.commands
+    return commands
+
+
+def get_payments(request: Request) -> PaymentService | None:
+    """The card payment service, or None without a Stripe key (each route says what then)."""
+    payments: PaymentService | None = getattr(request.app.state, "payments", None)
+    return payments
+
+
+def get_outbound(request: Request) -> OutboundMessages:
+    outbound: OutboundMessages = request.app.state.outbound
+    return outbound
+
+
+def get_faq(request: Request) -> FaqCatalogue:
+    faq: FaqCatalogue = request.app.state.faq
+    return faq
+
+
+def get_desk(request: Request) -> SupportDesk:
+    return SupportDesk.of(request.app)
+
+
+ChargingDep = Annotated[ChargingService, Depends(get_charging)]
+CommandsDep = Annotated[ChargerCommands, Depends(get_commands)]
+PaymentsDep = Annotated[PaymentService | None, Depends(get_payments)]
+OutboundDep = Annotated[OutboundMessages, Depends(get_outbound)]
+FaqDep = Annotated[FaqCatalogue, Depends(get_faq)]
+DeskDep = Annotated[SupportDesk, Depends(get_desk)]
 
 
 def _bad_input(loc: list[str | int], message: str) -> HTTPException:
@@ -196,3 +242,16 @@ async def current_staff(
 
 AdminDep = Depends(require_admin)
 CurrentStaff = Annotated[StaffUser, Depends(current_staff)]
+
+
+async def reviewer(settings: SettingsDep, db: SessionDep, credentials: BearerDep) -> str:
+    """Who decides: the operator's email, else the admin token (the router let them in)."""
+    if credentials is not None:
+        staff_id = staff_id_of(settings.secret_key, credentials.credentials)
+        staff = await db.get(StaffUser, staff_id) if staff_id is not None else None
+        if staff is not None:
+            return staff.email
+    return ADMIN_TOKEN_ACTOR
+
+
+ReviewerDep = Annotated[str, Depends(reviewer)]

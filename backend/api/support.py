@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, status
+from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field, StringConstraints
 
-from backend.api.deps import CurrentStaff, SessionDep
-from backend.api.support_desk import SupportDesk
+from backend.api.deps import CurrentStaff, DeskDep, SessionDep
 from backend.services import support
 
 router = APIRouter(prefix="/support", tags=["support"])
@@ -69,13 +68,6 @@ async def claim(conversation_id: int, db: SessionDep, staff: CurrentStaff) -> di
     the queue (the driver never asked for help), 409 when another agent holds it."""
     await support.claim(db, conversation_id, staff)
     return {"conversation_id": conversation_id, "mode": "agent", "assigned_to": staff.id}
-
-
-def _desk(request: Request) -> SupportDesk:
-    return SupportDesk.of(request.app)
-
-
-DeskDep = Annotated[SupportDesk, Depends(_desk)]
 
 
 @router.post("/conversations/{conversation_id}/messages", status_code=status.HTTP_201_CREATED)

@@ -9,40 +9,38 @@ written to the transcript with the agent's name, and reaches the driver on their
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import stripe
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
+from backend.lifecycles import ACTIVE_SESSION_STATUSES, LIVE_SESSION_STATUSES
 from backend.models import (
     ChargingSession,
     Conversation,
-    SessionStatus,
     StaffUser,
 )
 from backend.services import audit, support
 from backend.services.audit import AuditAction
 from backend.services.charging import ChargingService
 from backend.services.errors import ConflictError, NotFoundError
+from backend.services.outbound import Recipient, deliver, record_outbound, send_card_link
 from backend.services.payments import PaymentService
-from backend.services.ports import ChargerCommands
-from bot.conversations import record
-from bot.faq.matcher import FaqService
-from bot.i18n import t
-from bot.messages import Link, Reply
-from bot.outbox import Outbox
+from backend.services.ports import (
+    ChargerCommands,
+    FaqCatalogue,
+    OutboundMessage,
+    OutboundMessages,
+    PaymentGatewayError,
+)
+from backend.services.rows import get_or_404
 
 log = logging.getLogger(__name__)
 
-OPEN_STATUSES = (
-    SessionStatus.PENDING,
-    SessionStatus.STARTING,
-    SessionStatus.CHARGING,
-    SessionStatus.STOPPING,
-)
+OPEN_STATUSES = ACTIVE_SESSION_STATUSES
 
 
 @dataclass(frozen=True)
@@ -62,8 +60,8 @@ class SupportDesk:
     sessions: async_sessionmaker[AsyncSession]
     charging: ChargingService
     commands: ChargerCommands
-    outbox: Outbox
-    faq: FaqService
+    outbound: OutboundMessages
+    faq: FaqCatalogue
     payments: PaymentService | None
 
     @classmethod
@@ -73,8 +71,8 @@ class SupportDesk:
             sessions=state.sessions,
             charging=state.charging,
             commands=state.commands,
-            outbox=state.outbox,
-            faq=state.engine.services.faq,
+            outbound=state.outbound,
+            faq=state.faq,
             payments=state.payments,
         )
 
@@ -82,7 +80,7 @@ class SupportDesk:
         """The agent's own words: recorded, then sent on the driver's channel."""
         async with self.sessions() as db:
             conversation = await support.record_reply(db, conversation_id, staff, text)
-        delivered = await self._deliver(conversation, [Reply(text)])
+        delivered = await self._deliver(conversation, [OutboundMessage(text)])
         return ActionResult("sent", delivered)
 
     async def release(
@@ -93,15 +91,15 @@ class SupportDesk:
             await support.release(db, conversation_id, staff, seen_unanswered=seen_unanswered)
             conversation = await db.get(Conversation, conversation_id)
             assert conversation is not None
-            text = t(conversation.language, "agent_released")
-            await record(db, conversation, "out", "bot", text)
+            message = self.outbound.agent_released(conversation.language)
+            record_outbound(db, conversation_id, message.text)
             await db.commit()
-        delivered = await self._deliver(conversation, [Reply(text)])
+        delivered = await self._deliver(conversation, [message])
         return ActionResult("released", delivered)
 
     async def send_faq(self, conversation_id: int, staff: StaffUser, entry_id: str) -> ActionResult:
         """An FAQ answer, in the driver's language, sent as the agent's reply."""
-        entry = self.faq.index.get(entry_id)
+        entry = self.faq.entry(entry_id)
         if entry is None:
             raise NotFoundError(f"FAQ entry {entry_id!r} not found")
         async with self.sessions() as db:
@@ -114,10 +112,7 @@ class SupportDesk:
         async with self.sessions() as db:
             conversation = await self._held(db, conversation_id, staff, "stop the charge")
             session = await self._session(db, conversation, open_only=True)
-            if session is None or session.status not in {
-                SessionStatus.CHARGING,
-                SessionStatus.STOPPING,
-            }:
+            if session is None or session.status not in LIVE_SESSION_STATUSES:
                 raise ConflictError("the driver has no charging session to stop")
             session_id = session.id
             where = f"{session.charger_id} connector {session.connector_id}"
@@ -164,24 +159,30 @@ class SupportDesk:
             raise ConflictError("card payments are not configured (no STRIPE_API_KEY)")
         if driver_id is None:
             raise ConflictError("this conversation has no driver")
+
+        async def as_agents_reply(line: str) -> None:  # in the transcript, link too
+            async with self.sessions() as db:
+                await support.record_reply(db, conversation_id, staff, line)
+
         try:
-            url = await self.payments.card_setup_link(driver_id)
-        except stripe.StripeError as exc:
+            sent = await send_card_link(
+                self.payments,
+                self.outbound,
+                driver_id,
+                language,
+                Recipient(conversation.channel, conversation.address),
+                record=as_agents_reply,
+                on_failure=self._not_delivered(conversation),
+            )
+        except PaymentGatewayError as exc:
             raise ConflictError(f"Stripe refused: {exc}") from exc
-        text, button = t(language, "card_link"), t(language, "card_button")
-        async with self.sessions() as db:  # in the transcript as the agent's message, link too
-            await support.record_reply(db, conversation_id, staff, f"{text}\n{button}: {url}")
-        reply = Reply(text, links=(Link(button, url),))
-        delivered = await self._deliver(conversation, [reply])
-        return ActionResult("sent", delivered)
+        return ActionResult("sent", bool(sent.delivered))
 
     async def _held(
         self, db: AsyncSession, conversation_id: int, staff: StaffUser, doing: str
     ) -> Conversation:
         """The conversation `staff` holds; StaffForbiddenError (403) for any other."""
-        conversation = await db.get(Conversation, conversation_id)
-        if conversation is None:
-            raise NotFoundError(f"conversation {conversation_id} not found")
+        conversation = await get_or_404(db, Conversation, conversation_id, "conversation")
         if not support.holds(conversation, staff):
             raise support.not_held(conversation, doing)
         return conversation
@@ -220,9 +221,15 @@ class SupportDesk:
             await support.note(db, conversation_id, staff, text)
             await db.commit()
 
-    async def _deliver(self, conversation: Conversation, replies: list[Reply]) -> bool:
-        try:
-            return await self.outbox.deliver(conversation.channel, conversation.address, replies)
-        except Exception:  # recorded either way; the agent sees delivered=false
+    async def _deliver(self, conversation: Conversation, messages: list[OutboundMessage]) -> bool:
+        to = Recipient(conversation.channel, conversation.address)
+        return await deliver(
+            self.outbound, to, messages, on_failure=self._not_delivered(conversation)
+        )
+
+    @staticmethod
+    def _not_delivered(conversation: Conversation) -> Callable[[Exception], None]:
+        def log_it(_: Exception) -> None:  # recorded either way; the agent sees delivered=false
             log.exception("agent message to conversation %s not delivered", conversation.id)
-            return False
+
+        return log_it

@@ -8,7 +8,6 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ocpp.exceptions import OccurenceConstraintViolationError, PropertyConstraintViolationError
-from ocpp.routing import on
 from ocpp.v16 import call_result
 from ocpp.v16.enums import Action, DataTransferStatus, RegistrationStatus
 
@@ -19,6 +18,7 @@ from backend.chargers.protocol import (
     ocpp_time,
     parse_ocpp_time,
 )
+from backend.chargers.typed_ocpp import on
 from backend.db import utcnow
 from backend.services.charger_state import BootInfo
 from backend.services.charging import ENERGY, Sample

@@ -11,7 +11,8 @@ from typing import Any
 
 from ocpp.exceptions import FormatViolationError, OCPPError
 from ocpp.messages import Call, CallError, CallResult, MessageType
-from ocpp.v16 import ChargePoint
+
+from backend.chargers.typed_ocpp import ChargePoint
 
 log = logging.getLogger(__name__)
 

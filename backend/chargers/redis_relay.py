@@ -25,6 +25,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 import redis.asyncio as aioredis
@@ -327,7 +328,8 @@ class RedisNetwork:
                 backoff = min(backoff * 2, 10.0)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    aclose: Callable[[], Awaitable[None]] = pubsub.aclose  # untyped in redis-py
+                    await aclose()
 
     def _on_message(self, channel: str, data: str) -> None:
         try:

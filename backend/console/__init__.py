@@ -10,8 +10,8 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.console import review
-from backend.console.routes import ConsoleInputGuard, LoginRequiredError, router
+from backend.console import login, operator_pages, review, support_pages
+from backend.console.pages import ConsoleInputGuard, LoginRequiredError
 
 STATIC = Path(__file__).parent / "static"
 SECURITY_HEADERS = [
@@ -57,7 +57,8 @@ def install(app: FastAPI) -> None:
 
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console_static")
     # Every console route refuses input no column can hold (NUL, ids out of range): 422.
-    app.include_router(router, dependencies=[ConsoleInputGuard])
+    for pages in (login, support_pages, operator_pages):
+        app.include_router(pages.router, dependencies=[ConsoleInputGuard])
     # meter review: sessions whose figures were implausible
     app.include_router(review.router, dependencies=[ConsoleInputGuard])
     app.add_middleware(ConsoleHeaders)

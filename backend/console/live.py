@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import Any
 
 from sqlalchemy import func
@@ -111,7 +111,7 @@ async def change_stream(
     interval: float,
     *,
     max_seconds: float = MAX_STREAM_SECONDS,
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str, None]:
     """SSE text: a `change` event now and whenever the fingerprint differs, comments between."""
     yield "retry: 1000\n\n"
     started = last_sent = time.monotonic()

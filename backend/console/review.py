@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import col, select
 
 from backend.api.deps import IdPath, SessionDep, SettingsDep
-from backend.console.routes import CsrfField, OperatorDep, check_csrf, redirect, render
+from backend.console.pages import CsrfField, OperatorDep, check_csrf, redirect, render
 from backend.models import Charger, Connector, Driver, Payment, Station
 from backend.services import meter_review
 from backend.services.errors import ConflictError, NotFoundError

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, exists, func, or_
 from sqlalchemy.exc import IntegrityError
@@ -31,8 +30,9 @@ from backend.models import (
     StationGroup,
 )
 from backend.services.errors import ConflictError, InvalidFieldError, NotFoundError
+from backend.services.rows import get_or_404
+from backend.timezones import STOCKHOLM
 
-STOCKHOLM = ZoneInfo("Europe/Stockholm")
 DAY_NAMES = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MEMBERS_ONLY = "members_only"
 CLOSED = "closed"
@@ -216,20 +216,6 @@ def _members_message(group_names: Sequence[str]) -> str:
 # --- decisions --------------------------------------------------------------------------
 
 
-async def _get_station(db: AsyncSession, station_id: int) -> Station:
-    station = await db.get(Station, station_id)
-    if station is None:
-        raise NotFoundError(f"station {station_id} not found")
-    return station
-
-
-async def _get_driver(db: AsyncSession, driver_id: int) -> Driver:
-    driver = await db.get(Driver, driver_id)
-    if driver is None:
-        raise NotFoundError(f"driver {driver_id} not found")
-    return driver
-
-
 async def _station_groups(db: AsyncSession, station_id: int) -> list[DriverGroup]:
     rows = await db.scalars(
         select(DriverGroup)
@@ -245,9 +231,9 @@ async def check_access(
     """May this driver (None: unidentified) charge at this station at `at` (aware)?"""
     if at.tzinfo is None or at.utcoffset() is None:
         raise ValueError("at must be timezone-aware")
-    station = await _get_station(db, station_id)
+    station = await get_or_404(db, Station, station_id, "station")
     if driver_id is not None:
-        await _get_driver(db, driver_id)
+        await get_or_404(db, Driver, driver_id, "driver")
     hours = describe_hours(station.opening_hours)
     names: tuple[str, ...] = ()
     if station.access != StationAccess.PUBLIC:  # anything but public is members-only
@@ -289,10 +275,7 @@ async def usable_station_ids(db: AsyncSession, driver_id: int | None, at: dateti
 
 
 async def get_group(db: AsyncSession, group_id: int) -> DriverGroup:
-    group = await db.get(DriverGroup, group_id)
-    if group is None:
-        raise NotFoundError(f"group {group_id} not found")
-    return group
+    return await get_or_404(db, DriverGroup, group_id, "group")
 
 
 async def create_group(db: AsyncSession, name: str) -> GroupView:
@@ -372,7 +355,7 @@ async def delete_group(db: AsyncSession, group_id: int) -> None:
 async def add_member(db: AsyncSession, group_id: int, driver_id: int) -> Driver:
     """Make the driver a member; idempotent (adding a member again changes nothing)."""
     await get_group(db, group_id)
-    driver = await _get_driver(db, driver_id)
+    driver = await get_or_404(db, Driver, driver_id, "driver")
     if not await _is_member(db, group_id, driver_id):
         db.add(GroupMembership(group_id=group_id, driver_id=driver_id))
         try:
@@ -380,7 +363,7 @@ async def add_member(db: AsyncSession, group_id: int, driver_id: int) -> Driver:
         except IntegrityError as exc:  # a concurrent add won the race, or a row vanished
             await db.rollback()
             await get_group(db, group_id)
-            driver = await _get_driver(db, driver_id)
+            driver = await get_or_404(db, Driver, driver_id, "driver")
             if not await _is_member(db, group_id, driver_id):
                 raise ConflictError(
                     f"driver {driver_id} could not be added to group {group_id}"
@@ -390,7 +373,7 @@ async def add_member(db: AsyncSession, group_id: int, driver_id: int) -> Driver:
 
 async def remove_member(db: AsyncSession, group_id: int, driver_id: int) -> None:
     await get_group(db, group_id)
-    await _get_driver(db, driver_id)
+    await get_or_404(db, Driver, driver_id, "driver")
     if not await _is_member(db, group_id, driver_id):
         raise NotFoundError(f"driver {driver_id} is not a member of group {group_id}")
     await db.execute(
@@ -417,7 +400,7 @@ async def _is_member(db: AsyncSession, group_id: int, driver_id: int) -> bool:
 
 
 async def get_station_access(db: AsyncSession, station_id: int) -> StationAccessView:
-    station = await _get_station(db, station_id)
+    station = await get_or_404(db, Station, station_id, "station")
     return StationAccessView(
         station_id=station_id,
         access=station.access,
@@ -438,7 +421,7 @@ async def set_station_access(
 
     Restricted needs at least one group; public takes none. Unknown groups are 404.
     """
-    station = await _get_station(db, station_id)
+    station = await get_or_404(db, Station, station_id, "station")
     if access not in tuple(StationAccess):
         raise InvalidFieldError("access", "access must be 'public' or 'restricted'")
     try:

@@ -18,7 +18,8 @@ from sqlmodel import col, select
 
 from backend.db import utcnow
 from backend.models import StaffAudit, StaffUser
-from backend.services.usage import STOCKHOLM, range_bounds, safe_cell
+from backend.services.usage import range_bounds, safe_cell
+from backend.timezones import STOCKHOLM
 
 ADMIN_TOKEN_ACTOR = "admin-token"
 REASON_LIMIT = 300  # the column's size

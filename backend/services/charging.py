@@ -1,14 +1,17 @@
 """Charging sessions: one state machine for every channel, the admin API and the chargers.
 
-pending → starting → charging → stopping → completed, or failed with a reason. Status
-changes are compare-and-set UPDATEs (`WHERE status IN (...)`), so a charger's message and a
-driver's request racing on one session cannot overwrite each other, on SQLite or PostgreSQL.
+pending → starting → charging → stopping → completed, or failed with a reason (the table is
+`SESSION_LIFECYCLE` in backend/lifecycles.py). Every status change is `move_session`: a
+compare-and-set UPDATE (`WHERE status IN (...)`, the "from" statuses the table allows), so a
+charger's message and a driver's request racing on one session cannot overwrite each other, on
+SQLite or PostgreSQL, and a move the table lacks raises IllegalTransition before any write.
 """
 
 from __future__ import annotations
 
 import logging
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from backend.db import utcnow
+from backend.lifecycles import (
+    AWAITING_START_STATUSES,
+    LIVE_SESSION_STATUSES,
+    SESSION_LIFECYCLE,
+)
 from backend.models import (
     ACTIVE_SESSION_STATUSES,
     Charger,
@@ -201,8 +209,8 @@ class ChargingService:
     async def hold_pending(self, session_id: int, until: datetime) -> bool:
         """Move a pending session's deadline (e.g. to when its payment page expires)."""
         async with self._sessions() as db:
-            changed = await self._transition(
-                db, session_id, {SessionStatus.PENDING}, start_deadline_at=until
+            changed = await update_session_while(
+                db, session_id, SessionStatus.PENDING, start_deadline_at=until
             )
             await db.commit()
         return changed
@@ -215,7 +223,7 @@ class ChargingService:
         Returns the SessionFailed event for the caller to publish after its commit, or None
         if the session was no longer pending.
         """
-        if not await self._fail(db, session_id, {SessionStatus.PENDING}, reason):
+        if not await _fail(db, session_id, [SessionStatus.PENDING], reason):
             return None
         session = await db.get(ChargingSession, session_id, populate_existing=True)
         assert session is not None
@@ -231,11 +239,11 @@ class ChargingService:
             # Authorize/StartTransaction at once, and only a `starting` session lets a virtual
             # tag in (a `pending` one may still await its payment). The call ends by its own
             # timeout; this deadline only frees the connector if we crash mid-call.
-            claimed = await self._transition(
+            claimed = await move_session(
                 db,
                 session_id,
-                {SessionStatus.PENDING},
-                status=SessionStatus.STARTING,
+                SessionStatus.STARTING,
+                only_from=[SessionStatus.PENDING],
                 start_deadline_at=utcnow() + self._start_timeout + REMOTE_START_IN_FLIGHT,
             )
             await db.commit()
@@ -247,18 +255,13 @@ class ChargingService:
         async with self._sessions() as db:
             if result.accepted:
                 deadline = utcnow() + self._start_timeout
-                await self._transition(
-                    db,
-                    session.id,
-                    {SessionStatus.STARTING},
-                    start_deadline_at=deadline,
+                await update_session_while(
+                    db, session.id, SessionStatus.STARTING, start_deadline_at=deadline
                 )
                 failed_reason = None
             else:
                 failed_reason = FAILURE_BY_OUTCOME[result.status]
-                failed_reason = await self._fail(
-                    db, session.id, {SessionStatus.PENDING, SessionStatus.STARTING}, failed_reason
-                )
+                failed_reason = await _fail(db, session.id, AWAITING_START_STATUSES, failed_reason)
             await db.commit()
             current = await db.get(ChargingSession, session.id, populate_existing=True)
             assert current is not None
@@ -352,6 +355,7 @@ class ChargingService:
             # A start that never gets an answer (a crash mid-call) must not block the connector.
             start_deadline_at=hold_until or utcnow() + self._start_timeout,
         )
+        SESSION_LIFECYCLE.check_initial(session.status)
         db.add(session)
         try:
             await db.commit()
@@ -449,15 +453,15 @@ class ChargingService:
             elif session.status != SessionStatus.CHARGING:
                 raise ConflictError(f"session {session.id} is {session.status}, not charging")
             assert session.id is not None and session.transaction_id is not None
-            await self._transition(
-                db, session.id, {SessionStatus.CHARGING}, status=SessionStatus.STOPPING
+            await move_session(
+                db, session.id, SessionStatus.STOPPING, only_from=[SessionStatus.CHARGING]
             )
             await db.commit()
         result = await self._commands.remote_stop(session.charger_id, session.transaction_id)
         async with self._sessions() as db:
             if not result.accepted:
-                await self._transition(
-                    db, session.id, {SessionStatus.STOPPING}, status=SessionStatus.CHARGING
+                await move_session(
+                    db, session.id, SessionStatus.CHARGING, only_from=[SessionStatus.STOPPING]
                 )
                 await db.commit()
             current = await db.get(ChargingSession, session.id, populate_existing=True)
@@ -583,19 +587,17 @@ class ChargingService:
                             col(ChargingSession.connector_id) == connector_id,
                             # Only the start we asked for: another driver's card is not ours.
                             col(ChargingSession.id_tag) == id_tag,
-                            col(ChargingSession.status).in_(
-                                [SessionStatus.PENDING, SessionStatus.STARTING]
-                            ),
+                            col(ChargingSession.status).in_(AWAITING_START_STATUSES),
                         )
                         .order_by(col(ChargingSession.id).desc())
                     )
                 ).first()
             if waiting is not None and waiting.id is not None:
-                attached = await self._transition(
+                attached = await move_session(
                     db,
                     waiting.id,
-                    {SessionStatus.PENDING, SessionStatus.STARTING},
-                    status=SessionStatus.CHARGING,
+                    SessionStatus.CHARGING,
+                    only_from=AWAITING_START_STATUSES,
                     transaction_id=waiting.id,
                     started_at=at,
                     meter_start_wh=meter_start,
@@ -676,6 +678,7 @@ class ChargingService:
             currency=snapshot.currency,
             tariff_snapshot=snapshot.to_json(),
         )
+        SESSION_LIFECYCLE.check_initial(session.status)
         db.add(session)
         await db.flush()
         session.transaction_id = session.id
@@ -697,7 +700,7 @@ class ChargingService:
         ).all()
         for session in stale:
             if session.transaction_id is None:
-                await self._fail(db, session.id or 0, set(ACTIVE_SESSION_STATUSES), "superseded")
+                await _fail(db, session.id or 0, ACTIVE_SESSION_STATUSES, "superseded")
                 continue
             meter_stop = await self._highest_register(db, session)
             last_seen = await self._last_activity(db, session)
@@ -807,7 +810,7 @@ class ChargingService:
         query = select(ChargingSession).where(
             col(ChargingSession.charger_id) == charger_id,
             # Late values after StopTransaction never touch a priced session.
-            col(ChargingSession.status).in_([SessionStatus.CHARGING, SessionStatus.STOPPING]),
+            col(ChargingSession.status).in_(LIVE_SESSION_STATUSES),
         )
         if transaction_id is not None:
             query = query.where(col(ChargingSession.transaction_id) == transaction_id)
@@ -975,9 +978,7 @@ class ChargingService:
         session.cost_minor = cost.total_minor
         session.cost_breakdown = cost.to_json()
         await db.flush()
-        changed = await self._transition(
-            db, session.id, set(ACTIVE_SESSION_STATUSES), status=status
-        )
+        changed = await move_session(db, session.id, status, only_from=ACTIVE_SESSION_STATUSES)
         return status if changed else None
 
     async def _energy_bound(
@@ -1039,7 +1040,7 @@ class ChargingService:
             if session.status not in ACTIVE_SESSION_STATUSES:
                 raise ConflictError(f"session {session_id} is {session.status} already")
             if session.transaction_id is None:
-                await self._fail(db, session_id, set(ACTIVE_SESSION_STATUSES), "closed_by_operator")
+                await _fail(db, session_id, ACTIVE_SESSION_STATUSES, "closed_by_operator")
             else:
                 meter_stop = await self._highest_register(db, session)
                 last_seen = await self._last_activity(db, session)
@@ -1065,9 +1066,7 @@ class ChargingService:
             expired = (
                 await db.scalars(
                     select(ChargingSession).where(
-                        col(ChargingSession.status).in_(
-                            [SessionStatus.PENDING, SessionStatus.STARTING]
-                        ),
+                        col(ChargingSession.status).in_(AWAITING_START_STATUSES),
                         col(ChargingSession.start_deadline_at) < now,
                     )
                 )
@@ -1078,7 +1077,7 @@ class ChargingService:
                     if session.status == SessionStatus.STARTING
                     else "timed_out"
                 )
-                reason = await self._fail(db, session.id or 0, {str(session.status)}, why)
+                reason = await _fail(db, session.id or 0, [session.status], why)
                 if reason:
                     failed.append((session, reason))
             idle = (
@@ -1119,36 +1118,64 @@ class ChargingService:
                 IdleFeeSoon(session.id or 0, session.driver_id, session.channel, minutes)
             )
 
-    # -- helpers ----------------------------------------------------------------------------
 
-    async def _transition(
-        self, db: AsyncSession, session_id: int, from_statuses: set[str], **values: Any
-    ) -> bool:
-        """Compare-and-set: change the row only if its status is still one of `from_statuses`."""
-        values.setdefault("updated_at", utcnow())
-        result = await db.execute(
-            update(ChargingSession)
-            .where(
-                col(ChargingSession.id) == session_id,
-                col(ChargingSession.status).in_(sorted(from_statuses)),
-            )
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        return bool(result.rowcount)  # type: ignore[attr-defined]
+async def move_session(
+    db: AsyncSession,
+    session_id: int,
+    to: SessionStatus,
+    only_from: Iterable[SessionStatus] | None = None,
+    **values: Any,
+) -> bool:
+    """The one way a session's status changes, in the caller's transaction: compare-and-set.
 
-    async def _fail(
-        self, db: AsyncSession, session_id: int, from_statuses: set[str], reason: str
-    ) -> str | None:
-        changed = await self._transition(
-            db,
-            session_id,
-            from_statuses,
-            status=SessionStatus.FAILED,
-            failure_reason=reason,
-            start_deadline_at=None,
+    The row changes (to `to`, with `values`) only if its status is still one of the "from"
+    statuses SESSION_LIFECYCLE allows for `to`, narrowed to `only_from` when given; False if
+    it is not (someone else moved it first). A move the table lacks raises IllegalTransition
+    before anything is written.
+    """
+    from_statuses = SESSION_LIFECYCLE.sources(to, only_from)
+    return await _update_if(db, session_id, from_statuses, status=to, **values)
+
+
+async def update_session_while(
+    db: AsyncSession, session_id: int, status: SessionStatus, **values: Any
+) -> bool:
+    """Change fields of a session, never its status, only while it is still `status`.
+
+    (E.g. a pending session's deadline.) False if the session has moved on meanwhile.
+    """
+    return await _update_if(db, session_id, [status], **values)
+
+
+async def _update_if(
+    db: AsyncSession, session_id: int, from_statuses: Iterable[str], **values: Any
+) -> bool:
+    values.setdefault("updated_at", utcnow())
+    result = await db.execute(
+        update(ChargingSession)
+        .where(
+            col(ChargingSession.id) == session_id,
+            col(ChargingSession.status).in_(sorted(from_statuses)),
         )
-        return reason if changed else None
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def _fail(
+    db: AsyncSession, session_id: int, only_from: Iterable[SessionStatus], reason: str
+) -> str | None:
+    """`failed` with `reason` (a move_session); the reason, or None if it had moved on."""
+    changed = await move_session(
+        db,
+        session_id,
+        SessionStatus.FAILED,
+        only_from,
+        failure_reason=reason,
+        start_deadline_at=None,
+    )
+    return reason if changed else None
 
 
 def _is_virtual(id_tag: str, tag: IdTag | None) -> bool:
@@ -1184,6 +1211,8 @@ __all__ = [
     "Sample",
     "StartOutcome",
     "StopOutcome",
+    "move_session",
     "session_cost",
+    "update_session_while",
     "virtual_id_tag",
 ]

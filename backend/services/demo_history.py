@@ -31,9 +31,9 @@ from backend.models import (
     Tariff,
 )
 from backend.services.charging import session_cost, virtual_id_tag
-from backend.services.invoices import STOCKHOLM
 from backend.services.pricing import FREE, TariffSnapshot, for_plan
 from backend.services.seed import DEMO_NETWORK_FILE
+from backend.timezones import STOCKHOLM
 
 DC_FROM_KW = 50.0
 # Relative chance of a start in each local hour of day.

@@ -12,6 +12,7 @@ from sqlmodel import col, select
 from backend.models import Driver, IdTag
 from backend.services.errors import ConflictError, InvalidFieldError, NotFoundError
 from backend.services.phones import InvalidPhoneNumberError, to_e164
+from backend.services.rows import get_or_404
 
 
 def mask_tag(value: str | None) -> str:
@@ -41,10 +42,7 @@ def _phone_or_error(raw: str | None, region: str) -> str | None:
 
 
 async def get_driver(db: AsyncSession, driver_id: int) -> Driver:
-    driver = await db.get(Driver, driver_id)
-    if driver is None:
-        raise NotFoundError(f"driver {driver_id} not found")
-    return driver
+    return await get_or_404(db, Driver, driver_id, "driver")
 
 
 async def list_drivers(db: AsyncSession) -> Sequence[Driver]:

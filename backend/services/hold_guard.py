@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, func, select
 
 from backend.db import utcnow
+from backend.lifecycles import LIVE_SESSION_STATUSES
 from backend.models import (
     ChargingSession,
     Connector,
@@ -59,7 +60,7 @@ log = logging.getLogger(__name__)
 
 HOLD_CAP_WINDOW = timedelta(minutes=2)
 RETRY_AFTER = 30.0  # seconds between stop requests while the charge goes on
-GUARDED = (SessionStatus.CHARGING, SessionStatus.STOPPING)  # a STOPPING one may never stop
+GUARDED = LIVE_SESSION_STATUSES  # a STOPPING one may never stop
 CLAIM_SOURCE = "hold_cap"  # processed_event.source: "the driver was told" for a session
 # A connector without a known rating is taken to be a fast DC charger.
 DEFAULT_MAX_POWER_W = 150_000.0

@@ -16,15 +16,15 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from backend.models import Billing, Charger, ChargingSession, Driver, SessionStatus, Station
+from backend.lifecycles import BILLED_SESSION_STATUSES
+from backend.models import Billing, Charger, ChargingSession, Driver, Station
 from backend.services.usage import FIRST_DAY, LAST_DAY
+from backend.timezones import STOCKHOLM
 
-STOCKHOLM = ZoneInfo("Europe/Stockholm")
 COLUMNS = [
     "driver_id",
     "driver_name",
@@ -41,7 +41,7 @@ COLUMNS = [
 ]
 # A session under meter review is billed its plausible amount until an operator decides
 # (backend/services/meter_review.py); then it is `completed` at the decided cost.
-BILLED_STATUSES = (SessionStatus.COMPLETED, SessionStatus.NEEDS_REVIEW)
+BILLED_STATUSES = BILLED_SESSION_STATUSES
 
 
 def session_day(session: ChargingSession) -> date:

@@ -24,6 +24,7 @@ from sqlmodel import col, select
 
 from backend.db import utcnow
 from backend.models import ChargingSession, Payment, PaymentStatus, SessionStatus
+from backend.services.charging import move_session
 from backend.services.errors import ConflictError, NotFoundError
 from backend.services.events import SessionReviewed
 from backend.services.pricing import FREE, TariffSnapshot, compute_cost
@@ -127,24 +128,19 @@ async def decide(
     billed_before = session.cost_minor or 0
     now = utcnow()
     # Compare-and-set: of two operators deciding at once, one wins and the other gets 409.
-    claimed = await db.execute(
-        update(ChargingSession)
-        .where(
-            col(ChargingSession.id) == session_id,
-            col(ChargingSession.status) == SessionStatus.NEEDS_REVIEW,
-        )
-        .values(
-            status=SessionStatus.COMPLETED,
-            energy_wh=energy,
-            cost_minor=cost.total_minor,
-            cost_breakdown=cost.to_json(),
-            reviewed_at=now,
-            reviewed_by=reviewer[:254],
-            updated_at=now,
-        )
-        .execution_options(synchronize_session=False)
+    claimed = await move_session(
+        db,
+        session_id,
+        SessionStatus.COMPLETED,
+        only_from=[SessionStatus.NEEDS_REVIEW],
+        energy_wh=energy,
+        cost_minor=cost.total_minor,
+        cost_breakdown=cost.to_json(),
+        reviewed_at=now,
+        reviewed_by=reviewer[:254],
+        updated_at=now,
     )
-    if not claimed.rowcount:  # type: ignore[attr-defined]
+    if not claimed:
         await db.rollback()
         raise ConflictError(f"session {session_id} was decided already")
     uncollected = 0

@@ -20,6 +20,7 @@ from backend.services import charger_keys, codes
 from backend.services.errors import CommandFailedError, ConflictError, NotFoundError
 from backend.services.passwords import hash_password
 from backend.services.ports import ChargerCommands, CommandStatus
+from backend.services.rows import get_or_404
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +70,7 @@ def _key_hash(charger_id: str, key: str, pepper: bytes | None) -> str:
 
 
 async def get_station(db: AsyncSession, station_id: int) -> Station:
-    station = await db.get(Station, station_id)
-    if station is None:
-        raise NotFoundError(f"station {station_id} not found")
-    return station
+    return await get_or_404(db, Station, station_id, "station")
 
 
 async def list_stations(db: AsyncSession) -> Sequence[Station]:

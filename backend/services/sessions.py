@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from backend.models import ChargingSession
-from backend.services.errors import NotFoundError
+from backend.services.rows import get_or_404
 
 
 async def list_sessions(
@@ -29,7 +29,4 @@ async def list_sessions(
 
 
 async def get_session(db: AsyncSession, session_id: int) -> ChargingSession:
-    row = await db.get(ChargingSession, session_id)
-    if row is None:
-        raise NotFoundError(f"charging session {session_id} not found")
-    return row
+    return await get_or_404(db, ChargingSession, session_id, "charging session")

@@ -11,7 +11,7 @@ read any. Every read, claim and open is in the staff audit log (`backend.service
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
 from backend.db import utcnow
+from backend.lifecycles import CONVERSATION_LIFECYCLE
 from backend.models import (
     Charger,
     ChargingSession,
@@ -100,14 +101,27 @@ async def note(db: AsyncSession, conversation_id: int, staff: StaffUser, text: s
     )
 
 
-async def _compare_and_set(
-    db: AsyncSession, conversation_id: int, condition: Any, values: dict[str, Any]
+async def _move(
+    db: AsyncSession,
+    conversation_id: int,
+    to: ConversationMode,
+    only_from: Mapping[ConversationMode, Any],
+    values: dict[str, Any],
 ) -> bool:
-    """One UPDATE guarded by `condition`: a concurrent change makes it match no row."""
+    """The mode change of a conversation: one UPDATE to `to`, with `values`, compare-and-set.
+
+    `only_from` maps each mode the row may be in to what else must hold in it (who holds
+    it); each must be a move CONVERSATION_LIFECYCLE allows (IllegalTransition, writing
+    nothing, otherwise). A concurrent change makes the UPDATE match no row: False.
+    """
+    CONVERSATION_LIFECYCLE.sources(to, only_from)
+    condition = or_(
+        *(and_(col(Conversation.mode) == mode, guard) for mode, guard in only_from.items())
+    )
     result: CursorResult[Any] = await db.execute(  # type: ignore[assignment]
         update(Conversation)
         .where(col(Conversation.id) == conversation_id, condition)
-        .values(**values, version=col(Conversation.version) + 1, updated_at=utcnow())
+        .values(**values, mode=to, version=col(Conversation.version) + 1, updated_at=utcnow())
     )
     return result.rowcount == 1
 
@@ -120,14 +134,12 @@ async def claim(db: AsyncSession, conversation_id: int, staff: StaffUser) -> Non
     when another agent holds it (they were first).
     """
     assert staff.id is not None
-    queued = and_(
-        col(Conversation.mode) == ConversationMode.WAITING, col(Conversation.assigned_to).is_(None)
-    )
-    mine = and_(
-        col(Conversation.mode) == ConversationMode.AGENT, col(Conversation.assigned_to) == staff.id
-    )
-    values = {"assigned_to": staff.id, "mode": ConversationMode.AGENT}
-    if not await _compare_and_set(db, conversation_id, or_(queued, mine), values):
+    queued_or_mine = {
+        ConversationMode.WAITING: col(Conversation.assigned_to).is_(None),
+        ConversationMode.AGENT: col(Conversation.assigned_to) == staff.id,
+    }
+    values = {"assigned_to": staff.id}
+    if not await _move(db, conversation_id, ConversationMode.AGENT, queued_or_mine, values):
         await db.rollback()
         conversation = await db.get(Conversation, conversation_id)
         if conversation is None:
@@ -195,18 +207,14 @@ async def release(
             f"the driver wrote {len(waiting)} message(s) nobody answered ({shown}): answer "
             f"them, or release acknowledging them (seen_unanswered={len(waiting)})"
         )
-    held_by_me = and_(
-        col(Conversation.assigned_to) == staff.id,
-        col(Conversation.mode) == ConversationMode.AGENT,
-    )
+    held_by_me = {ConversationMode.AGENT: col(Conversation.assigned_to) == staff.id}
     values = {
         "assigned_to": None,
-        "mode": ConversationMode.BOT,
         "waiting_since": None,
         "state": None,  # no question the bot asked before the agent came is still open
         **NOT_ESCALATED,
     }
-    if not await _compare_and_set(db, conversation_id, held_by_me, values):
+    if not await _move(db, conversation_id, ConversationMode.BOT, held_by_me, values):
         await db.rollback()
         raise ConflictError("the conversation changed meanwhile; reload it")
     await note(db, conversation_id, staff, "released the conversation to the bot")
@@ -216,18 +224,9 @@ async def release(
 async def close(db: AsyncSession, conversation_id: int, staff: StaffUser) -> None:
     """Done: back to the bot and out of the queue; only by the staff member holding it."""
     await _held(db, conversation_id, staff, "close it")
-    held_by_me = and_(
-        col(Conversation.assigned_to) == staff.id,
-        col(Conversation.mode) == ConversationMode.AGENT,
-    )
-    values = {
-        "assigned_to": None,
-        "mode": ConversationMode.BOT,
-        "waiting_since": None,
-        "state": None,
-        **NOT_ESCALATED,
-    }
-    if not await _compare_and_set(db, conversation_id, held_by_me, values):
+    held_by_me = {ConversationMode.AGENT: col(Conversation.assigned_to) == staff.id}
+    values = {"assigned_to": None, "waiting_since": None, "state": None, **NOT_ESCALATED}
+    if not await _move(db, conversation_id, ConversationMode.BOT, held_by_me, values):
         await db.rollback()
         raise ConflictError("the conversation changed meanwhile; reload it")
     await note(db, conversation_id, staff, "closed the conversation")
@@ -275,6 +274,7 @@ async def escalate(
             _note_escalation(db, conversation, reason, detail, session_id, utcnow())
         return False
     assert conversation.id is not None
+    CONVERSATION_LIFECYCLE.check(conversation.mode, ConversationMode.WAITING)
     now = utcnow()
     conversation.mode = ConversationMode.WAITING
     conversation.waiting_since = now

@@ -1,13 +1,21 @@
-"""The demo chat in a terminal: the same engine on a third channel, `console`."""
+"""The demo's chats in a terminal: the engine on a third channel, `console`, or as a phone.
+
+`ConsoleChat` is channel `console`; `SmsConsole` (`chargebot demo --sms <number>`) is that
+phone on channel sms, through the SMS grammar and pages.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import re
+import secrets
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TextIO
 
+from bot.adapters.sms import SmsConversations
+from bot.adapters.sms.grammar import is_reserved
+from bot.adapters.sms.text import segments
 from bot.messages import ChannelUser, Choice, Inbound, Reply
 
 LOCATION = re.compile(r"^@\s*(-?\d+(?:\.\d+)?)\s*[, ]\s*(-?\d+(?:\.\d+)?)\s*$")
@@ -88,6 +96,52 @@ class ConsoleChat:
             text, _ = render(replies)
             if text:
                 self._print(_indent(text))
+
+
+class SmsConsole:
+    """`chargebot demo --sms <number>`: the terminal as that phone, through the SMS grammar."""
+
+    def __init__(
+        self, conversations: SmsConversations, phone: str, out: TextIO = sys.stdout
+    ) -> None:
+        self._conversations = conversations
+        self._phone = phone
+        self._out = out
+
+    def _print(self, text: str) -> None:
+        self._out.write(_indent(text) + "\n")
+        self._out.flush()
+
+    async def deliver(self, address: str, replies: Sequence[Reply]) -> None:
+        """The outbox sender for channel sms: notifications rendered as the SMS would be."""
+        text = await self._conversations.outbound(address, replies)
+        if text:
+            self._print(f"[sms, {segments(text)} segment(s)]\n{text}")
+
+    async def run(self, lines: TextIO = sys.stdin) -> None:
+        interactive = lines.isatty()
+        if interactive:
+            self._print("(SMS commands: MENY, LADDA <kod>, AVSLUTA, 1/2 for choices, Ctrl-D)")
+        read_line = await _line_reader(lines)
+        while True:
+            if interactive:
+                self._out.write("sms> ")
+                self._out.flush()
+            line = await read_line()
+            if not line:
+                return
+            if not line.strip():
+                continue
+            if not interactive:
+                self._out.write(f"sms> {line.rstrip()}\n")
+            message_id = f"console-{secrets.token_hex(8)}"
+            text = await self._conversations.handle(self._phone, line, message_id)
+            if is_reserved(line):
+                self._print("[a Twilio keyword: Twilio answers it, chargebot stays silent]")
+            elif not text and await self._conversations.opted_out(self._phone):
+                self._print("[opted out: Twilio delivers nothing to this phone until START]")
+            if text:
+                self._print(f"[{segments(text)} segment(s)]\n{text}")
 
 
 async def _line_reader(lines: TextIO) -> Callable[[], Awaitable[str]]:

@@ -30,8 +30,7 @@ import logging
 import re
 import secrets
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -62,6 +61,7 @@ from telegram.request import BaseRequest
 from backend.settings import Settings
 from bot.engine import Engine
 from bot.i18n import language_of
+from bot.keyed_locks import KeyedLocks
 from bot.messages import ChannelUser, Inbound, Reply
 from bot.outbox import Outbox
 
@@ -235,31 +235,10 @@ class LiveMessages:
         self._items.pop((chat_id, key), None)
 
 
-class ChatLocks:
-    """One asyncio lock per chat, dropped when nobody holds or waits for it."""
-
-    def __init__(self) -> None:
-        self._locks: dict[int, tuple[asyncio.Lock, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, chat_id: int) -> AsyncIterator[None]:
-        lock, users = self._locks.get(chat_id, (asyncio.Lock(), 0))
-        self._locks[chat_id] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[chat_id]
-            if users <= 1:
-                del self._locks[chat_id]
-            else:
-                self._locks[chat_id] = (lock, users - 1)
-
-
 class ChatOrderedProcessor(BaseUpdateProcessor):
     """Different chats concurrently; the updates of one chat one after the other, in order."""
 
-    def __init__(self, locks: ChatLocks, max_concurrent_updates: int = 256) -> None:
+    def __init__(self, locks: KeyedLocks[int], max_concurrent_updates: int = 256) -> None:
         super().__init__(max_concurrent_updates)
         self._chat_locks = locks
 
@@ -309,7 +288,7 @@ class TelegramChannel:
         self._engine = engine
         self._outbox = outbox
         self._retry_first = retry_first
-        self._locks = ChatLocks()
+        self._locks: KeyedLocks[int] = KeyedLocks()  # one per chat
         self._live = LiveMessages()
         self._boot_task: asyncio.Task[None] | None = None
         self._stopped = False
@@ -543,9 +522,9 @@ async def start_telegram(
     if not settings.telegram_bot_token:
         log.info("TELEGRAM_BOT_TOKEN is empty; the Telegram channel is off")
         return None
-    engine = app.state.engine
+    engine = app.state.chat_engine
     if not isinstance(engine, Engine):
-        raise TypeError("app.state.engine must be the conversation engine")
+        raise TypeError("app.state.chat_engine must be the conversation engine")
     channel = TelegramChannel(
         settings,
         engine,

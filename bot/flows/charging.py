@@ -6,12 +6,14 @@ from collections import defaultdict
 
 from sqlmodel import col, select
 
+from backend.lifecycles import AWAITING_START_STATUSES, BILLED_SESSION_STATUSES
 from backend.models import ACTIVE_SESSION_STATUSES, Charger, ChargingSession, Connector, Station
 from backend.services.errors import ConflictError
 from backend.services.invoices import Month, session_day
 from backend.services.ports import CommandStatus
+from backend.timezones import STOCKHOLM
 from bot.context import Context
-from bot.flows.sessions_text import STOCKHOLM, status_text
+from bot.flows.sessions_text import status_text
 from bot.formatting import kronor, kwh
 from bot.messages import Reply
 
@@ -60,7 +62,7 @@ async def stop(ctx: Context) -> list[Reply]:
         if ctx.conversation.channel == "sms":  # "STOPP" may have meant "no more texts"
             return [ctx.reply(f"{ctx.t('stop_none')} {ctx.t('sms_optout_hint')}")]
         return [ctx.reply(ctx.t("stop_none"))]
-    if session.status in {"pending", "starting"}:
+    if session.status in AWAITING_START_STATUSES:
         return [ctx.reply(ctx.t("stop_not_started"))]
     await ctx.db.commit()
     try:
@@ -83,7 +85,7 @@ async def history(ctx: Context) -> list[Reply]:
             .where(
                 col(ChargingSession.driver_id) == ctx.driver.id,
                 # under meter review: billed its plausible amount so far, as on the invoice
-                col(ChargingSession.status).in_(["completed", "needs_review"]),
+                col(ChargingSession.status).in_(BILLED_SESSION_STATUSES),
             )
             # the latest to end first (imported or operator-started sessions may have older ids)
             .order_by(col(ChargingSession.stopped_at).desc(), col(ChargingSession.id).desc())

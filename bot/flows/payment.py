@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import stripe
-
 from backend.models import Billing
+from backend.services.ports import PaymentGatewayError
 from backend.services.pricing import MEMBER_PLAN
 from bot.context import Context
 from bot.formatting import kronor
@@ -19,8 +18,8 @@ async def card(ctx: Context) -> list[Reply]:
         return [ctx.reply(ctx.t("card_invoice_account"))]
     await ctx.db.commit()  # the conversation state, before the slow part
     try:
-        url = await payments.card_setup_link(ctx.driver.id)
-    except stripe.StripeError:
+        url = await payments.card_setup_link(ctx.driver.id, channel=ctx.conversation.channel)
+    except PaymentGatewayError:
         return [ctx.reply(ctx.t("payment_unavailable"))]
     return [ctx.reply(ctx.t("card_link"), links=[Link(ctx.t("card_button"), url)])]
 
@@ -40,8 +39,8 @@ async def member(ctx: Context) -> list[Reply]:
         return [ctx.reply(ctx.t("member_already"))]
     await ctx.db.commit()  # the conversation state, before the slow part
     try:
-        url = await payments.member_link(ctx.driver.id)
-    except stripe.StripeError:
+        url = await payments.member_link(ctx.driver.id, channel=ctx.conversation.channel)
+    except PaymentGatewayError:
         return [ctx.reply(ctx.t("payment_unavailable"))]
     text = ctx.t(
         "member_link",

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
-from backend.models import Billing, ChargingSession, Station
+from backend.lifecycles import AWAITING_START_STATUSES
+from backend.models import Billing, ChargingSession, SessionStatus, Station
 from backend.services.charging import session_cost
+from backend.services.payments import DEMO_PAYMENT_METHOD
 from backend.services.pricing import TariffSnapshot
-from backend.services.test_payments import TEST_METHOD
+from backend.timezones import STOCKHOLM
 from bot.formatting import billed_minutes, duration, kronor, kwh
 from bot.i18n import t
-
-STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
 
 def status_text(lang: str, session: ChargingSession, station: Station | None) -> str:
     name = station.name if station else session.charger_id
-    if session.status in {"pending", "starting"}:
+    if session.status in AWAITING_START_STATUSES:
         return t(lang, "status_starting", station=name)
-    if session.status == "stopping":
+    if session.status == SessionStatus.STOPPING:
         return t(lang, "status_stopping", station=name)
     cost = session_cost(session)
     power = (session.power_w or 0) / 1000
@@ -113,7 +111,7 @@ def payment_lines(
     Only a `captured` hold is "paid"; one still held is "to be charged" (the capture runs
     alongside the receipt and may be refused). The demo's test payment never says "card".
     """
-    test = method == TEST_METHOD
+    test = method == DEMO_PAYMENT_METHOD
     if held_minor > 0:
         if cost_minor <= 0:
             return t(lang, "receipt_nothing_taken_test" if test else "receipt_nothing_taken")

@@ -20,7 +20,6 @@ from backend.services.payments import (
     PaymentUnavailableError,
 )
 from backend.services.ports import CommandStatus
-from backend.services.test_payments import TestPayments
 from bot.context import Context
 from bot.flows.find import type_label
 from bot.flows.pricing_text import full_price
@@ -124,7 +123,7 @@ async def confirm(ctx: Context, code: str) -> list[Reply]:
             return [ctx.reply(ctx.t("card_missing"))]
     elif ctx.driver.billing == Billing.PAY_PER_SESSION and ctx.services.payments is not None:
         return await _pay_then_start(ctx, connector, charger, station)
-    elif ctx.driver.billing == Billing.PAY_PER_SESSION and ctx.services.test_payments is not None:
+    elif ctx.driver.billing == Billing.PAY_PER_SESSION and ctx.services.demo_payments is not None:
         return await _pay_then_start(ctx, connector, charger, station, test=True)
     elif ctx.driver.billing == Billing.CARD_ON_FILE and ctx.services.payments is not None:
         if _card_missing(ctx):
@@ -166,9 +165,7 @@ async def _pay_then_start(
     test: bool = False,
 ) -> list[Reply]:
     """Hold the connector and send the payment page; the charger starts once Stripe holds."""
-    payments: PaymentService | TestPayments | None = (
-        ctx.services.test_payments if test else ctx.services.payments
-    )
+    payments: PaymentService | None = ctx.services.demo_payments if test else ctx.services.payments
     assert payments is not None and ctx.driver.id is not None
     await ctx.db.commit()  # the conversation state, before the slow part
     try:

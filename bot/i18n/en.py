@@ -275,7 +275,7 @@ STRINGS: dict[str, str] = {
     "test_payment_note": "DEMO: test payment, no real money.",
     "stale_choice": "That button no longer applies. Type /help to see what I can do.",
     "agent_holds": "A colleague from support will answer you here.",
-    # SMS (bot/adapters/sms.py): commands are words, choices are numbered.
+    # SMS (bot/adapters/sms/): commands are words, choices are numbered.
     "sms_no_account": (
         "To charge by text you need an account paid by invoice or a saved card. Write "
         "SUPPORT and we'll help you get one. Nothing has been started."

@@ -275,7 +275,7 @@ STRINGS: dict[str, str] = {
     "test_payment_note": "DEMO: testbetalning, inga riktiga pengar.",
     "stale_choice": "Den knappen gäller inte längre. Skriv /help för att se vad jag kan.",
     "agent_holds": "En kollega från supporten svarar dig här.",
-    # SMS (bot/adapters/sms.py): commands are words, choices are numbered.
+    # SMS (bot/adapters/sms/): commands are words, choices are numbered.
     "sms_no_account": (
         "För att ladda via sms behöver du ett konto med faktura eller sparat kort. Skriv "
         "SUPPORT så hjälper vi dig att skaffa ett. Inget har startats."

@@ -10,7 +10,7 @@ from fastapi.responses import Response
 
 from backend.api.deps import SessionDep
 from backend.services import audit
-from backend.services.usage import STOCKHOLM
+from backend.timezones import STOCKHOLM
 
 router = APIRouter(tags=["audit"])
 DEFAULT_DAYS = 30

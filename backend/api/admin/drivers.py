@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-import stripe
-from fastapi import APIRouter, HTTPException, Request, status
+from fastapi import APIRouter, HTTPException, status
 from sqlmodel import col, select
 
-from backend.api.deps import IdPath, SessionDep, SettingsDep
+from backend.api.deps import IdPath, OutboundDep, PaymentsDep, SessionDep, SettingsDep
 from backend.api.schemas import (
     DriverCreate,
     DriverPublic,
@@ -19,10 +18,8 @@ from backend.api.schemas import (
 )
 from backend.models import Conversation, Driver, IdTag
 from backend.services import drivers
-from backend.services.payments import PaymentService
-from bot.i18n import t
-from bot.messages import Link, Reply
-from bot.outbox import Outbox
+from backend.services.outbound import Recipient, send_card_link
+from backend.services.ports import PaymentGatewayError
 
 router = APIRouter(prefix="/drivers", tags=["drivers"])
 
@@ -83,8 +80,9 @@ async def update_id_tag(
 @router.post("/{driver_id}/card-link")
 async def card_link(
     driver_id: IdPath,
-    request: Request,
     db: SessionDep,
+    payments: PaymentsDep,
+    outbound: OutboundDep,
     send: Literal["sms", "telegram"] | None = None,
 ) -> dict[str, str]:
     """Support's way to a driver's card-saving page (Stripe Checkout, setup mode).
@@ -92,25 +90,22 @@ async def card_link(
     With `send=sms` the link goes to the driver's phone (to open on any device), with
     `send=telegram` to their Telegram chat; without, the URL is returned to pass on by hand.
     """
-    payments: PaymentService | None = getattr(request.app.state, "payments", None)
     if payments is None:
         raise HTTPException(status_code=409, detail="card payments are not configured")
     driver = await drivers.get_driver(db, driver_id)  # 404 for an unknown driver
     address = await _address_on(db, driver, send) if send else None
     language = driver.language
     await db.rollback()  # the link is stored in its own transaction (SQLite has one writer)
-    outbox: Outbox = request.app.state.outbox
-    if send and not outbox.handles(send):
+    if send and not outbound.handles(send):
         raise HTTPException(status_code=409, detail=f"the {send} channel is not configured")
+    to = Recipient(send, address) if send and address else None
     try:
-        url = await payments.card_setup_link(driver_id)
-    except stripe.StripeError as exc:
+        link = await send_card_link(payments, outbound, driver_id, language, to)
+    except PaymentGatewayError as exc:
         raise HTTPException(status_code=502, detail=f"Stripe refused: {exc}") from exc
-    if send and address:
-        reply = Reply(t(language, "card_link"), links=(Link(t(language, "card_button"), url),))
-        await outbox.deliver(send, address, [reply])
-        return {"url": url, "sent": send}
-    return {"url": url}
+    if to is not None:
+        return {"url": link.url, "sent": to.channel}
+    return {"url": link.url}
 
 
 async def _address_on(db: SessionDep, driver: Driver, channel: str) -> str:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from pydantic import BaseModel
 
+from backend.api.deps import FaqDep
 from backend.services.errors import InvalidFieldError
-from bot.faq.matcher import FaqService
 
 router = APIRouter(prefix="/faq", tags=["faq"])
 
@@ -18,19 +18,13 @@ class FaqReloaded(BaseModel):
     path: str
 
 
-def _faq(request: Request) -> FaqService:
-    service: FaqService = request.app.state.engine.services.faq
-    return service
-
-
 @router.post("/reload")
-async def reload_faq(request: Request) -> FaqReloaded:
+async def reload_faq(faq: FaqDep) -> FaqReloaded:
     """Re-read data/faq.yaml (or FAQ_FILE); a broken file is refused and the old one kept."""
-    service = _faq(request)
     try:
-        index = await asyncio.to_thread(service.reload)
+        entries = await asyncio.to_thread(faq.reload)
     except (ValueError, OSError) as error:
         raise InvalidFieldError(
             "faq_file", f"FAQ not reloaded, the old one is kept: {error}"
         ) from error
-    return FaqReloaded(entries=len(index.entries), path=str(service.path))
+    return FaqReloaded(entries=entries, path=faq.path)

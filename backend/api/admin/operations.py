@@ -4,32 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.api.admin.sessions import session_public
-from backend.api.deps import IdPath, SessionDep
+from backend.api.deps import ChargingDep, CommandsDep, IdPath, SessionDep
 from backend.api.schemas import DbId, IdTagValue, SessionPublic
 from backend.services import network
-from backend.services.charging import ChargingService
 from backend.services.errors import CommandFailedError
-from backend.services.ports import ChargerCommands, CommandResult, CommandStatus
+from backend.services.ports import CommandResult, CommandStatus
 
 router = APIRouter(tags=["operations"])
 
 
-def _charging(request: Request) -> ChargingService:
-    service: ChargingService = request.app.state.charging
-    return service
-
-
-def _commands(request: Request) -> ChargerCommands:
-    commands: ChargerCommands = request.app.state.commands
-    return commands
-
-
-ChargingDep = Annotated[ChargingService, Depends(_charging)]
-CommandsDep = Annotated[ChargerCommands, Depends(_commands)]
 ConnectorNumber = Annotated[int, Field(ge=0, le=99)]
 
 

@@ -8,24 +8,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import stripe
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from sqlmodel import col, select
 
-from backend.api.deps import BearerDep, SessionDep, SettingsDep
+from backend.api.deps import PaymentsDep, ReviewerDep, SessionDep
 from backend.api.schemas import (
     PaymentPublic,
     RefundRequest,
     SessionAdminPublic,
     SessionReviewIn,
 )
-from backend.models import ChargingSession, Payment, SessionStatus, StaffUser
+from backend.models import ChargingSession, Payment, SessionStatus
 from backend.services import meter_review, sessions
-from backend.services.payments import PaymentService
-from backend.services.staff import staff_id_of
-
-# reviewed_by of a decision made with the admin token (the staff audit names it so too).
-ADMIN_TOKEN_ACTOR = "admin-token"
+from backend.services.ports import PaymentGatewayError
 
 router = APIRouter(prefix="/sessions", tags=["sessions"])
 
@@ -66,31 +61,20 @@ async def get_session(session_id: int, db: SessionDep) -> SessionAdminPublic:
 
 @router.post("/{session_id}/refund")
 async def refund_session(
-    session_id: int, body: RefundRequest, request: Request, db: SessionDep
+    session_id: int, body: RefundRequest, db: SessionDep, payments: PaymentsDep
 ) -> SessionAdminPublic:
     """Refund the card payment, fully (no amount) or partly; never more than was captured."""
-    payments: PaymentService | None = getattr(request.app.state, "payments", None)
     if payments is None:
         raise HTTPException(status_code=409, detail="card payments are not configured")
     await sessions.get_session(db, session_id)  # 404 for an unknown session
     await db.rollback()  # the refund writes in its own transaction (SQLite has one writer)
     try:
         await payments.refund(session_id, body.amount_minor)
-    except stripe.StripeError as exc:
+    except PaymentGatewayError as exc:
         raise HTTPException(status_code=502, detail=f"Stripe refused the refund: {exc}") from exc
     row = await sessions.get_session(db, session_id)
     await db.refresh(row)
     return session_public(row, await _payment(db, session_id))
-
-
-async def reviewer(settings: SettingsDep, db: SessionDep, credentials: BearerDep) -> str:
-    """Who decides: the operator's email, else the admin token (the router let them in)."""
-    if credentials is not None:
-        staff_id = staff_id_of(settings.secret_key, credentials.credentials)
-        staff = await db.get(StaffUser, staff_id) if staff_id is not None else None
-        if staff is not None:
-            return staff.email
-    return ADMIN_TOKEN_ACTOR
 
 
 @router.post("/{session_id}/review")
@@ -99,7 +83,7 @@ async def review_session(
     body: SessionReviewIn,
     request: Request,
     db: SessionDep,
-    who: Annotated[str, Depends(reviewer)],
+    who: ReviewerDep,
 ) -> SessionAdminPublic:
     """Decide on a session under meter review: it becomes `completed` at the chosen energy.
 

@@ -10,7 +10,7 @@ from sqlmodel import col, select
 
 from backend.api.deps import IdPath, SessionDep
 from backend.models import StaffUser
-from backend.services.errors import NotFoundError
+from backend.services.rows import get_or_404
 from backend.services.staff import create_staff
 
 router = APIRouter(prefix="/staff", tags=["staff"])
@@ -56,9 +56,7 @@ async def list_staff(db: SessionDep) -> list[StaffOut]:
 @router.patch("/{staff_id}")
 async def update_staff(staff_id: IdPath, body: StaffPatch, db: SessionDep) -> StaffOut:
     """Deactivate (or reactivate) an account: its tokens and console session stop working."""
-    staff = await db.get(StaffUser, staff_id)
-    if staff is None:
-        raise NotFoundError(f"staff user {staff_id} not found")
+    staff = await get_or_404(db, StaffUser, staff_id, "staff user")
     staff.active = body.active
     await db.commit()
     await db.refresh(staff)

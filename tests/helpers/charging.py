@@ -1,22 +1,33 @@
-"""Helpers for end-to-end charging tests: polling, a priced station, a running simulator."""
+"""Helpers for end-to-end charging tests: a priced station, a running simulator."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator
+from typing import Any, TypedDict
 
 import httpx
 
 from backend.chargers.simulator import SimulatedChargePoint, SimulatorConfig
 from backend.services.events import SessionEvent
-from tests.conftest import LiveServer
-from tests.factories import charger_key, make_charger, make_driver, make_station
+from tests.helpers.factories import charger_key, make_charger, make_driver, make_station
+from tests.helpers.server import LiveServer
+from tests.helpers.waiting import eventually
 
-T = TypeVar("T")
 
-TARIFF = {
+class TariffBody(TypedDict):
+    """The body of PUT /admin/stations/{id}/tariff."""
+
+    currency: str
+    price_per_kwh_minor: int
+    price_per_minute_minor: int
+    session_fee_minor: int
+    idle_fee_per_minute_minor: int
+    idle_grace_minutes: int
+
+
+TARIFF: TariffBody = {
     "currency": "SEK",
     "price_per_kwh_minor": 450,
     "price_per_minute_minor": 0,
@@ -24,21 +35,6 @@ TARIFF = {
     "idle_fee_per_minute_minor": 200,
     "idle_grace_minutes": 15,
 }
-
-
-async def eventually(
-    probe: Callable[[], Awaitable[T]], check: Callable[[T], bool], within: float = 15
-) -> T:
-    """Poll `probe` until `check` holds; fail with the last value seen."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while True:
-        value = await probe()
-        if check(value):
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {within} s; last value: {value!r}")
-        await asyncio.sleep(0.05)
 
 
 async def priced_charger(http: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -11,8 +10,13 @@ from typing import Any
 from fastapi import FastAPI
 
 from bot.messages import ChannelUser, Inbound, Reply
+from tests.helpers.factories import make_driver
+from tests.helpers.server import LiveServer
+from tests.helpers.waiting import eventually
 
 _ids = itertools.count(1)
+
+PHONE = "+46701234567"
 
 
 @dataclass
@@ -41,7 +45,7 @@ class ChatDriver:
         inbound = Inbound(
             self.channel, self.address, user=self.user, message_id=f"m{next(_ids)}", **fields
         )
-        replies: list[Reply] = await self.app.state.engine.handle(inbound)
+        replies: list[Reply] = await self.app.state.chat_engine.handle(inbound)
         return replies
 
     async def notifications(self) -> list[Reply]:
@@ -77,14 +81,25 @@ def chat_driver(
 
 
 async def wait_for_text(driver: ChatDriver, fragment: str, within: float = 15) -> str:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + within
-    while loop.time() < deadline:
+    """The first notification in the driver's inbox containing `fragment` (waits for it)."""
+
+    async def matching() -> list[str]:
         await driver.app.state.notifier.drain()
-        for reply in driver.inbox:
-            if fragment in reply.text:
-                return reply.text
-        await asyncio.sleep(0.05)
-    raise AssertionError(
-        f"no notification containing {fragment!r}: {[r.text for r in driver.inbox]}"
+        return [reply.text for reply in driver.inbox if fragment in reply.text]
+
+    try:
+        found = await eventually(matching, bool, within)
+    except AssertionError:
+        raise AssertionError(
+            f"no notification containing {fragment!r}: {[r.text for r in driver.inbox]}"
+        ) from None
+    return found[0]
+
+
+async def invoice_driver(
+    live: LiveServer, phone: str = PHONE, language: str = "sv"
+) -> dict[str, Any]:
+    """A driver billed by invoice (a confirmed start goes straight to the charger)."""
+    return await make_driver(
+        live.http, name="Anna", phone=phone, billing="invoice", language=language
     )

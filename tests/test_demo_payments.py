@@ -6,9 +6,10 @@ import pytest
 
 from backend.models import Payment
 from backend.settings import Settings
-from tests.charging_helpers import eventually, priced_charger, session_of, simulator
-from tests.chat_helpers import chat_driver, text_of, wait_for_text
-from tests.conftest import LiveServer
+from tests.helpers.charging import priced_charger, session_of, simulator
+from tests.helpers.chat import chat_driver, text_of, wait_for_text
+from tests.helpers.server import LiveServer
+from tests.helpers.waiting import eventually
 
 
 @pytest.fixture
@@ -22,7 +23,9 @@ async def _payment(live: LiveServer, session_id: int) -> Payment:
     from sqlmodel import select
 
     async with live.app.state.sessions() as db:
-        payment = await db.scalar(select(Payment).where(Payment.session_id == session_id))
+        payment: Payment | None = await db.scalar(
+            select(Payment).where(Payment.session_id == session_id)
+        )
         assert payment is not None
         return payment
 
@@ -97,7 +100,7 @@ async def test_a_cost_above_the_test_hold_is_a_payment_problem_for_support(
     live: LiveServer,
 ) -> None:
     """As with Stripe: what the hold did not cover is flagged and the chat is queued."""
-    live.app.state.test_payments.hold_amount_minor = 100  # 1 kr: the 5 kr start fee is more
+    live.app.state.demo_payments.hold_amount_minor = 100  # 1 kr: the 5 kr start fee is more
     charger = await priced_charger(live.http)
     code = charger["connectors"][0]["code"]
     walk_in = chat_driver(live.app, phone="+46705550101")

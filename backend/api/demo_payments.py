@@ -1,4 +1,8 @@
-"""/demo/pay/{session}: the clearly labelled local test payment page of the demo."""
+"""/demo/pay/{session}: the clearly labelled test payment page of the demo.
+
+The page of the demo's payment gateway (backend/payments/demo_gateway.py): the driver's
+answer goes to the payment service, which holds, starts and settles as with Stripe.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,9 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.responses import HTMLResponse
 
+from backend.models import PaymentStatus
 from backend.services.errors import ConflictError, NotFoundError
-from backend.services.test_payments import TestPayments
+from backend.services.payments import PaymentService
 
 router = APIRouter(tags=["demo"], include_in_schema=False)
 
@@ -38,8 +43,8 @@ ACTIONS = """<form method="post" action="/demo/pay/{session_id}/approve" style="
 SessionId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
-def _service(request: Request) -> TestPayments:
-    service: TestPayments | None = getattr(request.app.state, "test_payments", None)
+def _service(request: Request) -> PaymentService:
+    service: PaymentService | None = getattr(request.app.state, "demo_payments", None)
     if service is None:
         raise HTTPException(status_code=404, detail="test payments exist only in the demo")
     return service
@@ -52,10 +57,12 @@ def _kr(minor: int) -> str:
 async def _render(request: Request, session_id: int) -> HTMLResponse:
     service = _service(request)
     try:
-        session, payment = await service.page(session_id)
+        session, payment = await service.own_page(session_id)
     except NotFoundError as error:
         raise HTTPException(status_code=404, detail=str(error)) from error
-    actions = ACTIONS.format(session_id=session_id) if payment.status == "pending" else ""
+    actions = (
+        ACTIONS.format(session_id=session_id) if payment.status == PaymentStatus.PENDING else ""
+    )
     return HTMLResponse(
         PAGE.format(
             session_id=session_id,
@@ -75,7 +82,7 @@ async def test_payment_page(request: Request, session_id: SessionId) -> HTMLResp
 @router.post("/demo/pay/{session_id}/approve")
 async def approve_test_payment(request: Request, session_id: SessionId) -> HTMLResponse:
     try:
-        await _service(request).approve(session_id)
+        await _service(request).approve_own_page(session_id)
     except NotFoundError as error:
         raise HTTPException(status_code=404, detail=str(error)) from error
     except ConflictError as error:
@@ -86,7 +93,7 @@ async def approve_test_payment(request: Request, session_id: SessionId) -> HTMLR
 @router.post("/demo/pay/{session_id}/cancel")
 async def cancel_test_payment(request: Request, session_id: SessionId) -> HTMLResponse:
     try:
-        await _service(request).cancel(session_id)
+        await _service(request).cancel_own_page(session_id)
     except NotFoundError as error:
         raise HTTPException(status_code=404, detail=str(error)) from error
     except ConflictError as error:

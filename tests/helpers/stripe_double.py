@@ -119,7 +119,7 @@ class RecordingStripeClient(stripe.HTTPClient):
             found["status"] = "expired"
             return _ok(found)
         if method == "POST" and parts == ["v1", "customers"]:
-            customer = {"id": f"cus_test_{next(_ids):06d}", "object": "customer"}
+            customer: dict[str, Any] = {"id": f"cus_test_{next(_ids):06d}", "object": "customer"}
             customer.update(name=params.get("name"), metadata=_nested(params, "metadata"))
             self.customers[customer["id"]] = customer
             return _ok(customer)

@@ -1,0 +1,302 @@
+"""One WebSocket connection of a simulated charge point: the CALLs the central system sends.
+
+The handlers answer at once and leave the work (starting a transaction, a reset, a reconnect
+with a new key) to a plan that runs once the CALLRESULT has gone out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+from ocpp.charge_point import camel_to_snake_case
+from ocpp.messages import CallError
+from ocpp.v16 import call_result
+from ocpp.v16.enums import (
+    Action,
+    AvailabilityStatus,
+    AvailabilityType,
+    ConfigurationStatus,
+    DataTransferStatus,
+    MessageTrigger,
+    Reason,
+    RemoteStartStopStatus,
+    ResetStatus,
+    TriggerMessageStatus,
+    UnlockStatus,
+)
+from websockets.asyncio.client import ClientConnection
+from websockets.exceptions import ConnectionClosed
+
+from backend.chargers.simulator.config import (
+    AUTHORIZATION_KEY,
+    HEARTBEAT_KEY,
+    METER_KEY,
+    TX_ATTEMPTS_KEY,
+    TX_INTERVAL_KEY,
+)
+from backend.chargers.typed_ocpp import ChargePoint, after, on
+
+if TYPE_CHECKING:
+    from backend.chargers.simulator.charge_point import SimulatedChargePoint
+
+FRAME_LENGTHS = {2: 4, 3: 3, 4: 5}  # OCPP-J MessageTypeId -> number of elements
+
+# Work for after the CALLRESULT: a coroutine the charge point runs as a task of its own.
+PlanFactory = Callable[[], Coroutine[Any, Any, Any]]
+
+
+class Session(ChargePoint):
+    """The ocpp ChargePoint for one WebSocket connection; handlers act on the simulator."""
+
+    def __init__(self, sim: SimulatedChargePoint, ws: ClientConnection) -> None:
+        timeout = sim._config.response_timeout
+        super().__init__(sim._id, ws, response_timeout=timeout, logger=sim._ocpp_log)
+        self._sim = sim
+        self._ws = ws
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.close_exc: ConnectionClosed | None = None
+        self._plans: dict[str, PlanFactory] = {}
+        self._responded = False
+
+    # ---- plumbing ---------------------------------------------------------------------------
+
+    def mark_closed(self) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+    async def close(self) -> None:
+        await self._ws.close()
+
+    async def send_text(self, text: str) -> None:
+        await self._ws.send(text)
+
+    def _plan(self, unique_id: str, factory: PlanFactory) -> None:
+        """Remember work to do once the CALLRESULT has been sent (picked up by the @after hook)."""
+        self._plans[unique_id] = factory
+
+    def _run_plan(self, unique_id: str, name: str) -> None:
+        factory = self._plans.pop(unique_id, None)
+        if factory is None or self.closed.done() or not self._sim._is_current(self):
+            return
+        self._sim._spawn(factory(), name)
+
+    async def route_message(self, raw_msg: str | bytes) -> None:
+        """Record every CALL, then route it; no frame (however broken) ends the receive loop."""
+        log = self._sim._log
+        try:
+            msg: Any = json.loads(raw_msg)
+        except (ValueError, RecursionError):
+            log.warning("%s: dropping a frame that is not JSON", self.id)
+            return
+        if (
+            not isinstance(msg, list)
+            or len(msg) < 2
+            or not isinstance(msg[0], int)
+            or isinstance(msg[0], bool)
+            or msg[0] not in FRAME_LENGTHS
+            or not isinstance(msg[1], str)
+        ):
+            log.warning("%s: dropping a frame that is not an OCPP message", self.id)
+            return
+        if msg[0] == 2:
+            if len(msg) == 4 and isinstance(msg[2], str) and msg[3] is None:
+                msg[3] = {}
+                raw_msg = json.dumps(msg)
+            if len(msg) != 4 or not isinstance(msg[2], str) or not isinstance(msg[3], dict):
+                await self._send(
+                    CallError(msg[1], "FormatViolation", "Malformed CALL", {}).to_json()
+                )
+                return
+            self._sim.received.append((msg[2], camel_to_snake_case(msg[3])))
+            if msg[2] not in self.route_map:  # answer like the library, minus its traceback log
+                known = msg[2] in Action.__members__.values()
+                code, text = (
+                    ("NotImplemented", "Request Action is recognized but not supported")
+                    if known
+                    else ("NotSupported", "Requested Action is not known by receiver")
+                )
+                details = {"cause": f"{msg[2]} is not supported by this simulator"}
+                await self._send(CallError(msg[1], code, text, details).to_json())
+                return
+        elif len(msg) != FRAME_LENGTHS[msg[0]]:
+            log.warning("%s: dropping a malformed CALLRESULT/CALLERROR", self.id)
+            return
+        self._responded = False
+        try:
+            await super().route_message(raw_msg)
+        except ConnectionClosed:
+            raise
+        except Exception:
+            # The id, not the frame: frames carry id tags and keys.
+            log.exception("%s: error while handling message %.40r", self.id, msg[1])
+            if msg[0] == 2 and not self._responded:
+                await self._send(CallError(msg[1], "InternalError", "Internal error", {}).to_json())
+
+    async def _send(self, message: str) -> None:
+        if message.startswith(("[3,", "[4,")):
+            self._responded = True
+        await super()._send(message)
+
+    # ---- CALLs from the central system ---------------------------------------------------------
+
+    @on(Action.remote_start_transaction)
+    async def on_remote_start_transaction(
+        self, id_tag: str, call_unique_id: str, connector_id: int | None = None, **_: Any
+    ) -> Any:
+        sim = self._sim
+        mode = sim._config.remote_start
+        conn = sim._pick_connector(connector_id)
+        if mode == "reject" or not sim._accepted or conn is None:
+            return call_result.RemoteStartTransaction(status=RemoteStartStopStatus.rejected)
+        if mode == "accept":
+            conn.starting = True  # reserve it now: a second RemoteStart must be rejected
+            self._plan(call_unique_id, lambda: sim._start_transaction(conn, id_tag))
+        return call_result.RemoteStartTransaction(status=RemoteStartStopStatus.accepted)
+
+    @after(Action.remote_start_transaction)
+    async def after_remote_start_transaction(self, call_unique_id: str, **_: Any) -> None:
+        self._run_plan(call_unique_id, "remote-start")
+
+    @on(Action.remote_stop_transaction)
+    async def on_remote_stop_transaction(
+        self, transaction_id: int, call_unique_id: str, **_: Any
+    ) -> Any:
+        sim = self._sim
+        conn = sim._connector_with_tx(transaction_id)
+        if conn is None:
+            return call_result.RemoteStopTransaction(status=RemoteStartStopStatus.rejected)
+        self._plan(
+            call_unique_id,
+            lambda: sim._stop_transaction(conn, Reason.remote, expect_tx=transaction_id),
+        )
+        return call_result.RemoteStopTransaction(status=RemoteStartStopStatus.accepted)
+
+    @after(Action.remote_stop_transaction)
+    async def after_remote_stop_transaction(self, call_unique_id: str, **_: Any) -> None:
+        self._run_plan(call_unique_id, "remote-stop")
+
+    @on(Action.unlock_connector)
+    async def on_unlock_connector(self, connector_id: int, call_unique_id: str, **_: Any) -> Any:
+        sim = self._sim
+        conn = sim._outlet(connector_id)
+        if conn is None:
+            return call_result.UnlockConnector(status=UnlockStatus.not_supported)
+        tx_id = conn.tx_id
+        if tx_id is not None:  # OCPP 1.6: a running transaction is stopped first
+            self._plan(
+                call_unique_id,
+                lambda: sim._stop_transaction(conn, Reason.unlock_command, expect_tx=tx_id),
+            )
+        return call_result.UnlockConnector(status=UnlockStatus.unlocked)
+
+    @after(Action.unlock_connector)
+    async def after_unlock_connector(self, call_unique_id: str, **_: Any) -> None:
+        self._run_plan(call_unique_id, "unlock")
+
+    @on(Action.reset)
+    async def on_reset(self, type: str, call_unique_id: str, **_: Any) -> Any:
+        sim = self._sim
+        self._plan(call_unique_id, lambda: sim._reset(type))
+        return call_result.Reset(status=ResetStatus.accepted)
+
+    @after(Action.reset)
+    async def after_reset(self, call_unique_id: str, **_: Any) -> None:
+        self._run_plan(call_unique_id, "reset")
+
+    @on(Action.change_availability)
+    async def on_change_availability(
+        self, connector_id: int, type: str, call_unique_id: str, **_: Any
+    ) -> Any:
+        sim = self._sim
+        result = sim._change_availability(connector_id, type == AvailabilityType.operative)
+        if result is None:
+            return call_result.ChangeAvailability(status=AvailabilityStatus.rejected)
+        changed, scheduled = result
+        self._plan(call_unique_id, lambda: sim._send_idle_statuses(changed))
+        status = AvailabilityStatus.scheduled if scheduled else AvailabilityStatus.accepted
+        return call_result.ChangeAvailability(status=status)
+
+    @after(Action.change_availability)
+    async def after_change_availability(self, call_unique_id: str, **_: Any) -> None:
+        self._run_plan(call_unique_id, "availability")
+
+    @on(Action.trigger_message)
+    async def on_trigger_message(
+        self,
+        requested_message: str,
+        call_unique_id: str,
+        connector_id: int | None = None,
+        **_: Any,
+    ) -> Any:
+        sim = self._sim
+        if connector_id not in (None, 0) and sim._outlet(connector_id) is None:
+            return call_result.TriggerMessage(status=TriggerMessageStatus.rejected)
+        factory: PlanFactory
+        if requested_message == MessageTrigger.status_notification:
+            factory = functools.partial(sim._send_statuses, connector_id, force=True)
+        elif requested_message == MessageTrigger.boot_notification:
+            factory = sim._boot_once
+        elif requested_message == MessageTrigger.heartbeat:
+            factory = sim._heartbeat_once
+        elif requested_message == MessageTrigger.meter_values:
+            factory = functools.partial(sim._send_triggered_meter_values, connector_id)
+        else:
+            return call_result.TriggerMessage(status=TriggerMessageStatus.not_implemented)
+        self._plan(call_unique_id, factory)
+        return call_result.TriggerMessage(status=TriggerMessageStatus.accepted)
+
+    @after(Action.trigger_message)
+    async def after_trigger_message(self, call_unique_id: str, **_: Any) -> None:
+        self._run_plan(call_unique_id, "trigger")
+
+    @on(Action.get_configuration)
+    async def on_get_configuration(self, key: list[str] | None = None, **_: Any) -> Any:
+        values = self._sim._configuration()
+        requested = key if key else list(values)
+        known = [
+            {"key": k, "readonly": False, "value": values[k]} for k in requested if k in values
+        ]
+        unknown = [k for k in requested if k not in values]
+        return call_result.GetConfiguration(
+            configuration_key=known or None, unknown_key=unknown or None
+        )
+
+    @on(Action.change_configuration)
+    async def on_change_configuration(
+        self, key: str, value: str, call_unique_id: str, **_: Any
+    ) -> Any:
+        sim = self._sim
+        if key == AUTHORIZATION_KEY:
+            return sim._take_authorization_key(
+                value, lambda: self._plan(call_unique_id, sim._rekey)
+            )
+        if key not in (HEARTBEAT_KEY, METER_KEY, TX_ATTEMPTS_KEY, TX_INTERVAL_KEY):
+            return call_result.ChangeConfiguration(status=ConfigurationStatus.not_supported)
+        try:
+            number = int(value)
+        except ValueError:
+            number = -1
+        if number < (0 if key == TX_INTERVAL_KEY else 1):
+            return call_result.ChangeConfiguration(status=ConfigurationStatus.rejected)
+        if key == HEARTBEAT_KEY:
+            sim._heartbeat_interval = float(number)
+            self._plan(call_unique_id, sim._apply_heartbeat_interval)
+        elif key == METER_KEY:
+            sim._meter_interval = float(number)  # the meter loops read it before every sleep
+        elif key == TX_ATTEMPTS_KEY:
+            sim._tx_queue.attempts = number  # read by the delivery loop after every failure
+        else:
+            sim._tx_queue.retry_interval = float(number)
+        return call_result.ChangeConfiguration(status=ConfigurationStatus.accepted)
+
+    @after(Action.change_configuration)
+    async def after_change_configuration(self, call_unique_id: str, **_: Any) -> None:
+        self._run_plan(call_unique_id, "configuration")
+
+    @on(Action.data_transfer)
+    async def on_data_transfer(self, vendor_id: str, **_: Any) -> Any:
+        return call_result.DataTransfer(status=DataTransferStatus.unknown_vendor_id)

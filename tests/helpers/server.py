@@ -1,0 +1,93 @@
+"""The app served on a loopback port, the credentials tests use, scratch PostgreSQL databases."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import httpx
+import psycopg
+import uvicorn
+from fastapi import FastAPI
+from sqlalchemy.engine import make_url
+
+from tests.helpers.waiting import eventually
+
+ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+SECRET_KEY = "test-secret-key-0123456789abcdef0123456789"
+
+
+def libpq_url(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def create_postgres_database(admin_url: str) -> str:
+    name = f"chargebot_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(libpq_url(admin_url), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+
+
+def drop_postgres_database(admin_url: str, url: str) -> None:
+    name = make_url(url).database
+    with psycopg.connect(libpq_url(admin_url), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@dataclass
+class LiveServer:
+    """The whole app served by uvicorn on a loopback port, in the test's event loop."""
+
+    app: FastAPI
+    port: int
+    http: httpx.AsyncClient  # sends the admin token
+
+    @property
+    def ocpp_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ocpp"
+
+
+@contextlib.asynccontextmanager
+async def served(app: FastAPI) -> AsyncIterator[LiveServer]:
+    """`app` served by uvicorn on a loopback port, with an admin client; stopped cleanly."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+
+    async def up_or_failed() -> bool:
+        return bool(server.started) or task.done()
+
+    await eventually(up_or_failed, bool, within=30, interval=0.01)
+    if not server.started:
+        task.result()  # raises the startup error
+        raise AssertionError("uvicorn did not start")
+    port = server.servers[0].sockets[0].getsockname()[1]
+    headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    try:
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30
+        ) as http:
+            yield LiveServer(app, port, http)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
+        await _no_stuck_tasks()
+
+
+async def _no_stuck_tasks() -> None:
+    """Cancel what the test left running; a task that ignores cancellation fails the test.
+
+    Without this, such a task hangs the event loop's close forever, with no clue why.
+    """
+    leftovers = {t for t in asyncio.all_tasks() if t is not asyncio.current_task()}
+    for task in leftovers:
+        task.cancel()
+    if not leftovers:
+        return
+    _, pending = await asyncio.wait(leftovers, timeout=10)
+    if pending:
+        stacks = "\n".join(f"{t!r}\n{t.get_stack(limit=8)}" for t in pending)
+        raise AssertionError(f"tasks ignored cancellation:\n{stacks}")
