@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
 
 from backend.settings import DEV_ADMIN_TOKEN
 from tests.helpers.processes import CHARGEBOT, clean_env, free_port, interrupt, wait_for_health
+from tests.helpers.waiting import eventually_blocking
 
 CITIES = {"Stockholm", "Göteborg", "Malmö", "Uppsala"}
 
@@ -146,12 +146,11 @@ def test_ctrl_c_stops_the_demos_simulated_chargers_without_connection_lost_warni
     try:
         wait_for_health(base, process)
         headers = {"Authorization": f"Bearer {DEV_ADMIN_TOKEN}"}
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            chargers = httpx.get(f"{base}/admin/chargers", headers=headers).json()
-            if all(c["online"] for c in chargers):
-                break
-            time.sleep(0.2)
+        chargers = eventually_blocking(
+            lambda: httpx.get(f"{base}/admin/chargers", headers=headers).json(),
+            lambda chargers: chargers and all(c["online"] for c in chargers),
+            within=60,
+        )
         assert chargers and all(c["online"] for c in chargers)
     finally:
         out, err = interrupt(process)

@@ -40,8 +40,6 @@ from backend.services.rows import get_or_404
 
 log = logging.getLogger(__name__)
 
-OPEN_STATUSES = ACTIVE_SESSION_STATUSES
-
 
 @dataclass(frozen=True)
 class ActionResult:
@@ -197,7 +195,7 @@ class SupportDesk:
             col(ChargingSession.driver_id) == conversation.driver_id
         )
         if open_only:
-            query = query.where(col(ChargingSession.status).in_(OPEN_STATUSES))
+            query = query.where(col(ChargingSession.status).in_(ACTIVE_SESSION_STATUSES))
         session: ChargingSession | None = await db.scalar(
             query.order_by(
                 col(ChargingSession.created_at).desc(), col(ChargingSession.id).desc()
@@ -210,7 +208,7 @@ class SupportDesk:
             select(col(ChargingSession.id)).where(
                 col(ChargingSession.charger_id) == session.charger_id,
                 col(ChargingSession.connector_id) == session.connector_id,
-                col(ChargingSession.status).in_(OPEN_STATUSES),
+                col(ChargingSession.status).in_(ACTIVE_SESSION_STATUSES),
                 col(ChargingSession.id) != session.id,
             )
         )

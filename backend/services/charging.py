@@ -69,6 +69,7 @@ from backend.services.pricing import (
     compute_cost,
     for_plan,
 )
+from backend.services.rows import get_or_404
 
 log = logging.getLogger(__name__)
 
@@ -232,9 +233,7 @@ class ChargingService:
     async def start_pending(self, session_id: int) -> StartOutcome:
         """Send RemoteStartTransaction for an existing pending session and record the outcome."""
         async with self._sessions() as db:
-            session = await db.get(ChargingSession, session_id)
-            if session is None:
-                raise NotFoundError(f"charging session {session_id} not found")
+            session = await get_or_404(db, ChargingSession, session_id, "charging session")
             # `starting` from before the RemoteStart goes out: a charger may answer it and send
             # Authorize/StartTransaction at once, and only a `starting` session lets a virtual
             # tag in (a `pending` one may still await its payment). The call ends by its own
@@ -305,9 +304,7 @@ class ChargingService:
         write: bool = True,
     ) -> tuple[Charger, Driver | None, str]:
         """Every rule a start must pass: driver, tag, placement, access, the connector's state."""
-        charger = await db.get(Charger, charger_id)
-        if charger is None:
-            raise NotFoundError(f"charger {charger_id!r} not found")
+        charger = await get_or_404(db, Charger, charger_id, "charger")
         connector = await db.scalar(
             select(Connector).where(
                 col(Connector.charger_id) == charger_id, col(Connector.connector_id) == connector_id
@@ -370,9 +367,7 @@ class ChargingService:
         self, db: AsyncSession, id_tag: str | None, driver_id: int | None, *, write: bool = True
     ) -> tuple[Driver | None, str]:
         """The driver behind a start and the id tag to send to the charger."""
-        driver = await db.get(Driver, driver_id) if driver_id is not None else None
-        if driver_id is not None and driver is None:
-            raise NotFoundError(f"driver {driver_id} not found")
+        driver = None if driver_id is None else await get_or_404(db, Driver, driver_id, "driver")
         if id_tag is not None:
             id_tag = normalize_id_tag(id_tag)
             tag = await db.scalar(select(IdTag).where(col(IdTag.id_tag) == id_tag))
@@ -1034,9 +1029,7 @@ class ChargingService:
         """An operator closes a session its charger never stopped, billed up to its last sign."""
         completed = None
         async with self._sessions() as db:
-            session = await db.get(ChargingSession, session_id)
-            if session is None:
-                raise NotFoundError(f"charging session {session_id} not found")
+            session = await get_or_404(db, ChargingSession, session_id, "charging session")
             if session.status not in ACTIVE_SESSION_STATUSES:
                 raise ConflictError(f"session {session_id} is {session.status} already")
             if session.transaction_id is None:

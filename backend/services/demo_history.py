@@ -174,6 +174,7 @@ def _session(
         charger_id=point.charger_id,
         connector_id=point.connector_id,
         id_tag=driver.tag if rfid else virtual_id_tag(driver.id),
+        # Seeded history, written whole: a finished record, not a move through the lifecycle.
         status=SessionStatus.COMPLETED,
         channel=channel,
         meter_start_wh=meter,

@@ -60,7 +60,6 @@ log = logging.getLogger(__name__)
 
 HOLD_CAP_WINDOW = timedelta(minutes=2)
 RETRY_AFTER = 30.0  # seconds between stop requests while the charge goes on
-GUARDED = LIVE_SESSION_STATUSES  # a STOPPING one may never stop
 CLAIM_SOURCE = "hold_cap"  # processed_event.source: "the driver was told" for a session
 # A connector without a known rating is taken to be a fast DC charger.
 DEFAULT_MAX_POWER_W = 150_000.0
@@ -148,7 +147,7 @@ class HoldGuard:
                     select(col(ChargingSession.id))
                     .join(Payment, col(Payment.session_id) == col(ChargingSession.id))
                     .where(
-                        col(ChargingSession.status).in_(GUARDED),
+                        col(ChargingSession.status).in_(LIVE_SESSION_STATUSES),
                         col(Payment.status) == PaymentStatus.AUTHORIZED,
                         col(Payment.amount_authorized_minor) > 0,
                     )
@@ -182,7 +181,8 @@ class HoldGuard:
     async def _check_once(self, session_id: int) -> None:
         async with self._sessions() as db:
             session = await db.get(ChargingSession, session_id)
-            if session is None or session.status not in GUARDED:
+            # Charging or stopping: a STOPPING one may never stop.
+            if session is None or session.status not in LIVE_SESSION_STATUSES:
                 return
             hold = await self._hold_of(db, session)
             if hold is None:

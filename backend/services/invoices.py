@@ -41,7 +41,6 @@ COLUMNS = [
 ]
 # A session under meter review is billed its plausible amount until an operator decides
 # (backend/services/meter_review.py); then it is `completed` at the decided cost.
-BILLED_STATUSES = BILLED_SESSION_STATUSES
 
 
 def session_day(session: ChargingSession) -> date:
@@ -101,7 +100,7 @@ async def invoice_report(db: AsyncSession, month: Month) -> str:
             .join(Driver, col(Driver.id) == col(ChargingSession.driver_id))
             .where(
                 col(Driver.billing) == Billing.INVOICE,
-                col(ChargingSession.status).in_(BILLED_STATUSES),
+                col(ChargingSession.status).in_(BILLED_SESSION_STATUSES),
                 col(ChargingSession.stopped_at) >= start,
                 col(ChargingSession.stopped_at) < end,
             )

@@ -25,9 +25,10 @@ from sqlmodel import col, select
 from backend.db import utcnow
 from backend.models import ChargingSession, Payment, PaymentStatus, SessionStatus
 from backend.services.charging import move_session
-from backend.services.errors import ConflictError, NotFoundError
+from backend.services.errors import ConflictError
 from backend.services.events import SessionReviewed
 from backend.services.pricing import FREE, TariffSnapshot, compute_cost
+from backend.services.rows import get_or_404
 
 log = logging.getLogger(__name__)
 
@@ -105,9 +106,7 @@ async def decide(
 
     Commits. ConflictError too while the session's card payment is still being settled.
     """
-    session = await db.get(ChargingSession, session_id)
-    if session is None:
-        raise NotFoundError(f"charging session {session_id} not found")
+    session = await get_or_404(db, ChargingSession, session_id, "charging session")
     if session.status != SessionStatus.NEEDS_REVIEW:
         raise ConflictError(f"session {session_id} is {session.status}, not awaiting review")
     energy = decided_energy(session, decision, energy_wh)

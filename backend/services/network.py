@@ -139,9 +139,7 @@ async def _connectors_of(
 
 
 async def get_charger(db: AsyncSession, charger_id: str) -> ChargerView:
-    charger = await db.get(Charger, charger_id)
-    if charger is None:
-        raise NotFoundError(f"charger {charger_id!r} not found")
+    charger = await get_or_404(db, Charger, charger_id, "charger")
     connectors = await _connectors_of(db, [charger_id])
     return ChargerView(charger, connectors[charger_id])
 

@@ -43,6 +43,7 @@ from backend.services.errors import (
     InvalidFieldError,
     NotFoundError,
 )
+from backend.services.rows import get_or_404
 
 RECENT_BOT_TURNS = 5
 ESCALATED = "Escalated:"  # the transcript's line when a chat enters the queue
@@ -141,9 +142,7 @@ async def claim(db: AsyncSession, conversation_id: int, staff: StaffUser) -> Non
     values = {"assigned_to": staff.id}
     if not await _move(db, conversation_id, ConversationMode.AGENT, queued_or_mine, values):
         await db.rollback()
-        conversation = await db.get(Conversation, conversation_id)
-        if conversation is None:
-            raise NotFoundError(f"conversation {conversation_id} not found")
+        conversation = await get_or_404(db, Conversation, conversation_id, "conversation")
         if conversation.mode == ConversationMode.BOT:
             raise StaffForbiddenError(
                 "not_in_queue",
@@ -158,9 +157,7 @@ async def claim(db: AsyncSession, conversation_id: int, staff: StaffUser) -> Non
 
 async def _held(db: AsyncSession, conversation_id: int, staff: StaffUser, doing: str) -> None:
     """NotFoundError, or StaffForbiddenError unless `staff` holds the conversation."""
-    conversation = await db.get(Conversation, conversation_id)
-    if conversation is None:
-        raise NotFoundError(f"conversation {conversation_id} not found")
+    conversation = await get_or_404(db, Conversation, conversation_id, "conversation")
     if not holds(conversation, staff):
         raise not_held(conversation, doing)
 
@@ -400,9 +397,7 @@ def _message_out(message: Message, names: dict[int, str] | None = None) -> dict[
 async def readable(db: AsyncSession, conversation_id: int, staff: StaffUser) -> Conversation:
     """The conversation if `staff` may read it: operators any; an agent one in the queue, one
     they hold, or one they opened with a reason in the last `OPEN_GRANT`. Records nothing."""
-    conversation = await db.get(Conversation, conversation_id)
-    if conversation is None:
-        raise NotFoundError(f"conversation {conversation_id} not found")
+    conversation = await get_or_404(db, Conversation, conversation_id, "conversation")
     if is_operator(staff) or conversation.mode == ConversationMode.WAITING:
         return conversation
     if holds(conversation, staff):
@@ -460,8 +455,7 @@ async def open_transcript(
             f"opening a conversation outside the queue needs a reason of at least "
             f"{MIN_OPEN_REASON} characters",
         )
-    if await db.get(Conversation, conversation_id) is None:
-        raise NotFoundError(f"conversation {conversation_id} not found")
+    await get_or_404(db, Conversation, conversation_id, "conversation")
     audit.record(db, staff, AuditAction.OPEN, conversation_id, reason)
     await db.commit()
     return await transcript(db, conversation_id)
@@ -470,9 +464,7 @@ async def open_transcript(
 async def transcript(db: AsyncSession, conversation_id: int) -> dict[str, Any]:
     """The transcript and its context, unchecked and unrecorded: callers serving staff use
     `read_transcript` or `open_transcript`."""
-    conversation = await db.get(Conversation, conversation_id)
-    if conversation is None:
-        raise NotFoundError(f"conversation {conversation_id} not found")
+    conversation = await get_or_404(db, Conversation, conversation_id, "conversation")
     messages = await _messages(db, conversation_id)
     staff_ids = {m.staff_id for m in messages if m.staff_id is not None}
     names: dict[int, str] = {}

@@ -10,7 +10,7 @@ import asyncio
 import re
 import secrets
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TextIO
 
 from bot.adapters.sms import SmsConversations
@@ -77,21 +77,9 @@ class ConsoleChat:
         self._print(_indent(text))
 
     async def run(self, lines: TextIO = sys.stdin) -> None:
-        interactive = lines.isatty()
-        if interactive:
+        if lines.isatty():
             self._print(HINT)
-        read_line = await _line_reader(lines)
-        while True:
-            if interactive:
-                self._out.write(self._prompt)
-                self._out.flush()
-            line = await read_line()
-            if not line:
-                return
-            if not line.strip():
-                continue
-            if not interactive:
-                self._print(f"{self._prompt}{line.rstrip()}")
+        async for line in _typed_lines(lines, self._out, self._prompt):
             replies = await self._handle(parse(line, self._user))
             text, _ = render(replies)
             if text:
@@ -119,21 +107,9 @@ class SmsConsole:
             self._print(f"[sms, {segments(text)} segment(s)]\n{text}")
 
     async def run(self, lines: TextIO = sys.stdin) -> None:
-        interactive = lines.isatty()
-        if interactive:
+        if lines.isatty():
             self._print("(SMS commands: MENY, LADDA <kod>, AVSLUTA, 1/2 for choices, Ctrl-D)")
-        read_line = await _line_reader(lines)
-        while True:
-            if interactive:
-                self._out.write("sms> ")
-                self._out.flush()
-            line = await read_line()
-            if not line:
-                return
-            if not line.strip():
-                continue
-            if not interactive:
-                self._out.write(f"sms> {line.rstrip()}\n")
+        async for line in _typed_lines(lines, self._out, "sms> "):
             message_id = f"console-{secrets.token_hex(8)}"
             text = await self._conversations.handle(self._phone, line, message_id)
             if is_reserved(line):
@@ -142,6 +118,26 @@ class SmsConsole:
                 self._print("[opted out: Twilio delivers nothing to this phone until START]")
             if text:
                 self._print(f"[{segments(text)} segment(s)]\n{text}")
+
+
+async def _typed_lines(lines: TextIO, out: TextIO, prompt: str) -> AsyncIterator[str]:
+    """The non-blank lines read: prompted at a terminal, echoed after the prompt when piped
+    (so a piped session reads like a chat)."""
+    interactive = lines.isatty()
+    read_line = await _line_reader(lines)
+    while True:
+        if interactive:
+            out.write(prompt)
+            out.flush()
+        line = await read_line()
+        if not line:
+            return
+        if not line.strip():
+            continue
+        if not interactive:
+            out.write(f"{prompt}{line.rstrip()}\n")
+            out.flush()
+        yield line
 
 
 async def _line_reader(lines: TextIO) -> Callable[[], Awaitable[str]]:

@@ -7,10 +7,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
+
+from tests.helpers.waiting import eventually_blocking
 
 CHARGEBOT = str(Path(sys.executable).with_name("chargebot"))
 
@@ -33,18 +34,18 @@ def clean_env(**extra: str) -> dict[str, str]:
 
 
 def wait_for_health(base: str, process: subprocess.Popen[str], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    """Until `base`/healthz answers 200; fails at once, with its output, if the process exits."""
+
+    def health() -> int | None:
         if process.poll() is not None:
             out, err = process.communicate()
             raise AssertionError(f"process exited with {process.returncode}:\n{out}\n{err}")
         try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
+            return httpx.get(f"{base}/healthz", timeout=1).status_code
         except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"{base}/healthz did not answer within {timeout} s")
+            return None
+
+    eventually_blocking(health, lambda status: status == 200, within=timeout)
 
 
 def interrupt(process: subprocess.Popen[str], timeout: float = 20) -> tuple[str, str]:

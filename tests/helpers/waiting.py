@@ -8,6 +8,7 @@ something did *not* follow. `settle` is the blind wait left where no such signal
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -45,6 +46,30 @@ async def eventually(
                 f"condition not met within {within} s; last value: {value!r}{detail}"
             ) from failure
         await asyncio.sleep(interval)
+
+
+def eventually_blocking(
+    probe: Callable[[], T],
+    check: Callable[[T], object],
+    within: float = 15,
+    interval: float = 0.2,
+) -> T:
+    """`eventually` for code outside an event loop (a subprocess's HTTP endpoint)."""
+    deadline = time.monotonic() + within
+    while True:
+        value = probe()
+        failure: AssertionError | None = None
+        try:
+            if check(value):
+                return value
+        except AssertionError as error:
+            failure = error
+        if time.monotonic() > deadline:
+            detail = f"; last error: {failure}" if failure is not None else ""
+            raise AssertionError(
+                f"condition not met within {within} s; last value: {value!r}{detail}"
+            ) from failure
+        time.sleep(interval)
 
 
 async def background_work_done(app: FastAPI) -> None:
