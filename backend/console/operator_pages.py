@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
+from typing import Any
 from urllib.parse import quote
 
 from fastapi import HTTPException, Request
@@ -108,31 +109,11 @@ async def usage_page(
     start: date | None = None,
     end: date | None = None,
 ) -> HTMLResponse:
-    try:
-        first, last = _default_range(start, end)
+    async def load(first: date, last: date) -> dict[str, Any]:
         report = await usage.usage_report(db, first, last)
-    except ValueError as exc:
-        return render(
-            request,
-            "usage.html",
-            visitor,
-            page="usage",
-            status_code=422,
-            report=None,
-            error=str(exc),
-            start=start or "",
-            end=end or "",
-        )
-    return render(
-        request,
-        "usage.html",
-        visitor,
-        page="usage",
-        report=report,
-        charts=usage_charts(report, visitor),
-        start=first,
-        end=last,
-    )
+        return {"report": report, "charts": usage_charts(report, visitor)}
+
+    return await _range_page(request, visitor, "usage", start, end, load, report=None)
 
 
 def usage_charts(report: usage.UsageReport, visitor: Visitor) -> dict[str, Markup]:
@@ -202,33 +183,36 @@ async def audit_page(
     end: date | None = None,
 ) -> HTMLResponse:
     """Who read, claimed, opened, stopped or unlocked what: the newest rows of the range."""
+
+    async def load(first: date, last: date) -> dict[str, Any]:
+        return {"entries": await audit.entries(db, first, last, limit=AUDIT_PAGE_ROWS)}
+
+    return await _range_page(
+        request, visitor, "audit", start, end, load, entries=[], limit=AUDIT_PAGE_ROWS
+    )
+
+
+async def _range_page(
+    request: Request,
+    visitor: Visitor,
+    page: str,
+    start: date | None,
+    end: date | None,
+    load: Callable[[date, date], Awaitable[dict[str, Any]]],
+    **always: Any,
+) -> HTMLResponse:
+    """A page over a date range (`{page}.html`): what `load` finds for it, or 422 naming why
+    the range cannot be shown (with `always` alone standing in for the data)."""
     try:
         first, last = _default_range(start, end)
-        entries = await audit.entries(db, first, last, limit=AUDIT_PAGE_ROWS)
+        found = await load(first, last)
     except ValueError as exc:
+        context: dict[str, Any] = {"error": str(exc), "start": start or "", "end": end or ""}
         return render(
-            request,
-            "audit.html",
-            visitor,
-            status_code=422,
-            page="audit",
-            entries=[],
-            error=str(exc),
-            start=start or "",
-            end=end or "",
-            limit=AUDIT_PAGE_ROWS,
+            request, f"{page}.html", visitor, page=page, status_code=422, **always, **context
         )
-    return render(
-        request,
-        "audit.html",
-        visitor,
-        page="audit",
-        entries=entries,
-        error=None,
-        start=first,
-        end=last,
-        limit=AUDIT_PAGE_ROWS,
-    )
+    context = {**always, **found, "error": None, "start": first, "end": last}
+    return render(request, f"{page}.html", visitor, page=page, **context)
 
 
 @router.get("/audit.csv")

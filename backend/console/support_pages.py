@@ -191,15 +191,10 @@ async def release(
     """Back to the bot, which tells the driver; unanswered messages must have been shown."""
     check_csrf(visitor, csrf_token)
     desk = SupportDesk.of(request.app)
-    try:
-        await desk.release(conversation_id, visitor.staff, seen_unanswered)
-    except StaffForbiddenError as exc:
-        return redirect(_back_to(conversation_id), "notice_forbidden", str(exc), settings=settings)
-    except ConflictError as exc:
-        return redirect(_back_to(conversation_id), "notice_conflict", str(exc), settings=settings)
-    except NotFoundError as exc:
-        raise HTTPException(status_code=404, detail=str(exc)) from exc
-    return redirect("/console/queue", "notice_released", settings=settings)
+    release = desk.release(conversation_id, visitor.staff, seen_unanswered)
+    return await _change_held(
+        conversation_id, release, "/console/queue", "notice_released", settings
+    )
 
 
 @router.post("/conversations/{conversation_id}/{step}")
@@ -213,15 +208,30 @@ async def hold_step(
 ) -> Response:
     check_csrf(visitor, csrf_token)
     change, destination, notice = HOLD_STEPS[step]
+    done = destination or _back_to(conversation_id)
+    return await _change_held(
+        conversation_id, change(db, conversation_id, visitor.staff), done, notice, settings
+    )
+
+
+async def _change_held(
+    conversation_id: int,
+    change: Awaitable[object],
+    destination: str,
+    notice: str,
+    settings: Settings,
+) -> Response:
+    """Run a change to a conversation someone holds: done, to `destination` with `notice`;
+    refused (not theirs, changed meanwhile), back to its page saying why; gone, 404."""
     try:
-        await change(db, conversation_id, visitor.staff)
+        await change
     except StaffForbiddenError as exc:
         return redirect(_back_to(conversation_id), "notice_forbidden", str(exc), settings=settings)
     except ConflictError as exc:
         return redirect(_back_to(conversation_id), "notice_conflict", str(exc), settings=settings)
     except NotFoundError as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc
-    return redirect(destination or _back_to(conversation_id), notice, settings=settings)
+    return redirect(destination, notice, settings=settings)
 
 
 DeskAction = Callable[[SupportDesk, int, StaffUser, str], Awaitable[ActionResult]]

@@ -34,17 +34,11 @@ async def eventually(
     deadline = loop.time() + within
     while True:
         value = await probe()
-        failure: AssertionError | None = None
-        try:
-            if check(value):
-                return value
-        except AssertionError as error:
-            failure = error
+        held, failure = _verdict(check, value)
+        if held:
+            return value
         if loop.time() > deadline:
-            detail = f"; last error: {failure}" if failure is not None else ""
-            raise AssertionError(
-                f"condition not met within {within} s; last value: {value!r}{detail}"
-            ) from failure
+            raise _gave_up(within, value, failure)
         await asyncio.sleep(interval)
 
 
@@ -58,18 +52,27 @@ def eventually_blocking(
     deadline = time.monotonic() + within
     while True:
         value = probe()
-        failure: AssertionError | None = None
-        try:
-            if check(value):
-                return value
-        except AssertionError as error:
-            failure = error
+        held, failure = _verdict(check, value)
+        if held:
+            return value
         if time.monotonic() > deadline:
-            detail = f"; last error: {failure}" if failure is not None else ""
-            raise AssertionError(
-                f"condition not met within {within} s; last value: {value!r}{detail}"
-            ) from failure
+            raise _gave_up(within, value, failure)
         time.sleep(interval)
+
+
+def _verdict(check: Callable[[T], object], value: T) -> tuple[bool, AssertionError | None]:
+    """Whether `check` holds for `value`; an AssertionError it raises means "not yet"."""
+    try:
+        return bool(check(value)), None
+    except AssertionError as error:
+        return False, error
+
+
+def _gave_up(within: float, value: object, failure: AssertionError | None) -> AssertionError:
+    detail = f"; last error: {failure}" if failure is not None else ""
+    error = AssertionError(f"condition not met within {within} s; last value: {value!r}{detail}")
+    error.__cause__ = failure
+    return error
 
 
 async def background_work_done(app: FastAPI) -> None:

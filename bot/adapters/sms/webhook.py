@@ -10,6 +10,7 @@ import logging
 from typing import Final
 
 from fastapi import APIRouter, Request, Response
+from starlette.datastructures import FormData
 from twilio.twiml.messaging_response import MessagingResponse
 
 from backend.services.phones import InvalidPhoneNumberError, to_e164
@@ -40,15 +41,25 @@ def twiml(text: str | None) -> Response:
 router = APIRouter()
 
 
-@router.post(INBOUND_PATH, include_in_schema=False)
-async def twilio_inbound(request: Request) -> Response:
-    """Twilio's incoming-message webhook: the answer is TwiML (empty when none is due)."""
+async def _signed_form(request: Request) -> tuple[SmsChannel, FormData] | Response:
+    """The SMS channel and Twilio's form, or the answer instead: 404 while SMS is off, 403
+    for a request Twilio did not sign."""
     channel: SmsChannel | None = getattr(request.app.state, "sms", None)
     if channel is None:
         return Response(status_code=404)
     form = await request.form()
     if not channel.signed(request, form):
         return Response(status_code=403)
+    return channel, form
+
+
+@router.post(INBOUND_PATH, include_in_schema=False)
+async def twilio_inbound(request: Request) -> Response:
+    """Twilio's incoming-message webhook: the answer is TwiML (empty when none is due)."""
+    signed = await _signed_form(request)
+    if isinstance(signed, Response):
+        return signed
+    channel, form = signed
     body = capped(str(form.get("Body") or ""))
     try:
         phone = to_e164(str(form.get("From") or ""), channel.conversations.default_region)
@@ -62,12 +73,10 @@ async def twilio_inbound(request: Request) -> Response:
 @router.post(STATUS_PATH, include_in_schema=False)
 async def twilio_status(request: Request) -> Response:
     """Delivery status callbacks of the messages we sent."""
-    channel: SmsChannel | None = getattr(request.app.state, "sms", None)
-    if channel is None:
-        return Response(status_code=404)
-    form = await request.form()
-    if not channel.signed(request, form):
-        return Response(status_code=403)
+    signed = await _signed_form(request)
+    if isinstance(signed, Response):
+        return signed
+    _, form = signed
     sid = str(form.get("MessageSid") or form.get("SmsSid") or "")
     status = str(form.get("MessageStatus") or form.get("SmsStatus") or "").lower()
     if not sid or not status:
