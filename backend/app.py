@@ -219,6 +219,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             key_pepper=charger_keys.pepper_from(settings.ocpp_key_pepper, settings.secret_key),
             allow_unsecured=settings.ocpp_unsecured_allowed,
             max_message_bytes=settings.ocpp_max_message_bytes,
+            verified_keys=charger_keys.VerifiedKeys(
+                settings.ocpp_key_cache_seconds, settings.ocpp_key_cache_size
+            ),
+            seen_flush_interval=settings.ocpp_last_seen_flush_seconds,
+            boot_capacity=settings.ocpp_boot_capacity,
+            boot_retry_seconds=settings.ocpp_boot_retry_seconds,
+            handler_concurrency=settings.ocpp_handler_concurrency,
         )
         if settings.ocpp_unsecured_allowed:
             # The demo's chargers have no keys: say so, quietly in development.
@@ -264,6 +271,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await db.commit()
         else:  # other processes hold sockets; the lease sweeper marks lapsed ones offline
             await network.start()
+        app.state.central.start()
         timers = asyncio.create_task(_run_timers(charging, settings.sweep_interval, hold_guard))
         app.state.telegram = await start_telegram(app)
         app.state.sms = await start_sms(app)

@@ -125,6 +125,25 @@ class Settings(BaseSettings):
         default=120.0, gt=0, description="Seconds from an accepted RemoteStart to StartTransaction."
     )
     ocpp_heartbeat_interval: int = Field(default=300, ge=10)
+    # Connect storms (README "Connect cost and admission control").
+    ocpp_key_cache_seconds: float = Field(
+        default=60.0, ge=0, description="Seconds a verified charger key skips the hash; 0: off."
+    )
+    ocpp_key_cache_size: int = Field(
+        default=20000, ge=0, description="Chargers whose verified key is remembered (LRU)."
+    )
+    ocpp_last_seen_flush_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="Seconds between writes of coalesced last-seen."
+    )
+    ocpp_boot_capacity: int = Field(
+        default=1000, ge=1, description="Boots being written at once; more are answered Pending."
+    )
+    ocpp_boot_retry_seconds: int = Field(
+        default=10, ge=1, description="Pending boot's retry interval (plus up to as much jitter)."
+    )
+    ocpp_handler_concurrency: int = Field(
+        default=4, ge=1, description="OCPP messages using the database at once (of the pool)."
+    )
     # Meter plausibility (backend/services/plausibility.py): energy above connector power ×
     # elapsed time × (1 + tolerance) + slack is not billed; the session awaits an operator.
     meter_power_tolerance: float = Field(

@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import contextlib
 import logging
-import time
+import random
 from typing import Any, Protocol
 
 from fastapi import APIRouter, WebSocket
@@ -25,7 +26,6 @@ from backend.services.ports import ChargerCommands
 
 log = logging.getLogger(__name__)
 
-LAST_SEEN_EVERY = 60.0  # seconds between last_seen_at writes for a busy charger
 MAX_MESSAGE_BYTES = 64 * 1024  # an OCPP 1.6 frame is a few KiB; more is a mistake or an attack
 
 
@@ -105,6 +105,11 @@ class CentralSystem:
         key_pepper: bytes = b"",
         allow_unsecured: bool = False,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
+        verified_keys: charger_keys.VerifiedKeys | None = None,
+        seen_flush_interval: float = 5.0,
+        boot_capacity: int = 1000,
+        boot_retry_seconds: int = 10,
+        handler_concurrency: int = 4,
     ) -> None:
         self.state = state
         self.charging = charging
@@ -117,15 +122,41 @@ class CentralSystem:
         self.call_timeout = call_timeout
         self.heartbeat_interval = heartbeat_interval
         self.leases = leases
-        self._last_seen_write: dict[str, float] = {}
+        self.verified_keys = verified_keys or charger_keys.VerifiedKeys()
+        self.seen_flush_interval = seen_flush_interval
+        self.boot_capacity = boot_capacity
+        self.boot_retry_seconds = boot_retry_seconds
+        # OCPP messages whose handlers use the database, at once: the pool (5 + 10
+        # connections by default) keeps room for the admin API, the chat and the timers.
+        self.handler_slots = asyncio.Semaphore(handler_concurrency)
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._flusher: asyncio.Task[None] | None = None
 
-    async def seen(self, charger_id: str) -> None:
-        """Keep last_seen_at true to life without a write per message."""
-        now = time.monotonic()
-        if now - self._last_seen_write.get(charger_id, 0.0) >= LAST_SEEN_EVERY:
-            self._last_seen_write[charger_id] = now
-            await self.state.touch(charger_id)
+    def start(self) -> None:
+        """Write coalesced last-seen times every `seen_flush_interval` seconds."""
+        if self._flusher is None:
+            self._flusher = asyncio.create_task(self._flush_seen_every())
+
+    async def _flush_seen_every(self) -> None:
+        while True:
+            await asyncio.sleep(self.seen_flush_interval)
+            try:
+                await self.state.flush_seen()
+            except Exception:
+                log.exception("writing last-seen times failed; retrying")
+
+    def seen(self, charger_id: str) -> None:
+        """A sign of life (a heartbeat): kept in memory, written with the next flush."""
+        self.state.seen(charger_id)
+
+    def boot_admitted(self) -> bool:
+        """Room for one more boot; beyond capacity a boot is answered Pending, not queued."""
+        return self.state.boots_waiting < self.boot_capacity
+
+    def boot_retry_interval(self) -> int:
+        """Seconds a Pending charger waits before it boots again; spread so they do not
+        all come back at once."""
+        return self.boot_retry_seconds + random.randint(0, self.boot_retry_seconds)
 
     async def _admit(self, websocket: WebSocket, charger_id: str) -> ChargerIdentity | None:
         """Identity and key are checked before the upgrade (404 / 401)."""
@@ -172,11 +203,15 @@ class CentralSystem:
     async def _key_ok(self, identity: ChargerIdentity, password: bytes) -> bool:
         """The current key, or the rotated one (which then becomes current)."""
         stored = identity.password_hash
+        if stored is not None and self.verified_keys.hit(identity.id, stored, password):
+            return True
         if stored is not None and await charger_keys.verify(
             identity.id, stored, password, self.key_pepper
         ):
             if charger_keys.needs_upgrade(stored):
                 await self._upgrade(identity.id, stored, password)
+            else:
+                self.verified_keys.add(identity.id, stored, password)
             return True
         pending = identity.pending_key_hash
         if pending is not None and charger_keys.verify_hmac(
@@ -185,6 +220,7 @@ class CentralSystem:
             # It can only know the rotated key if it took it: retire the old one.
             if await self.state.promote_pending_key(identity.id, pending):
                 log.info("%s connected with its rotated key; the old key is retired", identity.id)
+            self.verified_keys.forget(identity.id)
             return True
         return False
 
@@ -236,10 +272,10 @@ class CentralSystem:
                 self.registry.unregister(connection)
                 await close(1011, "lease unavailable")
                 return
-        await self.state.set_online(identity.id, True)
-        self._last_seen_write[identity.id] = time.monotonic()
-        self._spawn(self._ask_for_status(identity.id))
         try:
+            # Inside the try: a failed (batched) write still unregisters this connection.
+            await self.state.set_online(identity.id, True)
+            self._spawn(self._ask_for_status(identity.id))
             await charge_point.start()
         except ConnectionLost:
             pass
@@ -270,6 +306,12 @@ class CentralSystem:
         task.add_done_callback(self._tasks.discard)
 
     async def close_all(self) -> None:
+        """Close every socket, finish batched writes and write the last-seen times."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._flusher
+            self._flusher = None
         for charger_id in self.registry.ids():
             connection = self.registry.get(charger_id)
             if connection is not None:
@@ -278,6 +320,10 @@ class CentralSystem:
             task.cancel()
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
+        try:
+            await self.state.drain()
+        except Exception:
+            log.exception("writing the last batched charger states failed")
 
 
 router = APIRouter()

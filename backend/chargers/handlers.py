@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -106,6 +108,11 @@ def parse_meter_values(meter_value: list[dict[str, Any]]) -> list[Sample]:
     return samples
 
 
+# Handled without a database slot: no query (Heartbeat, DataTransfer) or batched and bounded
+# by boot admission on its own (BootNotification).
+_SLOT_FREE = frozenset({"Heartbeat", "DataTransfer", "BootNotification"})
+
+
 class CentralChargePoint(RobustChargePoint):
     """One connected charger, as the central system sees it."""
 
@@ -118,6 +125,11 @@ class CentralChargePoint(RobustChargePoint):
         )
         self.central = central
 
+    def call_slot(self, action: str) -> AbstractAsyncContextManager[Any]:
+        if action in _SLOT_FREE:
+            return contextlib.nullcontext()
+        return self.central.handler_slots
+
     @on(Action.boot_notification)
     async def on_boot_notification(
         self, charge_point_vendor: str, charge_point_model: str, **kwargs: Any
@@ -129,6 +141,14 @@ class CentralChargePoint(RobustChargePoint):
             or kwargs.get("charge_box_serial_number"),
             firmware_version=kwargs.get("firmware_version"),
         )
+        if not self.central.boot_admitted():
+            # A connect storm: OCPP 1.6 §4.2 lets a Pending charge point boot again after
+            # `interval`; that beats a boot left to time out in a queue.
+            return call_result.BootNotification(
+                current_time=ocpp_now(),
+                interval=self.central.boot_retry_interval(),
+                status=RegistrationStatus.pending,
+            )
         status = await self.central.state.boot(self.id, info)
         accepted = status == RegistrationStatus.accepted
         interval = self.central.heartbeat_interval if accepted else 30
@@ -138,7 +158,7 @@ class CentralChargePoint(RobustChargePoint):
 
     @on(Action.heartbeat)
     async def on_heartbeat(self) -> call_result.Heartbeat:
-        await self.central.seen(self.id)
+        self.central.seen(self.id)
         return call_result.Heartbeat(current_time=ocpp_now())
 
     @on(Action.status_notification)

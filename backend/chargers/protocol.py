@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import re
 import sys
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -173,13 +175,21 @@ class RobustChargePoint(ChargePoint):
                 return
         self._responded = False
         try:
-            await super().route_message(raw_msg)
+            if msg[0] == MessageType.Call:
+                async with self.call_slot(msg[2]):
+                    await super().route_message(raw_msg)
+            else:  # an answer to our own CALL: never waits for a slot
+                await super().route_message(raw_msg)
         except ConnectionLost:
             raise
         except Exception:
             log.exception("%s: error while routing a frame", self.id)
             if msg[0] == MessageType.Call and not self._responded:
                 await self._send(CallError(msg[1], "InternalError", "Internal error", {}).to_json())
+
+    def call_slot(self, action: str) -> AbstractAsyncContextManager[Any]:
+        """Held while a CALL of `action` is handled; subclasses bound concurrent work."""
+        return contextlib.nullcontext()
 
     async def _send(self, message: str) -> None:
         if message.startswith(("[3,", "[4,")):

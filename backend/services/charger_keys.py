@@ -17,6 +17,9 @@ import hashlib
 import hmac
 import re
 import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 
 from backend.services.passwords import PasswordVerifier
 
@@ -116,3 +119,58 @@ def check_password(value: str) -> str:
     if " " in value:
         raise ValueError("a charger key is printable ASCII (no spaces or control characters)")
     return value
+
+
+class VerifiedKeys:
+    """Keys verified recently, per charger: a reconnect within `ttl` skips the hash check.
+
+    An entry is (the stored hash it was verified against, a digest of the presented key,
+    until when). It counts only if the stored hash read on this connect is the same one, so
+    a rotated, replaced or removed key (in any process: the hash is read on every connect)
+    misses at once; the TTL only bounds how long a proof is kept. A key that fails is never
+    stored. The digest is keyed with a per-process random salt, so the memory holds nothing
+    a key could be checked against offline. At most `max_entries`, least recently used out.
+    """
+
+    def __init__(
+        self,
+        ttl: float = 60.0,
+        max_entries: int = 20_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self._clock = clock
+        self._salt = secrets.token_bytes(32)
+        self._entries: OrderedDict[str, tuple[str, bytes, float]] = OrderedDict()
+
+    def _digest(self, password: bytes) -> bytes:
+        return hashlib.blake2b(password, key=self._salt, digest_size=32).digest()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def hit(self, charger_id: str, stored: str, password: bytes) -> bool:
+        entry = self._entries.get(charger_id)
+        if entry is None:
+            return False
+        entry_stored, digest, until = entry
+        if until <= self._clock() or entry_stored != stored:
+            del self._entries[charger_id]
+            return False
+        if not hmac.compare_digest(digest, self._digest(password)):
+            return False
+        self._entries.move_to_end(charger_id)
+        return True
+
+    def add(self, charger_id: str, stored: str, password: bytes) -> None:
+        """Remember a key that was just verified against `stored`."""
+        if self.ttl <= 0 or self.max_entries <= 0:
+            return
+        self._entries[charger_id] = (stored, self._digest(password), self._clock() + self.ttl)
+        self._entries.move_to_end(charger_id)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+
+    def forget(self, charger_id: str) -> None:
+        self._entries.pop(charger_id, None)

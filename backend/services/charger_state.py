@@ -1,16 +1,49 @@
-"""What chargers tell us about themselves: boot info, presence, connector status."""
+"""What chargers tell us about themselves: boot info, presence, connector status.
+
+The connect path is batched across chargers (see services/batching.py): identity lookups
+are one SELECT ... WHERE id IN (...), online marks one UPDATE per batch, boots one SELECT
+and one executemany UPDATE in one transaction; each charger is answered after its batch
+committed. Last-seen times are kept in memory and written by `flush_seen` (one executemany
+UPDATE), which the central system calls every few seconds and at shutdown.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import update
+from sqlalchemy import Table, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
 from backend.db import utcnow
 from backend.models import BootStatus, Charger, Connector
+from backend.services.batching import Batcher
+
+_CHARGERS = cast(Table, Charger.__table__)  # type: ignore[attr-defined]
+# One row per booted charger, executed as executemany in the boot batch's transaction.
+_BOOT_UPDATE = (
+    update(_CHARGERS)
+    .where(_CHARGERS.c.id == bindparam("b_id"))
+    .values(
+        vendor=bindparam("b_vendor"),
+        model=bindparam("b_model"),
+        serial_number=bindparam("b_serial"),
+        firmware_version=bindparam("b_firmware"),
+        last_seen_at=bindparam("b_at"),
+        online=True,
+    )
+)
+# Only the time: `online` follows the socket (and, scaled out, the Redis leases), so a
+# flush after a disconnect or at shutdown never marks a charger online again.
+_SEEN_UPDATE = (
+    update(_CHARGERS)
+    .where(_CHARGERS.c.id == bindparam("b_id"))
+    .values(last_seen_at=bindparam("b_at"))
+)
+SEEN_CHUNK = 1000  # rows per executemany of the last-seen flush
 
 
 @dataclass(frozen=True)
@@ -34,16 +67,39 @@ class BootInfo:
     firmware_version: str | None
 
 
+def _short(value: str | None) -> str | None:
+    return value[:50] if value else None
+
+
 class ChargerStateService:
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
+        self._identities: Batcher[str, ChargerIdentity | None] = Batcher(
+            self._flush_identities, name="identity lookup"
+        )
+        self._presence: Batcher[tuple[str, bool], None] = Batcher(
+            self._flush_presence, name="online mark"
+        )
+        self._boots: Batcher[tuple[str, BootInfo], str] = Batcher(self._flush_boots, name="boot")
+        self._seen: dict[str, datetime] = {}
+
+    @property
+    def boots_waiting(self) -> int:
+        """Boots submitted and not yet written: what admission control bounds."""
+        return len(self._boots)
 
     async def identity(self, charger_id: str) -> ChargerIdentity | None:
+        return await self._identities.submit(charger_id)
+
+    async def _flush_identities(self, ids: Sequence[str]) -> list[ChargerIdentity | None]:
         async with self._sessions() as db:
-            charger = await db.get(Charger, charger_id)
-            if charger is None:
-                return None
-            return ChargerIdentity(charger.id, charger.password_hash, charger.pending_key_hash)
+            rows = await db.execute(
+                select(
+                    col(Charger.id), col(Charger.password_hash), col(Charger.pending_key_hash)
+                ).where(col(Charger.id).in_(set(ids)))
+            )
+            found = {row[0]: ChargerIdentity(row[0], row[1], row[2]) for row in rows}
+        return [found.get(charger_id) for charger_id in ids]
 
     async def replace_key_hash(self, charger_id: str, old: str, new: str) -> bool:
         """Swap a legacy hash for the keyed one, unless the key changed meanwhile."""
@@ -74,40 +130,85 @@ class ChargerStateService:
             await db.commit()
         return ChargerIdentity(charger_id, None)
 
-    async def set_online(self, charger_id: str, online: bool, at: datetime | None = None) -> None:
-        values: dict[str, object] = {"online": online}
-        if online:
-            values["last_seen_at"] = at or utcnow()
-        async with self._sessions() as db:
-            await db.execute(update(Charger).where(col(Charger.id) == charger_id).values(**values))
-            await db.commit()
+    async def set_online(self, charger_id: str, online: bool) -> None:
+        """Online (last seen now) or offline; returns once written. Marks are kept in order."""
+        await self._presence.submit((charger_id, online))
 
-    async def touch(self, charger_id: str, at: datetime | None = None) -> None:
+    async def _flush_presence(self, marks: Sequence[tuple[str, bool]]) -> list[None]:
+        latest = dict(marks)  # a charger marked twice in one batch: its last mark counts
+        online = [charger_id for charger_id, value in latest.items() if value]
+        offline = [charger_id for charger_id, value in latest.items() if not value]
         async with self._sessions() as db:
-            await db.execute(
-                update(Charger)
-                .where(col(Charger.id) == charger_id)
-                .values(last_seen_at=at or utcnow(), online=True)
-            )
+            if online:
+                await db.execute(
+                    update(Charger)
+                    .where(col(Charger.id).in_(online))
+                    .values(online=True, last_seen_at=utcnow())
+                )
+            if offline:
+                await db.execute(
+                    update(Charger).where(col(Charger.id).in_(offline)).values(online=False)
+                )
             await db.commit()
+        return [None] * len(marks)
+
+    def seen(self, charger_id: str, at: datetime | None = None) -> None:
+        """The charger is alive (a heartbeat): written by the next `flush_seen`, not now."""
+        self._seen[charger_id] = at or utcnow()
+
+    async def flush_seen(self) -> int:
+        """Write the last-seen times gathered since the last flush; how many chargers."""
+        pending, self._seen = self._seen, {}
+        if not pending:
+            return 0
+        rows = [{"b_id": charger_id, "b_at": at} for charger_id, at in pending.items()]
+        try:
+            async with self._sessions() as db:
+                for start in range(0, len(rows), SEEN_CHUNK):
+                    await db.execute(_SEEN_UPDATE, rows[start : start + SEEN_CHUNK])
+                await db.commit()
+        except BaseException:
+            for charger_id, at in pending.items():  # kept for the next flush
+                self._seen.setdefault(charger_id, at)
+            raise
+        return len(rows)
 
     async def boot(self, charger_id: str, info: BootInfo) -> str:
         """Store what the charger says it is; answer with its registration status."""
+        return await self._boots.submit((charger_id, info))
+
+    async def _flush_boots(self, boots: Sequence[tuple[str, BootInfo]]) -> list[str]:
+        at = utcnow()
         async with self._sessions() as db:
-            charger = await db.get(Charger, charger_id)
-            if charger is None:
-                return str(BootStatus.REJECTED)
-            charger.vendor = info.vendor[:50]
-            charger.model = info.model[:50]
-            charger.serial_number = (info.serial_number or None) and info.serial_number[:50]
-            charger.firmware_version = (info.firmware_version or None) and info.firmware_version[
-                :50
+            rows = await db.execute(
+                select(col(Charger.id), col(Charger.boot_status)).where(
+                    col(Charger.id).in_({charger_id for charger_id, _ in boots})
+                )
+            )
+            statuses = {row[0]: str(row[1]) for row in rows}
+            updates = [
+                {
+                    "b_id": charger_id,
+                    "b_vendor": info.vendor[:50],
+                    "b_model": info.model[:50],
+                    "b_serial": _short(info.serial_number),
+                    "b_firmware": _short(info.firmware_version),
+                    "b_at": at,
+                }
+                for charger_id, info in boots
+                if charger_id in statuses
             ]
-            charger.last_seen_at = utcnow()
-            charger.online = True
-            status = str(charger.boot_status)
+            if updates:
+                await db.execute(_BOOT_UPDATE, updates)
             await db.commit()
-            return status
+        rejected = str(BootStatus.REJECTED)
+        return [statuses.get(charger_id, rejected) for charger_id, _ in boots]
+
+    async def drain(self) -> None:
+        """Finish every batched write, then write the last-seen times."""
+        for batcher in (self._identities, self._presence, self._boots):
+            await batcher.drain()
+        await self.flush_seen()
 
     async def boot_status(self, charger_id: str) -> str | None:
         async with self._sessions() as db:
