@@ -108,10 +108,9 @@ def parse_meter_values(meter_value: list[dict[str, Any]]) -> list[Sample]:
     return samples
 
 
-# Handled without a database slot: no query (Heartbeat, DataTransfer), or batched, so that
-# one connection at most serves them however many arrive (BootNotification, also bounded by
-# boot admission, and StatusNotification).
-_SLOT_FREE = frozenset({"Heartbeat", "DataTransfer", "BootNotification", "StatusNotification"})
+# Handled without a database slot: no query (Heartbeat, DataTransfer) or batched and bounded
+# by boot admission on its own (BootNotification).
+_SLOT_FREE = frozenset({"Heartbeat", "DataTransfer", "BootNotification"})
 
 
 class CentralChargePoint(RobustChargePoint):
