@@ -549,6 +549,7 @@ class Options:
     postgres_url: str
     profile: str
     profile_flags: str
+    profile_during: str
 
 
 class Worker:
@@ -774,7 +775,7 @@ async def run_target(kind: str, options: Options, database_url: str) -> Figures:
         # Connect storm.
         spy = (
             profiler(server.pid, options.profile, options.profile_flags)
-            if options.profile and kind == "chargebot"
+            if options.profile and kind == "chargebot" and options.profile_during == "connect"
             else None
         )
         cpu_before = cpu_seconds(server.pid)
@@ -827,9 +828,19 @@ async def run_target(kind: str, options: Options, database_url: str) -> Figures:
                 )
             )
             await _sleep_until(at)
+            spy = (
+                profiler(server.pid, options.profile, options.profile_flags)
+                if options.profile
+                and kind == "chargebot"
+                and options.profile_during == "saturation"
+                else None
+            )
             cpu_before = cpu_seconds(server.pid)
             await asyncio.sleep(options.seconds)
             cpu_used = cpu_seconds(server.pid) - cpu_before
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)
+                spy.wait(60)
             replies = list(await tasks)
             answered = sum(r["answered"] for r in replies)
             figures.saturation_per_s = answered / options.seconds
@@ -1069,10 +1080,16 @@ def main() -> None:
     parser.add_argument(
         "--profile",
         default="",
-        help="py-spy record chargebot during the connect storm to this file (.svg, .json, .txt)",
+        help="py-spy record chargebot (see --profile-during) to this file (.svg, .json, .txt)",
     )
     parser.add_argument(
         "--profile-flags", default="--threads", help="more py-spy record flags, e.g. '--gil'"
+    )
+    parser.add_argument(
+        "--profile-during",
+        choices=("connect", "saturation"),
+        default="connect",
+        help="the scenario --profile records",
     )
     parser.add_argument(
         "--role",
@@ -1114,6 +1131,7 @@ def main() -> None:
         postgres_url=args.postgres_url,
         profile=args.profile,
         profile_flags=args.profile_flags,
+        profile_during=args.profile_during,
     )
     command = " ".join([COMMAND, shlex.join(sys.argv[1:])])
     asyncio.run(run(options, command))

@@ -321,6 +321,7 @@ class CentralSystem:
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=5)
         try:
+            await self.charging.drain()
             await self.state.drain()
         except Exception:
             log.exception("writing the last batched charger states failed")

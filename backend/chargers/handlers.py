@@ -108,9 +108,10 @@ def parse_meter_values(meter_value: list[dict[str, Any]]) -> list[Sample]:
     return samples
 
 
-# Handled without a database slot: no query (Heartbeat, DataTransfer) or batched and bounded
-# by boot admission on its own (BootNotification).
-_SLOT_FREE = frozenset({"Heartbeat", "DataTransfer", "BootNotification"})
+# Handled without a database slot: no query (Heartbeat, DataTransfer), or batched, one
+# connection per batch whatever the number waiting (BootNotification, bounded by boot
+# admission too; MeterValues, group-committed in backend/services/metering.py).
+_SLOT_FREE = frozenset({"Heartbeat", "DataTransfer", "BootNotification", "MeterValues"})
 
 
 class CentralChargePoint(RobustChargePoint):

@@ -5,7 +5,9 @@ per charger per step. A `Batcher` runs one flush at a time: the first item is fl
 once (no added latency when the server is quiet), items submitted meanwhile wait and go
 together in the next flush. Each caller is answered after the flush holding its item has
 committed, so nothing is acknowledged before it is written. One flush in flight also means
-one database connection at most per batcher, whatever the storm.
+one database connection at most per batcher, whatever the storm. With `split_on_error`, a
+failed batch is written again item by item, so one item the database refuses fails only its
+own caller (the others are answered as if it had never been there).
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ class Batcher(Generic[T, R]):
         *,
         max_batch: int = MAX_BATCH,
         name: str = "batch",
+        split_on_error: bool = False,
     ) -> None:
         self._flush = flush
+        self._split_on_error = split_on_error
         self._max_batch = max_batch
         self._name = name
         self._queue: list[tuple[T, asyncio.Future[R]]] = []
@@ -65,9 +69,12 @@ class Batcher(Generic[T, R]):
                     raise
                 except Exception as error:
                     log.warning("%s of %d failed: %r", self._name, len(batch), error)
-                    for _, future in batch:
-                        if not future.done():
-                            future.set_exception(error)
+                    if self._split_on_error and len(batch) > 1:
+                        await self._one_by_one(batch)
+                    else:
+                        for _, future in batch:
+                            if not future.done():
+                                future.set_exception(error)
                 else:
                     for (_, future), result in zip(batch, results, strict=True):
                         if not future.done():
@@ -79,6 +86,22 @@ class Batcher(Generic[T, R]):
             for _, future in self._queue:  # cancelled mid-flush: nobody waits forever
                 future.cancel()
             self._queue.clear()
+
+    async def _one_by_one(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:
+        """A failed batch again, item by item: one bad item fails only its own caller."""
+        for item, future in batch:
+            try:
+                (result,) = await self._flush([item])
+            except asyncio.CancelledError:
+                for _, waiting in batch:
+                    waiting.cancel()
+                raise
+            except Exception as error:
+                if not future.done():
+                    future.set_exception(error)
+            else:
+                if not future.done():
+                    future.set_result(result)
 
     async def drain(self) -> None:
         """Wait until everything submitted so far is flushed."""

@@ -24,7 +24,6 @@ from sqlmodel import col, select
 from backend.db import utcnow
 from backend.lifecycles import (
     AWAITING_START_STATUSES,
-    LIVE_SESSION_STATUSES,
     SESSION_LIFECYCLE,
 )
 from backend.models import (
@@ -59,6 +58,7 @@ from backend.services.events import (
     SessionProgress,
     SessionStarted,
 )
+from backend.services.metering import ENERGY, MeterReport, MeterWriter, Sample
 from backend.services.plausibility import PlausibilityRules
 from backend.services.ports import ChargerCommands, CommandResult, CommandStatus
 from backend.services.pricing import (
@@ -73,11 +73,7 @@ from backend.services.rows import get_or_404
 
 log = logging.getLogger(__name__)
 
-ENERGY = "Energy.Active.Import.Register"
-POWER = "Power.Active.Import"
 SOC = "SoC"
-# Below this the car is taken to have stopped drawing power (idle time may begin).
-FINISHED_BELOW_W = 100.0
 OCCUPIED_STATUSES = {"Charging", "SuspendedEV", "SuspendedEVSE", "Finishing", "Reserved"}
 FAILURE_BY_OUTCOME = {
     CommandStatus.REJECTED: "rejected",
@@ -102,17 +98,6 @@ class StartOutcome:
 class StopOutcome:
     session: ChargingSession
     result: CommandResult
-
-
-@dataclass(frozen=True)
-class Sample:
-    """One sampled value of MeterValues, in base units (Wh, W, %)."""
-
-    measurand: str
-    value: float
-    unit: str | None
-    phase: str | None
-    at: datetime
 
 
 def virtual_id_tag(driver_id: int | None = None) -> str:
@@ -168,6 +153,7 @@ class ChargingService:
         self._idle_warning = timedelta(minutes=idle_warning_minutes)
         self._member_discount = member_discount_percent
         self._plausibility = plausibility or PlausibilityRules()
+        self._meters = MeterWriter(sessions, self._plausibility)
 
     # -- starting ---------------------------------------------------------------------------
 
@@ -720,98 +706,34 @@ class ChargingService:
         transaction_id: int | None,
         samples: list[Sample],
     ) -> None:
-        """Store energy and power samples and keep the live session current."""
-        finished: ChargingSession | None = None
-        async with self._sessions() as db:
-            session = await self._live_session(db, charger_id, connector_id, transaction_id)
-            if session is None or session.id is None:
-                return
-            for sample in samples:
-                db.add(
-                    MeterSample(
-                        session_id=session.id,
-                        measurand=sample.measurand,
-                        value=sample.value,
-                        unit=sample.unit,
-                        phase=sample.phase,
-                        sampled_at=sample.at,
-                    )
-                )
-            energy = [s for s in samples if s.measurand == ENERGY and s.phase is None]
-            if energy and session.meter_start_wh is not None:
-                latest = max(energy, key=lambda s: s.at)
-                verdict = plausibility.judge(
-                    latest.value,
-                    session.meter_start_wh,
-                    await self._energy_bound(db, session, latest.at),
-                    previous_wh=session.energy_wh,
-                    slack_wh=self._plausibility.slack_wh,
-                )
-                if not verdict.plausible:
-                    # Never raised beyond the plausible amount; the samples stay as reported.
-                    log.warning(
-                        "implausible MeterValues on %s, session %s (%s): %s Wh claimed, %s Wh kept",
-                        charger_id,
-                        session.id,
-                        verdict.reason,
-                        verdict.measured_wh,
-                        max(session.energy_wh, verdict.plausible_wh),
-                    )
-                session.energy_wh = max(session.energy_wh, verdict.plausible_wh)
-            # Idle fees count from a sample's time: clamped to our clock (see plausibility).
-            now = utcnow()
-            rules = self._plausibility
-            start = plausibility.billable_start(session.started_at, session.created_at, now)
-            if session.review_reason is None and any(
-                plausibility.off_clock(
-                    s.at, plausibility.clamp_time(s.at, start, now, rules), now, rules
-                )
-                for s in samples
-            ):
-                session.review_reason = plausibility.CLOCK_OUT_OF_RANGE  # reviewed when it ends
-                log.warning(
-                    "MeterValues on %s, session %s, dated out of range: %s",
-                    charger_id,
-                    session.id,
-                    ", ".join(sorted({s.at.isoformat() for s in samples})[:3]),
-                )
-            power = _total_power(samples)
-            if power is not None:
-                power_w, at = power
-                session.power_w = power_w
-                if power_w < FINISHED_BELOW_W and session.energy_wh > 0:
-                    if session.charging_finished_at is None:
-                        session.charging_finished_at = plausibility.clamp_time(
-                            at, start, now, rules
-                        )
-                        finished = session
-                elif power_w >= FINISHED_BELOW_W and session.charging_finished_at is not None:
-                    session.charging_finished_at = None  # the car draws power again
-                    session.idle_warning_sent_at = None
-            session.updated_at = now
-            await db.commit()
-            progress = SessionProgress(
-                session.id, session.driver_id, session.channel, session.energy_wh, session.power_w
+        """Store energy and power samples and keep the live session current (group commit)."""
+        outcome = await self._meters.write(
+            MeterReport(charger_id, connector_id, transaction_id, samples)
+        )
+        if outcome is None:
+            return
+        await self._events.publish(
+            SessionProgress(
+                outcome.session_id,
+                outcome.driver_id,
+                outcome.channel,
+                outcome.energy_wh,
+                outcome.power_w,
             )
-        await self._events.publish(progress)
-        if finished is not None:
+        )
+        if outcome.finished:
             await self._events.publish(
-                ChargingFinished(finished.id or 0, finished.driver_id, finished.channel)
+                ChargingFinished(outcome.session_id, outcome.driver_id, outcome.channel)
             )
 
-    async def _live_session(
-        self, db: AsyncSession, charger_id: str, connector_id: int, transaction_id: int | None
-    ) -> ChargingSession | None:
-        query = select(ChargingSession).where(
-            col(ChargingSession.charger_id) == charger_id,
-            # Late values after StopTransaction never touch a priced session.
-            col(ChargingSession.status).in_(LIVE_SESSION_STATUSES),
-        )
-        if transaction_id is not None:
-            query = query.where(col(ChargingSession.transaction_id) == transaction_id)
-        else:
-            query = query.where(col(ChargingSession.connector_id) == connector_id)
-        return await db.scalar(query)
+    @property
+    def meter_reports_waiting(self) -> int:
+        """MeterValues submitted and not yet written."""
+        return self._meters.waiting
+
+    async def drain(self) -> None:
+        """Finish the MeterValues being written (shutdown)."""
+        await self._meters.drain()
 
     async def on_stop_transaction(
         self,
@@ -1184,20 +1106,8 @@ def _tag_status(tag: IdTag, now: datetime) -> str:
     return "Accepted"
 
 
-def _total_power(samples: list[Sample]) -> tuple[float, datetime] | None:
-    """The newest total active power: the phase-less value, else the sum over phases."""
-    power = [s for s in samples if s.measurand == POWER]
-    if not power:
-        return None
-    latest_at = max(s.at for s in power)
-    at_latest = [s for s in power if s.at == latest_at]
-    total = [s for s in at_latest if s.phase is None]
-    if total:
-        return total[0].value, latest_at
-    return sum(s.value for s in at_latest if not (s.phase or "").endswith("-N")), latest_at
-
-
 __all__ = [
+    "ENERGY",
     "VIRTUAL_TAG_PREFIX",
     "ChargingService",
     "RefusedError",
