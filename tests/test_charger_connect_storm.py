@@ -24,7 +24,7 @@ from websockets.exceptions import InvalidStatus
 
 from backend.app import create_app
 from backend.db import create_engine, session_factory
-from backend.models import Charger
+from backend.models import Charger, Connector
 from backend.services.charger_keys import VerifiedKeys
 from backend.settings import Settings
 from tests.helpers.factories import make_charger, make_station
@@ -35,6 +35,9 @@ from tests.ocpp_client import BareChargePoint, bare_charger
 LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
 # Statements on the charger table: what connects and boots cost (timers are kept quiet).
 _ON_CHARGER = re.compile(r"^\s*(SELECT .* FROM charger\b|UPDATE charger\b)", re.S | re.I)
+_ON_CHARGER_OR_CONNECTOR = re.compile(
+    r"^\s*(SELECT .* FROM (charger|connector)\b|UPDATE (charger|connector)\b)", re.S | re.I
+)
 
 
 def _settings(settings: Settings, **overrides: Any) -> Settings:
@@ -49,12 +52,12 @@ async def _server(settings: Settings, **overrides: Any) -> AsyncIterator[LiveSer
 
 
 @contextlib.contextmanager
-def _statements(engine: AsyncEngine) -> Iterator[list[str]]:
-    """Every statement on the charger table the app's engine runs while inside."""
+def _statements(engine: AsyncEngine, tables: re.Pattern[str] = _ON_CHARGER) -> Iterator[list[str]]:
+    """Every statement on the charger table (or `tables`) the app's engine runs while inside."""
     seen: list[str] = []
 
     def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if _ON_CHARGER.match(statement):
+        if tables.match(statement):
             seen.append(statement)
 
     event.listen(engine.sync_engine, "before_cursor_execute", record)
@@ -330,3 +333,46 @@ async def test_connecting_costs_a_bounded_number_of_statements_per_charger(
                 stored = await db.get(Charger, charger["id"])
                 assert stored is not None and stored.vendor == "Test"
                 assert stored.online is False and stored.last_seen_at is not None
+
+
+async def test_status_notifications_arriving_together_are_written_together(
+    settings: Settings,
+) -> None:
+    async with _server(settings) as live:
+        station = await make_station(live.http)
+        chargers = [await make_charger(live.http, station["id"]) for _ in range(13)]
+        state = live.app.state.central.state
+        async with contextlib.AsyncExitStack() as stack:
+            points = [
+                await stack.enter_async_context(bare_charger(live.ocpp_url, c["id"]))
+                for c in chargers
+            ]
+            await _online(live, [c["id"] for c in chargers])
+            with _statements(live.app.state.db_engine, _ON_CHARGER_OR_CONNECTOR) as statements:
+                async with _writes_held(live, chargers[0]["id"]):
+                    # Connector 0 writes the charger's own row: held up on either database.
+                    reports = [asyncio.create_task(points[0].status(0, "Unavailable"))]
+                    await eventually(lambda: _value(state.status_reports_waiting), lambda n: n == 1)
+                    reports += [
+                        asyncio.create_task(cp.status(1, "Preparing")) for cp in points[1:12]
+                    ]
+                    # One call at a time per socket: the unknown connector on a charger of its own.
+                    reports.append(asyncio.create_task(points[12].status(99, "Available")))
+                    await eventually(
+                        lambda: _value(state.status_reports_waiting), lambda n: n == 13
+                    )
+                    statements.clear()  # the held-up first report's statements went before
+                await asyncio.gather(*reports)
+                # Which chargers and connectors exist, and one UPDATE for the twelve that
+                # waited (connector 99 is unknown: answered, never written).
+                assert len(statements) <= 3, statements
+        async with live.app.state.sessions() as db:
+            first = await db.get(Charger, chargers[0]["id"])
+            assert first is not None and first.status == "Unavailable"
+            rows = await db.execute(
+                select(col(Connector.charger_id), col(Connector.status)).where(
+                    col(Connector.connector_id) == 1,
+                    col(Connector.charger_id).in_([c["id"] for c in chargers[1:12]]),
+                )
+            )
+            assert sorted(status for _, status in rows) == ["Preparing"] * 11

@@ -108,10 +108,12 @@ def parse_meter_values(meter_value: list[dict[str, Any]]) -> list[Sample]:
     return samples
 
 
-# Handled without a database slot: no query (Heartbeat, DataTransfer), or batched, one
-# connection per batch whatever the number waiting (BootNotification, bounded by boot
-# admission too; MeterValues, group-committed in backend/services/metering.py).
-_SLOT_FREE = frozenset({"Heartbeat", "DataTransfer", "BootNotification", "MeterValues"})
+# Handled without a database slot: no query (Heartbeat, DataTransfer), or batched, so that
+# one connection at most serves them however many arrive (BootNotification, also bounded by
+# boot admission; StatusNotification; MeterValues, group-committed in services/metering.py).
+_SLOT_FREE = frozenset(
+    {"Heartbeat", "DataTransfer", "BootNotification", "StatusNotification", "MeterValues"}
+)
 
 
 class CentralChargePoint(RobustChargePoint):

@@ -2,8 +2,8 @@
 
 The connect path is batched across chargers (see services/batching.py): identity lookups
 are one SELECT ... WHERE id IN (...), online marks one UPDATE per batch, boots one SELECT
-and one executemany UPDATE in one transaction; each charger is answered after its batch
-committed. Last-seen times are kept in memory and written by `flush_seen` (one executemany
+and one executemany UPDATE in one transaction, StatusNotifications two SELECTs and an
+executemany UPDATE per batch; each charger is answered after its batch committed. Last-seen times are kept in memory and written by `flush_seen` (one executemany
 UPDATE), which the central system calls every few seconds and at shutdown.
 """
 
@@ -43,6 +43,29 @@ _SEEN_UPDATE = (
     .where(_CHARGERS.c.id == bindparam("b_id"))
     .values(last_seen_at=bindparam("b_at"))
 )
+# StatusNotification: connector 0 (the charge point as a whole), and the connectors.
+_CHARGER_STATUS_UPDATE = (
+    update(_CHARGERS)
+    .where(_CHARGERS.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        error_code=bindparam("b_error"),
+        last_seen_at=bindparam("b_at"),
+    )
+)
+_CONNECTORS = cast(Table, Connector.__table__)  # type: ignore[attr-defined]
+_CONNECTOR_STATUS_UPDATE = (
+    update(_CONNECTORS)
+    .where(
+        _CONNECTORS.c.charger_id == bindparam("b_charger"),
+        _CONNECTORS.c.connector_id == bindparam("b_connector"),
+    )
+    .values(
+        status=bindparam("b_status"),
+        error_code=bindparam("b_error"),
+        status_updated_at=bindparam("b_at"),
+    )
+)
 SEEN_CHUNK = 1000  # rows per executemany of the last-seen flush
 
 
@@ -67,6 +90,17 @@ class BootInfo:
     firmware_version: str | None
 
 
+@dataclass(frozen=True)
+class StatusReport:
+    """A StatusNotification; connector 0 is the charge point as a whole."""
+
+    charger_id: str
+    connector_id: int
+    status: str
+    error_code: str
+    at: datetime
+
+
 def _short(value: str | None) -> str | None:
     return value[:50] if value else None
 
@@ -81,7 +115,15 @@ class ChargerStateService:
             self._flush_presence, name="online mark"
         )
         self._boots: Batcher[tuple[str, BootInfo], str] = Batcher(self._flush_boots, name="boot")
+        self._statuses: Batcher[StatusReport, bool] = Batcher(
+            self._flush_statuses, name="status notification"
+        )
         self._seen: dict[str, datetime] = {}
+
+    @property
+    def status_reports_waiting(self) -> int:
+        """StatusNotifications submitted and not yet written."""
+        return len(self._statuses)
 
     @property
     def boots_waiting(self) -> int:
@@ -206,7 +248,7 @@ class ChargerStateService:
 
     async def drain(self) -> None:
         """Finish every batched write, then write the last-seen times."""
-        for batcher in (self._identities, self._presence, self._boots):
+        for batcher in (self._identities, self._presence, self._boots, self._statuses):
             await batcher.drain()
         await self.flush_seen()
 
@@ -217,22 +259,56 @@ class ChargerStateService:
     async def connector_status(
         self, charger_id: str, connector_id: int, status: str, error_code: str, at: datetime
     ) -> bool:
-        """Keep the reported status; False for a connector the operator never registered."""
+        """Keep the reported status; False for a connector the operator never registered.
+
+        Returns once written: reports arriving together share one transaction.
+        """
+        report = StatusReport(charger_id, connector_id, status, error_code, at)
+        return await self._statuses.submit(report)
+
+    async def _flush_statuses(self, reports: Sequence[StatusReport]) -> list[bool]:
+        """One transaction: which chargers and connectors exist, then one executemany UPDATE
+        each for charge-point (connector 0) and connector reports, in arrival order."""
+        charger_ids = {report.charger_id for report in reports}
+        seen = utcnow()
         async with self._sessions() as db:
-            if connector_id == 0:
-                result = await db.execute(
-                    update(Charger)
-                    .where(col(Charger.id) == charger_id)
-                    .values(status=status, error_code=error_code, last_seen_at=utcnow())
-                )
-            else:
-                result = await db.execute(
-                    update(Connector)
-                    .where(
-                        col(Connector.charger_id) == charger_id,
-                        col(Connector.connector_id) == connector_id,
+            chargers = set(
+                await db.scalars(select(col(Charger.id)).where(col(Charger.id).in_(charger_ids)))
+            )
+            connectors = {
+                (row[0], row[1])
+                for row in await db.execute(
+                    select(col(Connector.charger_id), col(Connector.connector_id)).where(
+                        col(Connector.charger_id).in_(charger_ids)
                     )
-                    .values(status=status, error_code=error_code, status_updated_at=at)
                 )
+            }
+            known = [
+                r.charger_id in chargers
+                if r.connector_id == 0
+                else (r.charger_id, r.connector_id) in connectors
+                for r in reports
+            ]
+            written = [r for r, ok in zip(reports, known, strict=True) if ok]
+            whole = [
+                {"b_id": r.charger_id, "b_status": r.status, "b_error": r.error_code, "b_at": seen}
+                for r in written
+                if r.connector_id == 0
+            ]
+            parts = [
+                {
+                    "b_charger": r.charger_id,
+                    "b_connector": r.connector_id,
+                    "b_status": r.status,
+                    "b_error": r.error_code,
+                    "b_at": r.at,
+                }
+                for r in written
+                if r.connector_id != 0
+            ]
+            if whole:
+                await db.execute(_CHARGER_STATUS_UPDATE, whole)
+            if parts:
+                await db.execute(_CONNECTOR_STATUS_UPDATE, parts)
             await db.commit()
-            return bool(result.rowcount)  # type: ignore[attr-defined]
+        return known
