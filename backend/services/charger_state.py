@@ -3,8 +3,9 @@
 The connect path is batched across chargers (see services/batching.py): identity lookups
 are one SELECT ... WHERE id IN (...), online marks one UPDATE per batch, boots one SELECT
 and one executemany UPDATE in one transaction, StatusNotifications two SELECTs and an
-executemany UPDATE per batch; each charger is answered after its batch committed. Last-seen times are kept in memory and written by `flush_seen` (one executemany
-UPDATE), which the central system calls every few seconds and at shutdown.
+executemany UPDATE per batch; each charger is answered after its batch committed.
+Last-seen times are kept in memory and written by `flush_seen` (one executemany UPDATE),
+which the central system calls every few seconds and at shutdown.
 """
 
 from __future__ import annotations
