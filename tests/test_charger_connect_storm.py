@@ -287,28 +287,35 @@ async def _value(value: int) -> int:
     return value
 
 
+@contextlib.asynccontextmanager
+async def _connected(
+    live: LiveServer, n: int
+) -> AsyncIterator[tuple[list[dict[str, Any]], list[BareChargePoint]]]:
+    """`n` chargers of one station, each connected and marked online, none booted yet."""
+    station = await make_station(live.http)
+    chargers = [await make_charger(live.http, station["id"]) for _ in range(n)]
+    async with contextlib.AsyncExitStack() as stack:
+        points = [
+            await stack.enter_async_context(bare_charger(live.ocpp_url, c["id"])) for c in chargers
+        ]
+        await _online(live, [c["id"] for c in chargers])
+        yield chargers, points
+
+
 async def test_boots_arriving_together_are_written_together(settings: Settings) -> None:
-    async with _server(settings) as live:
-        station = await make_station(live.http)
-        chargers = [await make_charger(live.http, station["id"]) for _ in range(12)]
+    async with _server(settings) as live, _connected(live, 12) as (chargers, points):
         state = live.app.state.central.state
-        async with contextlib.AsyncExitStack() as stack:
-            points = [
-                await stack.enter_async_context(bare_charger(live.ocpp_url, c["id"]))
-                for c in chargers
-            ]
-            await _online(live, [c["id"] for c in chargers])
-            with _statements(live.app.state.db_engine) as statements:
-                async with _writes_held(live, chargers[0]["id"]):
-                    boots = [asyncio.create_task(points[0].boot())]
-                    await eventually(lambda: _value(state.boots_waiting), lambda n: n == 1)
-                    boots += [asyncio.create_task(cp.boot()) for cp in points[1:]]
-                    await eventually(lambda: _value(state.boots_waiting), lambda n: n == 12)
-                    statements.clear()  # the held-up first batch's statements went before
-                results = await asyncio.gather(*boots)
-                assert {r.status for r in results} == {"Accepted"}
-                # One SELECT and one UPDATE (executemany) for the eleven that waited.
-                assert len(statements) <= 2, statements
+        with _statements(live.app.state.db_engine) as statements:
+            async with _writes_held(live, chargers[0]["id"]):
+                boots = [asyncio.create_task(points[0].boot())]
+                await eventually(lambda: _value(state.boots_waiting), lambda n: n == 1)
+                boots += [asyncio.create_task(cp.boot()) for cp in points[1:]]
+                await eventually(lambda: _value(state.boots_waiting), lambda n: n == 12)
+                statements.clear()  # the held-up first batch's statements went before
+            results = await asyncio.gather(*boots)
+            assert {r.status for r in results} == {"Accepted"}
+            # One SELECT and one UPDATE (executemany) for the eleven that waited.
+            assert len(statements) <= 2, statements
 
 
 async def test_connecting_costs_a_bounded_number_of_statements_per_charger(
@@ -338,34 +345,22 @@ async def test_connecting_costs_a_bounded_number_of_statements_per_charger(
 async def test_status_notifications_arriving_together_are_written_together(
     settings: Settings,
 ) -> None:
-    async with _server(settings) as live:
-        station = await make_station(live.http)
-        chargers = [await make_charger(live.http, station["id"]) for _ in range(13)]
+    async with _server(settings) as live, _connected(live, 13) as (chargers, points):
         state = live.app.state.central.state
-        async with contextlib.AsyncExitStack() as stack:
-            points = [
-                await stack.enter_async_context(bare_charger(live.ocpp_url, c["id"]))
-                for c in chargers
-            ]
-            await _online(live, [c["id"] for c in chargers])
-            with _statements(live.app.state.db_engine, _ON_CHARGER_OR_CONNECTOR) as statements:
-                async with _writes_held(live, chargers[0]["id"]):
-                    # Connector 0 writes the charger's own row: held up on either database.
-                    reports = [asyncio.create_task(points[0].status(0, "Unavailable"))]
-                    await eventually(lambda: _value(state.status_reports_waiting), lambda n: n == 1)
-                    reports += [
-                        asyncio.create_task(cp.status(1, "Preparing")) for cp in points[1:12]
-                    ]
-                    # One call at a time per socket: the unknown connector on a charger of its own.
-                    reports.append(asyncio.create_task(points[12].status(99, "Available")))
-                    await eventually(
-                        lambda: _value(state.status_reports_waiting), lambda n: n == 13
-                    )
-                    statements.clear()  # the held-up first report's statements went before
-                await asyncio.gather(*reports)
-                # Which chargers and connectors exist, and one UPDATE for the twelve that
-                # waited (connector 99 is unknown: answered, never written).
-                assert len(statements) <= 3, statements
+        with _statements(live.app.state.db_engine, _ON_CHARGER_OR_CONNECTOR) as statements:
+            async with _writes_held(live, chargers[0]["id"]):
+                # Connector 0 writes the charger's own row: held up on either database.
+                reports = [asyncio.create_task(points[0].status(0, "Unavailable"))]
+                await eventually(lambda: _value(state.status_reports_waiting), lambda n: n == 1)
+                reports += [asyncio.create_task(cp.status(1, "Preparing")) for cp in points[1:12]]
+                # One call at a time per socket: the unknown connector on a charger of its own.
+                reports.append(asyncio.create_task(points[12].status(99, "Available")))
+                await eventually(lambda: _value(state.status_reports_waiting), lambda n: n == 13)
+                statements.clear()  # the held-up first report's statements went before
+            await asyncio.gather(*reports)
+            # Which chargers and connectors exist, and one UPDATE for the twelve that
+            # waited (connector 99 is unknown: answered, never written).
+            assert len(statements) <= 3, statements
         async with live.app.state.sessions() as db:
             first = await db.get(Charger, chargers[0]["id"])
             assert first is not None and first.status == "Unavailable"
