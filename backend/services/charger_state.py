@@ -10,10 +10,10 @@ which the central system calls every few seconds and at shutdown.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -102,6 +102,16 @@ class StatusReport:
     at: datetime
 
 
+# Rows are updated in key order in every batch (a stable sort keeps a charger's own reports in
+# arrival order): two batches locking the same rows on PostgreSQL then wait, never deadlock.
+def _by_charger(row: Mapping[str, Any]) -> str:
+    return str(row["b_id"])
+
+
+def _by_connector(row: Mapping[str, Any]) -> tuple[str, int]:
+    return str(row["b_charger"]), int(row["b_connector"])
+
+
 def _short(value: str | None) -> str | None:
     return value[:50] if value else None
 
@@ -117,7 +127,7 @@ class ChargerStateService:
         )
         self._boots: Batcher[tuple[str, BootInfo], str] = Batcher(self._flush_boots, name="boot")
         self._statuses: Batcher[StatusReport, bool] = Batcher(
-            self._flush_statuses, name="status notification"
+            self._flush_statuses, name="status notification", split_on_error=True
         )
         self._seen: dict[str, datetime] = {}
 
@@ -179,8 +189,8 @@ class ChargerStateService:
 
     async def _flush_presence(self, marks: Sequence[tuple[str, bool]]) -> list[None]:
         latest = dict(marks)  # a charger marked twice in one batch: its last mark counts
-        online = [charger_id for charger_id, value in latest.items() if value]
-        offline = [charger_id for charger_id, value in latest.items() if not value]
+        online = sorted(charger_id for charger_id, value in latest.items() if value)
+        offline = sorted(charger_id for charger_id, value in latest.items() if not value)
         async with self._sessions() as db:
             if online:
                 await db.execute(
@@ -204,7 +214,7 @@ class ChargerStateService:
         pending, self._seen = self._seen, {}
         if not pending:
             return 0
-        rows = [{"b_id": charger_id, "b_at": at} for charger_id, at in pending.items()]
+        rows = [{"b_id": charger_id, "b_at": at} for charger_id, at in sorted(pending.items())]
         try:
             async with self._sessions() as db:
                 for start in range(0, len(rows), SEEN_CHUNK):
@@ -242,7 +252,7 @@ class ChargerStateService:
                 if charger_id in statuses
             ]
             if updates:
-                await db.execute(_BOOT_UPDATE, updates)
+                await db.execute(_BOOT_UPDATE, sorted(updates, key=_by_charger))
             await db.commit()
         rejected = str(BootStatus.REJECTED)
         return [statuses.get(charger_id, rejected) for charger_id, _ in boots]
@@ -308,8 +318,8 @@ class ChargerStateService:
                 if r.connector_id != 0
             ]
             if whole:
-                await db.execute(_CHARGER_STATUS_UPDATE, whole)
+                await db.execute(_CHARGER_STATUS_UPDATE, sorted(whole, key=_by_charger))
             if parts:
-                await db.execute(_CONNECTOR_STATUS_UPDATE, parts)
+                await db.execute(_CONNECTOR_STATUS_UPDATE, sorted(parts, key=_by_connector))
             await db.commit()
         return known

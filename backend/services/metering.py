@@ -271,7 +271,7 @@ class MeterWriter:
                             "m_review": f.review_reason,
                             "m_at": now,
                         }
-                        for f in touched.values()
+                        for f in sorted(touched.values(), key=lambda f: f.session_id)
                     ],
                 )
                 resumed = [{"m_id": f.session_id} for f in touched.values() if f.idle_warning_reset]
