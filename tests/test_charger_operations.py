@@ -88,6 +88,42 @@ async def test_boot_follows_the_registration_state(live: LiveServer) -> None:
     assert (shown["vendor"], shown["model"]) == ("Test", "Bare")
 
 
+async def test_a_charger_not_accepted_by_its_boot_gets_no_operator_commands(
+    live: LiveServer,
+) -> None:
+    charger = await priced_charger(live.http)
+    await driver_with_tag(live.http, "NOT-YET")
+    url = f"/admin/chargers/{charger['id']}"
+    async with bare_charger(live.ocpp_url, charger["id"]) as cp:
+        await live.http.patch(url, json={"boot_status": "Pending"})
+        assert (await cp.boot()).status == "Pending"
+        await cp.status(1, "Available")
+        refused = await live.http.post(
+            f"{url}/remote-start", json={"connector_id": 1, "id_tag": "NOT-YET"}
+        )
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["reason"] == "offline"
+        assert "Pending" in refused.json()["detail"]
+        unlock = await live.http.post(f"{url}/unlock", json={"connector_id": 1})
+        assert unlock.status_code == 409
+        # OCPP 1.6 lets a Pending charge point be asked for information and configuration.
+        trigger = await live.http.post(f"{url}/trigger", json={"message": "Heartbeat"})
+        assert trigger.json()["status"] == "Accepted"
+        await live.http.patch(url, json={"boot_status": "Rejected"})
+        assert (await cp.boot()).status == "Rejected"
+        nothing = await live.http.post(f"{url}/trigger", json={"message": "Heartbeat"})
+        assert nothing.status_code == 409  # a Rejected one is sent nothing at all
+        sent = [name for name, _ in cp.received]
+        assert "RemoteStartTransaction" not in sent and "UnlockConnector" not in sent
+        await live.http.patch(url, json={"boot_status": "Accepted"})
+        assert (await cp.boot()).status == "Accepted"
+        started = await live.http.post(
+            f"{url}/remote-start", json={"connector_id": 1, "id_tag": "NOT-YET"}
+        )
+        assert started.json()["status"] == "Accepted", started.text
+        assert "RemoteStartTransaction" in [name for name, _ in cp.received]
+
+
 @pytest.fixture
 def live_settings(settings: Settings) -> Settings:
     # A lab: unknown chargers register themselves, and (having no key yet) connect unsecured.

@@ -259,6 +259,7 @@ class CentralSystem:
                 await websocket.close(code=code, reason=reason)
 
         connection = Connection(charger_id=identity.id, charge_point=charge_point, close=close)
+        charge_point.connection = connection
         stale = self.registry.register(connection)
         if stale is not None:
             log.info("%s reconnected; closing its stale socket", identity.id)

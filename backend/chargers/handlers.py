@@ -20,6 +20,7 @@ from backend.chargers.protocol import (
     ocpp_time,
     parse_ocpp_time,
 )
+from backend.chargers.registry import Connection
 from backend.chargers.typed_ocpp import on
 from backend.db import utcnow
 from backend.services.charger_state import BootInfo
@@ -127,6 +128,7 @@ class CentralChargePoint(RobustChargePoint):
             logger=FRAME_LOGGER,
         )
         self.central = central
+        self.connection: Connection | None = None  # set by the central system once registered
 
     def call_slot(self, action: str) -> AbstractAsyncContextManager[Any]:
         if action in _SLOT_FREE:
@@ -147,17 +149,24 @@ class CentralChargePoint(RobustChargePoint):
         if not self.central.boot_admitted():
             # A connect storm: OCPP 1.6 §4.2 lets a Pending charge point boot again after
             # `interval`; that beats a boot left to time out in a queue.
+            self._answered(RegistrationStatus.pending)
             return call_result.BootNotification(
                 current_time=ocpp_now(),
                 interval=self.central.boot_retry_interval(),
                 status=RegistrationStatus.pending,
             )
         status = await self.central.state.boot(self.id, info)
+        self._answered(status)
         accepted = status == RegistrationStatus.accepted
         interval = self.central.heartbeat_interval if accepted else 30
         return call_result.BootNotification(
             current_time=ocpp_now(), interval=interval, status=status
         )
+
+    def _answered(self, status: str) -> None:
+        """What the commands to this socket may be (see chargers/relay.py)."""
+        if self.connection is not None:
+            self.connection.boot_answer = str(status)
 
     @on(Action.heartbeat)
     async def on_heartbeat(self) -> call_result.Heartbeat:

@@ -17,6 +17,9 @@ class Connection:
     close: Any  # async callable closing the socket: close(code, reason)
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
+    # How this socket's last BootNotification was answered (None: it has not booted on it,
+    # e.g. a reconnect after a network blip, which OCPP allows without a new boot).
+    boot_answer: str | None = None
 
 
 class ChargerRegistry:

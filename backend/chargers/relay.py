@@ -15,6 +15,9 @@ from backend.services.ports import CommandResult, CommandStatus
 log = logging.getLogger(__name__)
 
 ACCEPTING = {"Accepted", "Unlocked", "Scheduled"}
+# OCPP 1.6 §4.2.1: a Pending charge point may be asked for information and configuration
+# only; a Rejected one nothing at all.
+WHILE_PENDING = frozenset({"TriggerMessage", "ChangeConfiguration", "GetConfiguration"})
 CLOSE_GRACE = 0.2  # seconds
 
 
@@ -29,6 +32,14 @@ class LocalChargerCommands:
         connection = self._registry.get(charger_id)
         if connection is None:
             return CommandResult(CommandStatus.OFFLINE, detail=f"charger {charger_id} is offline")
+        answer = connection.boot_answer
+        action = type(payload).__name__.removesuffix("Payload")  # as the ocpp library names it
+        if answer == "Rejected" or (answer == "Pending" and action not in WHILE_PENDING):
+            return CommandResult(
+                CommandStatus.OFFLINE,
+                detail=f"charger {charger_id} is connected but its boot was answered {answer}: "
+                f"it takes no {action} until it is accepted",
+            )
         request = asyncio.ensure_future(connection.charge_point.call(payload, suppress=False))
         closed = asyncio.ensure_future(connection.closed.wait())
         try:

@@ -62,7 +62,7 @@ class CommandOut(BaseModel):
 def answered(result: CommandResult, charger_id: str) -> str:
     """The charger's own answer; no answer at all is an error (409 offline, 504 timeout)."""
     if result.status is CommandStatus.OFFLINE:
-        raise CommandFailedError("offline", f"charger {charger_id} is offline")
+        raise CommandFailedError("offline", result.detail or f"charger {charger_id} is offline")
     if result.status is CommandStatus.TIMED_OUT:
         raise CommandFailedError("timed_out", result.detail or f"{charger_id} did not answer")
     return result.ocpp_status or str(result.status)
