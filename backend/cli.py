@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from backend.settings import ConfigurationError, Settings
 
@@ -28,18 +29,44 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from backend.app import create_app
 
     settings = _settings_or_exit()
-    uvicorn.run(
-        create_app(settings),
-        host=args.host,
-        port=args.port,
-        proxy_headers=True,
-        forwarded_allow_ips=args.forwarded_allow_ips,
-        log_level=args.log_level,
+    options: dict[str, Any] = {
+        "host": args.host,
+        "port": args.port,
+        "proxy_headers": True,
+        "forwarded_allow_ips": args.forwarded_allow_ips,
+        "log_level": args.log_level,
         # The only WebSockets are chargers': a larger frame closes the socket (1009) before
         # it is buffered (uvicorn's default is 16 MiB).
-        ws_max_size=settings.ocpp_max_message_bytes,
-    )
+        "ws_max_size": settings.ocpp_max_message_bytes,
+    }
+    if args.workers < 1:
+        print("chargebot: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.workers == 1:
+        uvicorn.run(create_app(settings), **options)
+        return 0
+    if not settings.redis_url:
+        print(
+            "chargebot: --workers N > 1 needs REDIS_URL: the processes share the port, so a "
+            "charger's socket and a command for it may land in different ones (README "
+            '"Several processes on one machine")',
+            file=sys.stderr,
+        )
+        return 2
+    _prepare_for_workers(settings)
+    # Each worker builds its app from the same environment (uvicorn spawns them), and they
+    # accept on one shared socket; leases and the Redis relay route commands between them.
+    uvicorn.run("backend.app:create_app", factory=True, workers=args.workers, **options)
     return 0
+
+
+def _prepare_for_workers(settings: Settings) -> None:
+    """What the workers must not race on: the embedded database's migrations, once."""
+    from backend import migrate
+    from backend.db import sqlite_file
+
+    if sqlite_file(settings.database_url) is not None:
+        asyncio.run(migrate.upgrade(settings.database_url, "head"))
 
 
 def _cmd_db_upgrade(args: argparse.Namespace) -> int:
@@ -174,6 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="proxies whose X-Forwarded-* headers are trusted",
     )
     serve.add_argument("--log-level", default="info")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WEB_CONCURRENCY", "1")),
+        help="server processes sharing the port (needs REDIS_URL); default 1, or WEB_CONCURRENCY",
+    )
     serve.set_defaults(handler=_cmd_serve)
 
     db = commands.add_parser("db", help="database maintenance")

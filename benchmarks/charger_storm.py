@@ -70,7 +70,7 @@ from backend.chargers.typed_ocpp import ChargePoint, on
 from benchmarks.common import CHARGEBOT, cpu_seconds, free_port, percentile
 
 COMMAND = ".venv/bin/python -m benchmarks.charger_storm"
-SCENARIOS = ("connect", "start", "saturation", "restart")
+SCENARIOS = ("connect", "start", "saturation", "steady", "restart")
 TOKEN = "benchmark-admin-token-0123456789abcdef"
 SECRET = "benchmark-secret-key-0123456789abcdefghijkl"
 ID_TAG = "BENCH"
@@ -83,11 +83,36 @@ def ocpp_now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def process_tree(pid: int) -> list[int]:
+    """`pid` and every live descendant (the workers of `chargebot serve --workers N`)."""
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        with contextlib.suppress(OSError):
+            children = Path(f"/proc/{current}/task/{current}/children").read_text().split()
+            todo.extend(int(child) for child in children)
+    return tree
+
+
 def peak_rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmHWM")
+    """VmHWM summed over the process tree: an upper bound of the memory it needed at once."""
+    total = 0.0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{member}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1]) / 1024
+    return total
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """Server CPU (user + system) of `pid` and its live workers."""
+    total = 0.0
+    for member in process_tree(pid):
+        with contextlib.suppress(OSError):
+            total += cpu_seconds(member)
+    return total
 
 
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -208,7 +233,7 @@ class RawChargePoint:
             await ws.send(json.dumps([3, uid, {"status": "Accepted"}]))
             if payload.get("requestedMessage") == "StatusNotification":
                 self._spawn(self._triggered_statuses(payload.get("connectorId")))
-        elif action == "ChangeConfiguration":
+        elif action in ("ChangeConfiguration", "RemoteStartTransaction", "RemoteStopTransaction"):
             await ws.send(json.dumps([3, uid, {"status": "Accepted"}]))
         else:
             await ws.send(json.dumps([4, uid, "NotImplemented", f"{action} not simulated", {}]))
@@ -375,6 +400,12 @@ class ClientWorker:
             }
         if name == "saturate":
             return await self._saturate(command["count"], command["at"], command["seconds"])
+        if name == "steady":
+            return await self._steady(
+                command["at"], command["seconds"], command["meter_s"], command["heartbeat_s"]
+            )
+        if name == "idle_ids":
+            return {"ids": [cp.id for cp in self.chargers if cp.transaction_id is None]}
         if name == "stop":
             charging = [cp for cp in self.chargers if cp.transaction_id is not None]
             stopped = await asyncio.gather(
@@ -432,6 +463,39 @@ class ClientWorker:
         await _sleep_until(at)
         await asyncio.gather(*(loop(cp) for cp in chosen))
         return {"answered": answered, "errors": errors, "latencies": latencies[::10]}
+
+    async def _steady(
+        self, at: float, seconds: float, meter_s: float, heartbeat_s: float
+    ) -> dict[str, Any]:
+        """Every charger heartbeats every `heartbeat_s`, those charging send MeterValues every
+        `meter_s`, each at its own random phase; the answer times of all of them."""
+        latencies: list[float] = []
+        errors = 0
+        end = at + seconds
+
+        async def every(period: float, send: Any) -> None:
+            nonlocal errors
+            next_at = at + random.uniform(0, period)
+            while next_at < end:
+                await _sleep_until(next_at)
+                began = time.monotonic()
+                try:
+                    await send()
+                except CallFailedError:
+                    errors += 1
+                else:
+                    latencies.append(time.monotonic() - began)
+                next_at += period
+
+        async def heartbeat(cp: RawChargePoint) -> None:
+            await cp.call("Heartbeat", {})
+
+        loops = [every(heartbeat_s, lambda cp=cp: heartbeat(cp)) for cp in self.chargers]
+        loops += [
+            every(meter_s, cp.meter_values) for cp in self.chargers if cp.transaction_id is not None
+        ]
+        await asyncio.gather(*loops)
+        return {"latencies": latencies, "errors": errors}
 
 
 async def client_main() -> None:
@@ -526,6 +590,12 @@ class Figures:
     saturation_p50_ms: float | None = None
     saturation_errors: int = 0
     cpu_per_1000_s: float | None = None
+    steady_ms: list[float] = field(default_factory=list)
+    steady_errors: int = 0
+    steady_rate: float | None = None
+    steady_charging: int = 0
+    admin_start_ms: list[float] = field(default_factory=list)
+    admin_start_failed: int = 0
     peak_rss_mib: float = 0.0
     client_failures: int = 0
     call_errors: int = 0
@@ -550,6 +620,10 @@ class Options:
     profile: str
     profile_flags: str
     profile_during: str
+    workers: int
+    redis_url: str
+    steady_seconds: float
+    charging_share: float
 
 
 class Worker:
@@ -588,6 +662,7 @@ class Server:
         self.process: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.peak_rss_mib = 0.0
+        self.workers = 1
 
     @property
     def pid(self) -> int:
@@ -599,6 +674,7 @@ class Server:
         self.starts += 1
         if self.kind == "chargebot":
             argv = [CHARGEBOT, "serve", "--port", str(self.port), "--log-level", "warning"]
+            argv += ["--workers", str(self.workers)]
         else:
             argv = [sys.executable, "-m", "benchmarks.charger_storm", "--role", "bare-server"]
             argv += ["--port", str(self.port)]
@@ -723,6 +799,63 @@ def profiler(pid: int, output: str, flags: str) -> subprocess.Popen[bytes]:
     )
 
 
+async def _steady(
+    server: Server,
+    port: int,
+    kind: str,
+    options: Options,
+    workers: list[Worker],
+    figures: Figures,
+) -> None:
+    """A network at rest: a share charging, MeterValues every 60 s, heartbeats every 300 s;
+    meanwhile (chargebot) an operator's remote start twice a second on an idle charger."""
+    processes = len(workers)
+    charging = round(options.chargers * options.charging_share)
+    for chunk in range(0, charging, 500):  # not timed: the sessions the steady state has
+        count = min(500, charging - chunk)
+        await ask_all(
+            workers,
+            [{"cmd": "start", "at": 0, "count": c} for c in split(count, processes)],
+        )
+    figures.steady_charging = charging
+    replies = await ask_all(workers, [{"cmd": "idle_ids"}] * processes)
+    idle = [charger_id for r in replies for charger_id in r["ids"]]
+    random.shuffle(idle)
+    at = time.monotonic() + 1.0
+    seconds = options.steady_seconds
+    steady = asyncio.gather(
+        *(
+            w.ask(
+                {"cmd": "steady", "at": at, "seconds": seconds, "meter_s": 60, "heartbeat_s": 300}
+            )
+            for w in workers
+        )
+    )
+    if kind == "chargebot":
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        async with httpx.AsyncClient(
+            base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60
+        ) as http:
+            await _sleep_until(at)
+            while time.monotonic() < at + seconds and idle:
+                charger_id = idle.pop()
+                began = time.monotonic()
+                response = await http.post(
+                    f"/admin/chargers/{charger_id}/remote-start",
+                    json={"connector_id": 2, "id_tag": ID_TAG},
+                )
+                elapsed = time.monotonic() - began
+                if response.status_code == 200 and response.json().get("status") == "Accepted":
+                    figures.admin_start_ms.append(elapsed * 1000)
+                else:
+                    figures.admin_start_failed += 1
+                await asyncio.sleep(0.5)
+    replies = list(await steady)
+    figures.steady_ms = [t * 1000 for r in replies for t in r["latencies"]]
+    figures.steady_errors = sum(r["errors"] for r in replies)
+    figures.steady_rate = len(figures.steady_ms) / seconds
+
+
 async def run_target(kind: str, options: Options, database_url: str) -> Figures:
     figures = Figures()
     workdir = Path(tempfile.mkdtemp(prefix=f"chargebot-storm-{kind}-"))
@@ -741,7 +874,11 @@ async def run_target(kind: str, options: Options, database_url: str) -> Figures:
         (f"STORM-{n:05d}", os.urandom(20).hex() if n < keyed else None)
         for n in range(options.chargers)
     ]
+    if options.workers > 1:  # the workers share chargers through Redis (README)
+        env["REDIS_URL"] = options.redis_url
+        env["REDIS_KEY_PREFIX"] = f"storm-{uuid.uuid4().hex[:8]}:"
     server = Server(kind, port, env, workdir)
+    server.workers = options.workers
     workers: list[Worker] = []
     try:
         server.launch()
@@ -778,14 +915,14 @@ async def run_target(kind: str, options: Options, database_url: str) -> Figures:
             if options.profile and kind == "chargebot" and options.profile_during == "connect"
             else None
         )
-        cpu_before = cpu_seconds(server.pid)
+        cpu_before = tree_cpu_seconds(server.pid)
         at = time.monotonic() + 0.5
         await ask_all(workers, [{"cmd": "connect", "at": at}] * processes)
         replies = await ask_all(
             workers,
             [{"cmd": "await_boots", "after": at, "deadline": at + options.deadline}] * processes,
         )
-        cpu_used = cpu_seconds(server.pid) - cpu_before
+        cpu_used = tree_cpu_seconds(server.pid) - cpu_before
         if spy is not None:
             spy.send_signal(signal.SIGINT)
             spy.wait(60)
@@ -835,9 +972,9 @@ async def run_target(kind: str, options: Options, database_url: str) -> Figures:
                 and options.profile_during == "saturation"
                 else None
             )
-            cpu_before = cpu_seconds(server.pid)
+            cpu_before = tree_cpu_seconds(server.pid)
             await asyncio.sleep(options.seconds)
-            cpu_used = cpu_seconds(server.pid) - cpu_before
+            cpu_used = tree_cpu_seconds(server.pid) - cpu_before
             if spy is not None:
                 spy.send_signal(signal.SIGINT)
                 spy.wait(60)
@@ -850,18 +987,20 @@ async def run_target(kind: str, options: Options, database_url: str) -> Figures:
             figures.cpu_per_1000_s = cpu_used / answered * 1000 if answered else None
         if wants & {"start", "saturation"}:
             await ask_all(workers, [{"cmd": "stop"}] * processes)
+        if "steady" in wants:
+            await _steady(server, port, kind, options, workers, figures)
         if "restart" in wants:
             await asyncio.to_thread(server.stop)
             began = server.launch()
             await asyncio.to_thread(server.wait_ready)
             figures.restart_ready_s = time.monotonic() - began
-            cpu_before = cpu_seconds(server.pid)
+            cpu_before = tree_cpu_seconds(server.pid)
             replies = await ask_all(
                 workers,
                 [{"cmd": "await_boots", "after": began, "deadline": began + options.deadline}]
                 * processes,
             )
-            cpu_used = cpu_seconds(server.pid) - cpu_before
+            cpu_used = tree_cpu_seconds(server.pid) - cpu_before
             times = [t - began for r in replies for t in r["times"]]
             figures.restart_missing = sum(r["missing"] for r in replies)
             figures.restart_s = max(times) if times else None
@@ -993,6 +1132,37 @@ def table(options: Options, results: dict[str, Figures]) -> str:
                 _ratio(chargebot.cpu_per_1000_s, bare.cpu_per_1000_s),
             )
         )
+    if "steady" in wants:
+
+        def p50_p99(values: list[float], failed: int = 0) -> str:
+            if not values:
+                return "–"
+            text = f"{statistics.median(values):,.1f} / {percentile(values, 99):,.1f} ms"
+            return text + (f" ({failed} failed)" if failed else "")
+
+        share = chargebot.steady_charging or bare.steady_charging
+        rows.append(
+            (
+                f"{n}, steady ({share:,} charging, MeterValues/60 s, heartbeats/300 s): answer "
+                "p50 / p99",
+                p50_p99(chargebot.steady_ms, chargebot.steady_errors)
+                + (f" at {chargebot.steady_rate:,.0f} msg/s" if chargebot.steady_rate else ""),
+                p50_p99(bare.steady_ms, bare.steady_errors)
+                + (f" at {bare.steady_rate:,.0f} msg/s" if bare.steady_rate else ""),
+                _ratio(
+                    percentile(chargebot.steady_ms, 99) if chargebot.steady_ms else None,
+                    percentile(bare.steady_ms, 99) if bare.steady_ms else None,
+                ),
+            )
+        )
+        rows.append(
+            (
+                f"{n}, steady: admin remote start p50 / p99 (2 per second)",
+                p50_p99(chargebot.admin_start_ms, chargebot.admin_start_failed),
+                "–",
+                "",
+            )
+        )
     rows.append(
         (
             "peak RSS (VmHWM)",
@@ -1037,6 +1207,7 @@ async def run(options: Options, command: str) -> None:
         f"{options.chargers:,} chargers ({round(options.chargers * options.password_share):,} with "
         f"a key), {options.connectors} connectors each, {options.client_processes} client "
         f"processes, chargebot on {options.database}"
+        + (f" with --workers {options.workers} (Redis)" if options.workers > 1 else "")
     )
     print(table(options, results))
     for kind, f in results.items():
@@ -1086,6 +1257,14 @@ def main() -> None:
         "--profile-flags", default="--threads", help="more py-spy record flags, e.g. '--gil'"
     )
     parser.add_argument(
+        "--workers", type=int, default=1, help="chargebot serve --workers N (uses --redis-url)"
+    )
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--steady-seconds", type=float, default=60.0, help="steady length")
+    parser.add_argument(
+        "--charging-share", type=float, default=0.3, help="chargers in a transaction (steady)"
+    )
+    parser.add_argument(
         "--profile-during",
         choices=("connect", "saturation"),
         default="connect",
@@ -1132,6 +1311,10 @@ def main() -> None:
         profile=args.profile,
         profile_flags=args.profile_flags,
         profile_during=args.profile_during,
+        workers=args.workers,
+        redis_url=args.redis_url,
+        steady_seconds=args.steady_seconds,
+        charging_share=args.charging_share,
     )
     command = " ".join([COMMAND, shlex.join(sys.argv[1:])])
     asyncio.run(run(options, command))

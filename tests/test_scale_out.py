@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import signal
 import subprocess
 import time
@@ -75,14 +76,14 @@ def scale_out_env(
 class Server:
     """One `chargebot serve` process and an admin client to it."""
 
-    def __init__(self, name: str, env: dict[str, str], workdir: Path) -> None:
+    def __init__(self, name: str, env: dict[str, str], workdir: Path, *options: str) -> None:
         self.name = name
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = workdir / f"{name}.log"
         with self.log.open("w") as out:
             self.process = subprocess.Popen(
-                [CHARGEBOT, "serve", "--port", str(self.port)],
+                [CHARGEBOT, "serve", "--port", str(self.port), *options],
                 cwd=workdir,
                 env=env,
                 stdout=out,
@@ -274,3 +275,62 @@ def _connected(sim: SimulatedChargePoint) -> Callable[[], Awaitable[bool]]:
         return sim.connected.is_set()
 
     return probe
+
+
+def _workers(pid: int) -> list[int]:
+    """The worker processes uvicorn spawned for `pid` (not its helpers)."""
+    found = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        with contextlib.suppress(FileNotFoundError):
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(int(child))
+    return found
+
+
+async def test_serve_with_workers_runs_processes_that_share_one_port(
+    scale_out_env: dict[str, str], tmp_path: Path
+) -> None:
+    server = Server("workers", scale_out_env, tmp_path, "--workers", "2")
+    try:
+        await asyncio.to_thread(wait_for_health, server.base, server.process)
+        await eventually(
+            lambda: asyncio.sleep(0, _workers(server.process.pid)), lambda w: len(w) == 2
+        )
+        chargers = [await priced_charger(server.http) for _ in range(6)]
+        async with contextlib.AsyncExitStack() as stack:
+            sims = [await stack.enter_async_context(charger_on(server, c["id"])) for c in chargers]
+            for charger in chargers:
+                await eventually(
+                    functools.partial(charger_of, server.http, charger["id"]), available
+                )
+            # Whichever worker took the request, the command reaches the worker holding
+            # the charger's socket (the kernel spreads both over the two).
+            for round_ in range(2):
+                for charger, sim in zip(chargers, sims, strict=True):
+                    unlock = await server.http.post(
+                        f"/admin/chargers/{charger['id']}/unlock", json={"connector_id": 1}
+                    )
+                    assert unlock.status_code == 200, unlock.text
+                    assert unlock.json()["status"] == "Unlocked"
+                    unlocks = [name for name, _ in sim.received].count("UnlockConnector")
+                    assert unlocks == round_ + 1
+    finally:
+        await server.stop()
+    assert "Traceback" not in server.output(), server.output()
+
+
+def test_serve_with_workers_needs_redis(tmp_path: Path) -> None:
+    env = clean_env(
+        DATABASE_URL=f"sqlite:///{tmp_path / 'workers.sqlite3'}",
+        ENVIRONMENT="development",
+    )
+    env.pop("REDIS_URL", None)
+    refused = subprocess.run(
+        [CHARGEBOT, "serve", "--port", str(free_port()), "--workers", "2"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert refused.returncode == 2
+    assert "--workers N > 1 needs REDIS_URL" in refused.stderr
