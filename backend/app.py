@@ -226,6 +226,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             boot_capacity=settings.ocpp_boot_capacity,
             boot_retry_seconds=settings.ocpp_boot_retry_seconds,
             handler_concurrency=settings.ocpp_handler_concurrency,
+            status_trigger_seconds=settings.ocpp_status_trigger_seconds,
         )
         if settings.ocpp_unsecured_allowed:
             # The demo's chargers have no keys: say so, quietly in development.

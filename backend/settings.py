@@ -141,6 +141,12 @@ class Settings(BaseSettings):
     ocpp_boot_retry_seconds: int = Field(
         default=10, ge=1, description="Pending boot's retry interval (plus up to as much jitter)."
     )
+    ocpp_status_trigger_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="A connected charger silent this long (no boot, no status) is asked for "
+        "its connector statuses (TriggerMessage); 0: at once.",
+    )
     ocpp_handler_concurrency: int = Field(
         default=4, ge=1, description="OCPP messages using the database at once (of the pool)."
     )

@@ -172,6 +172,8 @@ def settings(database_url: str) -> Settings:
         # every test here allows far more. tests/test_meter_plausibility.py uses the defaults.
         meter_power_tolerance=1000.0,
         meter_slack_wh=1_000_000,
+        # A silent charger is asked for its statuses after half a second, not ten.
+        ocpp_status_trigger_seconds=0.5,
     )
 
 

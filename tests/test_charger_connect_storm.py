@@ -238,6 +238,31 @@ async def test_heartbeats_are_written_at_shutdown(settings: Settings) -> None:
         await engine.dispose()
 
 
+# --- asking for statuses -------------------------------------------------------------
+
+
+def _names(cp: BareChargePoint) -> list[str]:
+    return [name for name, _ in cp.received]
+
+
+async def _received(cp: BareChargePoint) -> list[str]:
+    return _names(cp)
+
+
+async def test_only_a_silent_charger_is_asked_for_its_statuses(settings: Settings) -> None:
+    async with _server(settings, ocpp_status_trigger_seconds=2.0) as live:
+        station = await make_station(live.http)
+        reporting = await make_charger(live.http, station["id"])
+        silent = await make_charger(live.http, station["id"])
+        async with bare_charger(live.ocpp_url, reporting["id"]) as cp:
+            assert (await cp.boot()).status == "Accepted"  # a boot reports the charger
+            async with bare_charger(live.ocpp_url, silent["id"]) as quiet:
+                # Connected later and silent: asked once its two seconds are up ...
+                await eventually(lambda: _received(quiet), lambda n: "TriggerMessage" in n)
+                # ... by when the one that booted, connected earlier, would have been asked.
+                assert "TriggerMessage" not in _names(cp)
+
+
 # --- admission control and batching -----------------------------------------------------
 
 

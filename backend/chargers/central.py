@@ -110,6 +110,7 @@ class CentralSystem:
         boot_capacity: int = 1000,
         boot_retry_seconds: int = 10,
         handler_concurrency: int = 4,
+        status_trigger_seconds: float = 10.0,
     ) -> None:
         self.state = state
         self.charging = charging
@@ -129,6 +130,7 @@ class CentralSystem:
         # OCPP messages whose handlers use the database, at once: the pool (5 + 10
         # connections by default) keeps room for the admin API, the chat and the timers.
         self.handler_slots = asyncio.Semaphore(handler_concurrency)
+        self.status_trigger_seconds = status_trigger_seconds
         self._tasks: set[asyncio.Task[Any]] = set()
         self._flusher: asyncio.Task[None] | None = None
 
@@ -276,7 +278,7 @@ class CentralSystem:
         try:
             # Inside the try: a failed (batched) write still unregisters this connection.
             await self.state.set_online(identity.id, True)
-            self._spawn(self._ask_for_status(identity.id))
+            self._spawn(self._ask_for_status_if_silent(charge_point, connection))
             await charge_point.start()
         except ConnectionLost:
             pass
@@ -289,8 +291,22 @@ class CentralSystem:
             ):
                 await self.state.set_online(identity.id, False)
 
-    async def _ask_for_status(self, charger_id: str) -> None:
-        """Fresh connector statuses after every connect (never from inside a handler)."""
+    async def _ask_for_status_if_silent(
+        self, charge_point: CentralChargePoint, connection: Connection
+    ) -> None:
+        """Fresh connector statuses from a charger that connected and reports nothing.
+
+        A charger that boots reports its connectors itself; one that reconnects without a
+        boot (allowed after a network blip) may not. Asking every charger at once would
+        double a connect storm's messages, and a TriggerMessage nobody asked for confuses
+        an operator's own (OCPP test cases TC_054/055). Never from inside a handler.
+        """
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(charge_point.reported.wait(), self.status_trigger_seconds)
+            return
+        if connection.closed.is_set():
+            return
+        charger_id = connection.charger_id
         result = await self.commands.trigger_message(charger_id, "StatusNotification")
         if not result.accepted:
             log.info("%s: TriggerMessage StatusNotification: %s", charger_id, result.status)

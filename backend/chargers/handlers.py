@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import math
@@ -129,6 +130,8 @@ class CentralChargePoint(RobustChargePoint):
         )
         self.central = central
         self.connection: Connection | None = None  # set by the central system once registered
+        # Set by the first BootNotification or StatusNotification: the charger reports itself.
+        self.reported = asyncio.Event()
 
     def call_slot(self, action: str) -> AbstractAsyncContextManager[Any]:
         if action in _SLOT_FREE:
@@ -165,6 +168,7 @@ class CentralChargePoint(RobustChargePoint):
 
     def _answered(self, status: str) -> None:
         """What the commands to this socket may be (see chargers/relay.py)."""
+        self.reported.set()
         if self.connection is not None:
             self.connection.boot_answer = str(status)
 
@@ -178,6 +182,7 @@ class CentralChargePoint(RobustChargePoint):
         self, connector_id: int, error_code: str, status: str, **kwargs: Any
     ) -> call_result.StatusNotification:
         connector_id = _bounded("connectorId", connector_id, 0, INT32_MAX)
+        self.reported.set()
         at = parse_ocpp_time(kwargs["timestamp"]) if "timestamp" in kwargs else None
         known = await self.central.state.connector_status(
             self.id, connector_id, status, error_code, at or utcnow()
