@@ -35,7 +35,7 @@ from benchmarks.common import cpu_seconds, free_port, rss_mib, start_server, sum
 TOKEN = "benchmark-admin-token-0123456789"
 
 
-async def register_network(http: httpx.AsyncClient, chargers: int) -> list[str]:
+async def register_network(http: httpx.AsyncClient, chargers: int) -> dict[str, str]:
     station = (
         await http.post(
             "/admin/stations",
@@ -54,6 +54,7 @@ async def register_network(http: httpx.AsyncClient, chargers: int) -> list[str]:
     ).json()
     await http.post(f"/admin/drivers/{driver['id']}/id-tags", json={"id_tag": "BENCH"})
     ids = [f"BENCH-{n:05d}" for n in range(chargers)]
+    keys: dict[str, str] = {}
     semaphore = asyncio.Semaphore(20)
 
     async def create(charger_id: str) -> None:
@@ -70,9 +71,10 @@ async def register_network(http: httpx.AsyncClient, chargers: int) -> list[str]:
                 },
             )
             response.raise_for_status()
+            keys[charger_id] = response.json()["key"]  # shown once, at registration
 
     await asyncio.gather(*(create(i) for i in ids))
-    return ids
+    return keys
 
 
 async def wait_online(http: httpx.AsyncClient, expected: int, limit_s: float) -> float:
@@ -89,6 +91,8 @@ async def run(chargers: int, starts: int, idle_seconds: float) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="chargebot-bench-"))
     port = free_port()
     env = {
+        # A lab: development needs no SECRET_KEY; the chargers use the keys they were given.
+        "ENVIRONMENT": "development",
         "ADMIN_TOKEN": TOKEN,
         "DATABASE_URL": f"sqlite:///{workdir / 'bench.sqlite3'}",
         "OCPP_START_TIMEOUT": "600",
@@ -101,13 +105,15 @@ async def run(chargers: int, starts: int, idle_seconds: float) -> None:
         headers = {"Authorization": f"Bearer {TOKEN}"}
         async with httpx.AsyncClient(base_url=base, headers=headers, timeout=60) as http:
             rss_empty = rss_mib(server.pid)
-            ids = await register_network(http, chargers)
+            keys = await register_network(http, chargers)
+            ids = list(keys)
             rss_registered = rss_mib(server.pid)
             for charger_id in ids:
                 sim = SimulatedChargePoint(
                     SimulatorConfig(
                         url=f"ws://127.0.0.1:{port}/ocpp",
                         charge_point_id=charger_id,
+                        password=keys[charger_id],
                         meter_interval=60.0,
                     )
                 )
@@ -195,12 +201,14 @@ async def run_via_redis(
                 base_url=f"http://127.0.0.1:{port_b}", headers=headers, timeout=60
             ) as http_b,
         ):
-            ids = await register_network(http_a, chargers)
+            keys = await register_network(http_a, chargers)
+            ids = list(keys)
             for charger_id in ids:
                 sim = SimulatedChargePoint(
                     SimulatorConfig(
                         url=f"ws://127.0.0.1:{port_a}/ocpp",
                         charge_point_id=charger_id,
+                        password=keys[charger_id],
                         meter_interval=60.0,
                     )
                 )
@@ -235,9 +243,9 @@ async def run_via_redis(
         with psycopg.connect(_libpq(postgres_admin_url), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         client = redis.Redis.from_url(redis_url)
-        keys = list(client.scan_iter(match=f"{prefix}*"))
-        if keys:
-            client.delete(*keys)
+        leftovers = list(client.scan_iter(match=f"{prefix}*"))
+        if leftovers:
+            client.delete(*leftovers)
         client.close()
 
 
