@@ -53,6 +53,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if settings.telegram_bot_token and settings.telegram_mode == "polling":
+        print(
+            "chargebot: --workers N > 1 cannot poll Telegram (each worker would poll, and "
+            "Telegram refuses competing getUpdates); use TELEGRAM_MODE=webhook",
+            file=sys.stderr,
+        )
+        return 2
     _prepare_for_workers(settings)
     # Each worker builds its app from the same environment (uvicorn spawns them), and they
     # accept on one shared socket; leases and the Redis relay route commands between them.
@@ -204,8 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers",
         type=int,
-        default=int(os.environ.get("WEB_CONCURRENCY", "1")),
-        help="server processes sharing the port (needs REDIS_URL); default 1, or WEB_CONCURRENCY",
+        # Not WEB_CONCURRENCY: platforms (Heroku's Python buildpack) set that one themselves.
+        default=os.environ.get("CHARGEBOT_WORKERS", "1"),
+        help="server processes sharing the port (needs REDIS_URL); default 1, or CHARGEBOT_WORKERS",
     )
     serve.set_defaults(handler=_cmd_serve)
 

@@ -124,6 +124,20 @@ async def test_a_charger_not_accepted_by_its_boot_gets_no_operator_commands(
         assert "RemoteStartTransaction" in [name for name, _ in cp.received]
 
 
+async def test_a_charger_stored_as_pending_gets_no_commands_without_booting(
+    live: LiveServer,
+) -> None:
+    charger = await priced_charger(live.http)
+    url = f"/admin/chargers/{charger['id']}"
+    await live.http.patch(url, json={"boot_status": "Pending"})
+    async with bare_charger(live.ocpp_url, charger["id"]) as cp:  # reconnects, never boots
+        await cp.status(1, "Available")
+        unlock = await live.http.post(f"{url}/unlock", json={"connector_id": 1})
+        assert unlock.status_code == 409, unlock.text
+        assert "Pending" in unlock.json()["detail"]
+        assert "UnlockConnector" not in [name for name, _ in cp.received]
+
+
 @pytest.fixture
 def live_settings(settings: Settings) -> Settings:
     # A lab: unknown chargers register themselves, and (having no key yet) connect unsecured.

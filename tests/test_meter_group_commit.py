@@ -18,15 +18,19 @@ from typing import Any
 import psycopg
 import pytest
 from ocpp.exceptions import OCPPError
-from sqlalchemy import event, func
+from sqlalchemy import event, func, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
+from backend.db import utcnow
 from backend.models import ChargingSession, MeterSample
 from backend.services.batching import Batcher
+from backend.services.metering import ENERGY, POWER, MeterReport, MeterWriter, Sample
+from backend.services.plausibility import PlausibilityRules
 from tests.helpers.charging import driver_with_tag, priced_charger, session_of
 from tests.helpers.server import LiveServer
+from tests.helpers.waiting import eventually
 from tests.ocpp_client import BareChargePoint, bare_charger
 
 _SAMPLE_INSERT = re.compile(r"^\s*INSERT INTO meter_sample\b", re.I)
@@ -105,10 +109,45 @@ async def test_meter_values_from_many_chargers_share_transactions_and_all_are_ke
             assert await _samples_of(live, tx) == 2 * rounds  # energy + power per message
 
 
-async def test_several_reports_of_one_session_in_a_batch_apply_in_order(live: LiveServer) -> None:
+async def test_reports_of_one_session_in_one_batch_apply_in_order(live: LiveServer) -> None:
+    async with _charging(live, 1) as started:
+        ((_, tx),) = started
+        async with live.app.state.sessions() as db:  # an idle warning was sent earlier
+            await db.execute(
+                update(ChargingSession)
+                .where(col(ChargingSession.id) == tx)
+                .values(idle_warning_sent_at=utcnow())
+            )
+            await db.commit()
+        writer = MeterWriter(live.app.state.sessions, PlausibilityRules(1000.0, 1_000_000))
+        charger = (await _row(live, tx)).charger_id
+
+        def report(wh: float, w: float) -> MeterReport:
+            at = utcnow()
+            samples = [Sample(ENERGY, wh, "Wh", None, at), Sample(POWER, w, "W", None, at)]
+            return MeterReport(charger, 1, tx, samples)
+
+        finished, resumed, later = report(1500, 50.0), report(1600, 7400.0), report(1700, 7400.0)
+        with _sample_inserts(live.app.state.db_engine) as inserts:
+            outcomes = await asyncio.gather(
+                writer.write(finished), writer.write(resumed), writer.write(later)
+            )
+        assert len(inserts) == 1  # the three went in one batch
+        assert [o.finished if o else None for o in outcomes] == [True, False, False]
+        assert [o.energy_wh if o else None for o in outcomes] == [500, 600, 700]
+        session = await _row(live, tx)
+        assert (session.energy_wh, session.power_w) == (700, 7400.0)
+        assert session.charging_finished_at is None  # it stopped, then drew power again
+        assert session.idle_warning_sent_at is None  # so a new warning may come later
+        assert await _samples_of(live, tx) == 6
+
+
+async def test_a_car_that_stops_and_resumes_drawing_power_over_the_socket(
+    live: LiveServer,
+) -> None:
     async with _charging(live, 3) as started:
         (first, tx), others = started[0], started[1:]
-        # The other chargers keep the writer busy so the first one's reports queue up.
+        # Other chargers' reports in the same batches: each session keeps its own figures.
         await asyncio.gather(
             *(cp.meter(1, other_tx, 1500, 7400.0) for cp, other_tx in others),
             first.meter(1, tx, 1200, 7400.0),
@@ -159,6 +198,25 @@ def _poison_refused(database_url: str) -> Iterator[None]:
             conn.execute("DROP TRIGGER IF EXISTS refuse_poison ON meter_sample")
 
 
+async def _value(value: int) -> int:
+    return value
+
+
+@contextlib.asynccontextmanager
+async def _row_held(live: LiveServer, session_id: int) -> AsyncIterator[None]:
+    """A write on the session's row left open: SQLite's writer lock, PostgreSQL's row lock."""
+    async with live.app.state.sessions() as db:
+        await db.execute(
+            update(ChargingSession)
+            .where(col(ChargingSession.id) == session_id)
+            .values(updated_at=ChargingSession.updated_at)
+        )
+        try:
+            yield
+        finally:
+            await db.rollback()
+
+
 async def _outcome(cp: BareChargePoint, tx: int, wh: int, w: float) -> str:
     try:
         await cp.meter(1, tx, wh, w)
@@ -170,13 +228,25 @@ async def _outcome(cp: BareChargePoint, tx: int, wh: int, w: float) -> str:
 async def test_a_report_the_database_refuses_fails_only_its_own_charger(
     live: LiveServer, database_url: str
 ) -> None:
-    async with _charging(live, 8) as started:
-        (poisoned, poisoned_tx), healthy = started[0], started[1:]
-        with _poison_refused(database_url):
-            outcomes = await asyncio.gather(
-                _outcome(poisoned, poisoned_tx, 5000, POISON_W),
-                *(_outcome(cp, tx, 1300, 7400.0) for cp, tx in healthy),
-            )
+    charging = live.app.state.charging
+    async with _charging(live, 9) as started:
+        (poisoned, poisoned_tx), (first, first_tx), healthy = started[0], started[1], started[2:]
+        with _poison_refused(database_url), _sample_inserts(live.app.state.db_engine) as inserts:
+            # The first batch waits on a write held open, so the rest queue up together.
+            async with _row_held(live, first_tx):
+                first_report = asyncio.create_task(_outcome(first, first_tx, 1300, 7400.0))
+                await eventually(lambda: _value(charging.meter_reports_waiting), lambda n: n == 1)
+                reports = asyncio.gather(
+                    *(_outcome(cp, tx, 1300, 7400.0) for cp, tx in healthy[:3]),
+                    _outcome(poisoned, poisoned_tx, 5000, POISON_W),
+                    *(_outcome(cp, tx, 1300, 7400.0) for cp, tx in healthy[3:]),
+                )
+                await eventually(lambda: _value(charging.meter_reports_waiting), lambda n: n == 9)
+            assert await first_report == "answered"
+            answers = await reports
+        # The first batch, the refused batch of eight, then its eight reports one by one.
+        assert len(inserts) == 1 + 1 + 8, inserts
+        outcomes = [answers[3], *answers[:3], *answers[4:]]
         assert outcomes[0] == "InternalError"  # not acknowledged: the charger sends it again
         assert outcomes[1:] == ["answered"] * len(healthy)
         assert (await session_of(live.http, poisoned_tx))["energy_wh"] == 0
@@ -236,7 +306,13 @@ async def test_a_failed_batch_is_retried_item_by_item_when_asked() -> None:
             raise ValueError("refused")
         return [item.upper() for item in items]
 
-    for split, expected_good in ((True, ["A", "C"]), (False, None)):
+    def item_error(error: Exception) -> bool:
+        return isinstance(error, ValueError)
+
+    def database_down(error: Exception) -> bool:
+        return False
+
+    for split, expected_good in ((item_error, ["A", "C"]), (database_down, None), (None, None)):
         attempts.clear()
         batcher: Batcher[str, str] = Batcher(flush, split_on_error=split)
         release.clear()
@@ -258,6 +334,9 @@ async def test_a_failed_batch_is_retried_item_by_item_when_asked() -> None:
 
 @pytest.mark.parametrize("split", [True, False])
 async def test_a_cancelled_flush_leaves_no_caller_waiting(split: bool) -> None:
+    def always(error: Exception) -> bool:
+        return True
+
     started = asyncio.Event()
 
     async def flush(items: Sequence[int]) -> list[int]:
@@ -265,7 +344,7 @@ async def test_a_cancelled_flush_leaves_no_caller_waiting(split: bool) -> None:
         await asyncio.sleep(3600)
         return list(items)
 
-    batcher: Batcher[int, int] = Batcher(flush, split_on_error=split)
+    batcher: Batcher[int, int] = Batcher(flush, split_on_error=always if split else None)
     waiting = [asyncio.create_task(batcher.submit(n)) for n in range(3)]
     await started.wait()
     assert batcher._task is not None

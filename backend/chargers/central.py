@@ -262,6 +262,10 @@ class CentralSystem:
 
         connection = Connection(charger_id=identity.id, charge_point=charge_point, close=close)
         charge_point.connection = connection
+        if identity.boot_status in ("Pending", "Rejected"):
+            # Not accepted: no commands even if it reconnects without booting (OCPP allows
+            # that); a boot on this socket answers afresh.
+            connection.boot_answer = identity.boot_status
         stale = self.registry.register(connection)
         if stale is not None:
             log.info("%s reconnected; closing its stale socket", identity.id)
@@ -339,6 +343,9 @@ class CentralSystem:
             await asyncio.wait(list(self._tasks), timeout=5)
         try:
             await self.charging.drain()
+        except Exception:
+            log.exception("writing the last batched MeterValues failed")
+        try:
             await self.state.drain()
         except Exception:
             log.exception("writing the last batched charger states failed")

@@ -5,9 +5,10 @@ per charger per step. A `Batcher` runs one flush at a time: the first item is fl
 once (no added latency when the server is quiet), items submitted meanwhile wait and go
 together in the next flush. Each caller is answered after the flush holding its item has
 committed, so nothing is acknowledged before it is written. One flush in flight also means
-one database connection at most per batcher, whatever the storm. With `split_on_error`, a
-failed batch is written again item by item, so one item the database refuses fails only its
-own caller (the others are answered as if it had never been there).
+one database connection at most per batcher, whatever the storm. With `split_on_error` (a
+predicate), a batch that failed for a reason one item can cause is written again item by
+item, so the item the database refuses fails only its own caller; a failure of the database
+itself (locked, gone) fails the whole batch at once instead of once per item.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
+
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +37,7 @@ class Batcher(Generic[T, R]):
         *,
         max_batch: int = MAX_BATCH,
         name: str = "batch",
-        split_on_error: bool = False,
+        split_on_error: Callable[[Exception], bool] | None = None,
     ) -> None:
         self._flush = flush
         self._split_on_error = split_on_error
@@ -69,14 +72,14 @@ class Batcher(Generic[T, R]):
                     raise
                 except Exception as error:
                     log.warning("%s of %d failed: %r", self._name, len(batch), error)
-                    if self._split_on_error and len(batch) > 1:
+                    if self._split_on_error and len(batch) > 1 and self._split_on_error(error):
                         await self._one_by_one(batch)
                     else:
-                        for _, future in batch:
-                            if not future.done():
-                                future.set_exception(error)
+                        _fail_all(batch, error)
                 else:
-                    for (_, future), result in zip(batch, results, strict=True):
+                    if len(results) != len(batch):  # a bug in the flush: nobody waits forever
+                        _fail_all(batch, RuntimeError(f"{self._name}: results do not match"))
+                    for (_, future), result in zip(batch, results, strict=False):
                         if not future.done():
                             future.set_result(result)
                 finally:
@@ -91,7 +94,10 @@ class Batcher(Generic[T, R]):
         """A failed batch again, item by item: one bad item fails only its own caller."""
         for item, future in batch:
             try:
-                (result,) = await self._flush([item])
+                results = await self._flush([item])
+                if len(results) != 1:
+                    raise RuntimeError(f"{self._name}: results do not match")
+                (result,) = results
             except asyncio.CancelledError:
                 for _, waiting in batch:
                     waiting.cancel()
@@ -107,3 +113,17 @@ class Batcher(Generic[T, R]):
         """Wait until everything submitted so far is flushed."""
         while self._task is not None:
             await asyncio.shield(self._task)
+
+
+def _fail_all(batch: Sequence[tuple[object, asyncio.Future[R]]], error: BaseException) -> None:
+    for _, future in batch:
+        if not future.done():
+            future.set_exception(error)
+
+
+def caused_by_an_item(error: Exception) -> bool:
+    """A database error one row can cause (a constraint, a value, a trigger's refusal), as
+    opposed to the database being locked, unreachable or out of connections."""
+    return isinstance(error, DBAPIError) and not isinstance(
+        error, (OperationalError, InterfaceError)
+    )

@@ -21,7 +21,7 @@ from sqlmodel import col, select
 
 from backend.db import utcnow
 from backend.models import BootStatus, Charger, Connector
-from backend.services.batching import Batcher
+from backend.services.batching import Batcher, caused_by_an_item
 
 _CHARGERS = cast(Table, Charger.__table__)  # type: ignore[attr-defined]
 # One row per booted charger, executed as executemany in the boot batch's transaction.
@@ -77,6 +77,7 @@ class ChargerIdentity:
     id: str
     password_hash: str | None
     pending_key_hash: str | None = None
+    boot_status: str | None = None  # what its BootNotification would be answered
 
     @property
     def has_key(self) -> bool:
@@ -127,7 +128,7 @@ class ChargerStateService:
         )
         self._boots: Batcher[tuple[str, BootInfo], str] = Batcher(self._flush_boots, name="boot")
         self._statuses: Batcher[StatusReport, bool] = Batcher(
-            self._flush_statuses, name="status notification", split_on_error=True
+            self._flush_statuses, name="status notification", split_on_error=caused_by_an_item
         )
         self._seen: dict[str, datetime] = {}
 
@@ -148,10 +149,13 @@ class ChargerStateService:
         async with self._sessions() as db:
             rows = await db.execute(
                 select(
-                    col(Charger.id), col(Charger.password_hash), col(Charger.pending_key_hash)
+                    col(Charger.id),
+                    col(Charger.password_hash),
+                    col(Charger.pending_key_hash),
+                    col(Charger.boot_status),
                 ).where(col(Charger.id).in_(set(ids)))
             )
-            found = {row[0]: ChargerIdentity(row[0], row[1], row[2]) for row in rows}
+            found = {row[0]: ChargerIdentity(row[0], row[1], row[2], str(row[3])) for row in rows}
         return [found.get(charger_id) for charger_id in ids]
 
     async def replace_key_hash(self, charger_id: str, old: str, new: str) -> bool:
@@ -181,7 +185,7 @@ class ChargerStateService:
         async with self._sessions() as db:
             db.add(Charger(id=charger_id, station_id=None, boot_status=BootStatus.PENDING))
             await db.commit()
-        return ChargerIdentity(charger_id, None)
+        return ChargerIdentity(charger_id, None, boot_status=str(BootStatus.PENDING))
 
     async def set_online(self, charger_id: str, online: bool) -> None:
         """Online (last seen now) or offline; returns once written. Marks are kept in order."""

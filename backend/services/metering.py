@@ -10,10 +10,11 @@ so a kill -9 loses nothing acknowledged.
 
 The rules for a reading (plausibility, clock range, when the car stopped drawing power) are
 `apply_report`, a pure function over a session's live figures; the writer only moves rows.
-Every MeterValues of a process goes through one writer, one batch at a time, so the figures
-read at the start of a batch are still current when it writes them (a charger's socket, and
-so its reports, belong to one process even when scaled out); the UPDATE is guarded by the
-live statuses, so a session a StopTransaction closed meanwhile is not touched.
+Every MeterValues of a process goes through one writer, one batch at a time, and a charger's
+socket (so its reports) belongs to one process even when scaled out, so no other reading
+changes a session between the batch's SELECT and its UPDATE. A StopTransaction or an
+operator's close may: the UPDATE is guarded by the live statuses, and the batch then keeps
+no samples and tells no progress for a session that was closed meanwhile.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from backend.db import utcnow
 from backend.lifecycles import LIVE_SESSION_STATUSES
 from backend.models import ChargingSession, Connector, MeterSample
 from backend.services import plausibility
-from backend.services.batching import Batcher
+from backend.services.batching import Batcher, caused_by_an_item
 from backend.services.plausibility import PlausibilityRules
 
 log = logging.getLogger(__name__)
@@ -205,7 +206,7 @@ class MeterWriter:
         self._sessions = sessions
         self._rules = rules
         self._batcher: Batcher[MeterReport, MeterOutcome | None] = Batcher(
-            self._flush, name="MeterValues batch", split_on_error=True
+            self._flush, name="MeterValues batch", split_on_error=caused_by_an_item
         )
 
     @property
@@ -257,8 +258,6 @@ class MeterWriter:
                         finished,
                     )
                 )
-            if samples:
-                await db.execute(_INSERT_SAMPLES, samples)
             if touched:
                 await db.execute(
                     _UPDATE_SESSION,
@@ -277,6 +276,21 @@ class MeterWriter:
                 resumed = [{"m_id": f.session_id} for f in touched.values() if f.idle_warning_reset]
                 if resumed:
                     await db.execute(_RESET_IDLE_WARNING, resumed)
+                # A session closed between our SELECT and UPDATE (a StopTransaction, an
+                # operator's close) kept its priced figures; its late samples are not kept and
+                # no progress is told for it. The rows we updated stay locked until commit.
+                still = set(
+                    await db.scalars(
+                        select(_SESSIONS.c.id).where(
+                            _SESSIONS.c.id.in_(list(touched)), _SESSIONS.c.status.in_(_LIVE)
+                        )
+                    )
+                )
+                if len(still) < len(touched):
+                    samples = [row for row in samples if row["session_id"] in still]
+                    outcomes = [o if o is None or o.session_id in still else None for o in outcomes]
+            if samples:
+                await db.execute(_INSERT_SAMPLES, samples)
             await db.commit()
         return outcomes
 
