@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 from ocpp.v16 import call
-from sqlalchemy import event, update
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 from websockets.exceptions import InvalidStatus
@@ -29,6 +29,7 @@ from backend.services.charger_keys import VerifiedKeys
 from backend.settings import Settings
 from tests.helpers.factories import make_charger, make_station
 from tests.helpers.server import LiveServer, served
+from tests.helpers.statements import statements_matching
 from tests.helpers.waiting import eventually
 from tests.ocpp_client import BareChargePoint, bare_charger
 
@@ -51,20 +52,11 @@ async def _server(settings: Settings, **overrides: Any) -> AsyncIterator[LiveSer
         yield live
 
 
-@contextlib.contextmanager
-def _statements(engine: AsyncEngine, tables: re.Pattern[str] = _ON_CHARGER) -> Iterator[list[str]]:
+def _statements(
+    engine: AsyncEngine, tables: re.Pattern[str] = _ON_CHARGER
+) -> contextlib.AbstractContextManager[list[str]]:
     """Every statement on the charger table (or `tables`) the app's engine runs while inside."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if tables.match(statement):
-            seen.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
+    return statements_matching(engine, tables)
 
 
 async def _refused(live: LiveServer, charger_id: str, password: str | bytes | None) -> int:

@@ -13,12 +13,11 @@ import contextlib
 import re
 import sqlite3
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any
 
 import psycopg
 import pytest
 from ocpp.exceptions import OCPPError
-from sqlalchemy import event, func, update
+from sqlalchemy import func, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
@@ -30,6 +29,7 @@ from backend.services.metering import ENERGY, POWER, MeterReport, MeterWriter, S
 from backend.services.plausibility import PlausibilityRules
 from tests.helpers.charging import driver_with_tag, priced_charger, session_of
 from tests.helpers.server import LiveServer
+from tests.helpers.statements import statements_matching
 from tests.helpers.waiting import eventually
 from tests.ocpp_client import BareChargePoint, bare_charger
 
@@ -37,20 +37,9 @@ _SAMPLE_INSERT = re.compile(r"^\s*INSERT INTO meter_sample\b", re.I)
 POISON_W = 4242.0  # the power value the database refuses in the poison test
 
 
-@contextlib.contextmanager
-def _sample_inserts(engine: AsyncEngine) -> Iterator[list[str]]:
+def _sample_inserts(engine: AsyncEngine) -> contextlib.AbstractContextManager[list[str]]:
     """Every INSERT into meter_sample the app's engine runs while inside."""
-    seen: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if _SAMPLE_INSERT.match(statement):
-            seen.append(statement)
-
-    event.listen(engine.sync_engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine.sync_engine, "before_cursor_execute", record)
+    return statements_matching(engine, _SAMPLE_INSERT)
 
 
 async def _row(live: LiveServer, session_id: int) -> ChargingSession:
