@@ -12,6 +12,7 @@ from fastapi import FastAPI
 
 from backend.paths import DATA_DIR
 from backend.settings import Settings
+from bot.faq.matcher import FaqService
 from bot.messages import ChannelUser, Inbound
 
 
@@ -74,3 +75,26 @@ async def test_a_broken_file_is_refused_and_the_old_faq_kept(
     assert response.status_code == 422
     assert "old one is kept" in response.json()["detail"][0]["msg"]
     assert "QR" in await _ask(app, "hur startar jag laddningen")
+
+
+def test_a_new_app_reads_the_faq_as_it_is_now(faq_file: Path) -> None:
+    """Services of one process share a built index only while its files are unchanged."""
+    question = "Får man grilla korv vid laddstationen?"
+    first = FaqService(faq_file)
+    assert FaqService(faq_file).index is first.index  # unchanged: built once
+    entries = yaml.safe_load(faq_file.read_text(encoding="utf-8"))
+    entries.append(
+        {
+            "id": "sausages",
+            "tags": [],
+            "questions": {"sv": [question, "grilla korv"], "en": ["can I grill sausages"]},
+            "answer": {"sv": "Nej, ingen korvgrillning.", "en": "No grilling, please."},
+        }
+    )
+    faq_file.write_text(yaml.safe_dump(entries, allow_unicode=True), encoding="utf-8")
+    edited = FaqService(faq_file)
+    assert edited.index is not first.index
+    found = edited.match(question, "sv")
+    assert found.best is not None and found.best.entry.id == "sausages", found
+    before = first.match(question, "sv").best  # the first service keeps its index
+    assert before is None or before.entry.id != "sausages"
