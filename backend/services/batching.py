@@ -8,7 +8,8 @@ committed, so nothing is acknowledged before it is written. One flush in flight 
 one database connection at most per batcher, whatever the storm. With `split_on_error` (a
 predicate), a batch that failed for a reason one item can cause is written again item by
 item, so the item the database refuses fails only its own caller; a failure of the database
-itself (locked, gone) fails the whole batch at once instead of once per item.
+itself (locked, gone) fails the whole batch at once instead of once per item. A batch the
+database aborted to break a deadlock (PostgreSQL) is flushed again, up to RACE_ATTEMPTS times.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 MAX_BATCH = 500  # items per flush: bounded statements (PostgreSQL/SQLite bind limits)
+RACE_ATTEMPTS = 3  # flushes of one batch the database may abort as a deadlock's victim
+# PostgreSQL's deadlock_detected and serialization_failure: the transaction was rolled back
+# whole, and the same work run again is expected to succeed.
+_LOST_A_RACE = frozenset({"40P01", "40001"})
 
 
 class Batcher(Generic[T, R]):
@@ -65,7 +70,7 @@ class Batcher(Generic[T, R]):
                 del self._queue[: self._max_batch]
                 self._in_flight = len(batch)
                 try:
-                    results = await self._flush([item for item, _ in batch])
+                    results = await self._flush_again_if_lost([item for item, _ in batch])
                 except asyncio.CancelledError:
                     for _, future in batch:
                         future.cancel()
@@ -94,7 +99,7 @@ class Batcher(Generic[T, R]):
         """A failed batch again, item by item: one bad item fails only its own caller."""
         for item, future in batch:
             try:
-                results = await self._flush([item])
+                results = await self._flush_again_if_lost([item])
                 if len(results) != 1:
                     raise RuntimeError(f"{self._name}: results do not match")
                 (result,) = results
@@ -108,6 +113,19 @@ class Batcher(Generic[T, R]):
             else:
                 if not future.done():
                     future.set_result(result)
+
+    async def _flush_again_if_lost(self, items: list[T]) -> Sequence[R]:
+        """The flush; again (a few times) when the database chose it as a deadlock's victim."""
+        for attempt in range(1, RACE_ATTEMPTS + 1):
+            try:
+                return await self._flush(items)
+            except DBAPIError as error:
+                if attempt == RACE_ATTEMPTS or not lost_a_race(error):
+                    raise
+                log.info(
+                    "%s of %d lost a race in the database; written again", self._name, len(items)
+                )
+        raise AssertionError("unreachable")
 
     async def drain(self) -> None:
         """Wait until everything submitted so far is flushed."""
@@ -127,3 +145,9 @@ def caused_by_an_item(error: Exception) -> bool:
     return isinstance(error, DBAPIError) and not isinstance(
         error, (OperationalError, InterfaceError)
     )
+
+
+def lost_a_race(error: Exception) -> bool:
+    """The database aborted the transaction to break a deadlock or a serialization conflict."""
+    orig = getattr(error, "orig", None)
+    return isinstance(error, DBAPIError) and getattr(orig, "sqlstate", None) in _LOST_A_RACE

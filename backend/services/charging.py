@@ -9,6 +9,7 @@ SQLite or PostgreSQL, and a move the table lacks raises IllegalTransition before
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 from collections.abc import Iterable
@@ -70,6 +71,7 @@ from backend.services.pricing import (
     for_plan,
 )
 from backend.services.rows import get_or_404
+from backend.services.shared_transactions import SharedTransactions
 
 log = logging.getLogger(__name__)
 
@@ -154,6 +156,7 @@ class ChargingService:
         self._member_discount = member_discount_percent
         self._plausibility = plausibility or PlausibilityRules()
         self._meters = MeterWriter(sessions, self._plausibility)
+        self._transactions = SharedTransactions(sessions, "Start/StopTransaction batch")
 
     # -- starting ---------------------------------------------------------------------------
 
@@ -528,75 +531,98 @@ class ChargingService:
     ) -> tuple[int, str]:
         """StartTransaction → (transactionId from our database, idTagInfo status).
 
+        Written in a shared transaction with the other Start/StopTransactions arriving now.
         Raises NotFoundError, writing nothing, for a connector the charger does not have.
         """
         id_tag = normalize_id_tag(id_tag)
-        started: ChargingSession | None = None
-        async with self._sessions() as db:
-            connector = await db.scalar(
-                select(col(Connector.id)).where(
-                    col(Connector.charger_id) == charger_id,
-                    col(Connector.connector_id) == connector_id,
-                )
+        transaction_id, status, started = await self._transactions.run(
+            functools.partial(
+                self._start_transaction,
+                charger_id=charger_id,
+                connector_id=connector_id,
+                id_tag=id_tag,
+                meter_start=meter_start,
+                at=at,
             )
-            if connector is None:
-                raise NotFoundError(f"charger {charger_id!r} has no connector {connector_id}")
-            retry = await db.scalar(
-                select(ChargingSession).where(
-                    col(ChargingSession.charger_id) == charger_id,
-                    col(ChargingSession.connector_id) == connector_id,
-                    col(ChargingSession.id_tag) == id_tag,
-                    col(ChargingSession.meter_start_wh) == meter_start,
-                    col(ChargingSession.started_at) == at,
-                    col(ChargingSession.transaction_id).is_not(None),
-                )
+        )
+        if started is not None:
+            await self._events.publish(started)
+        return transaction_id, status
+
+    async def _start_transaction(
+        self,
+        db: AsyncSession,
+        *,
+        charger_id: str,
+        connector_id: int,
+        id_tag: str,
+        meter_start: int,
+        at: datetime,
+    ) -> tuple[int, str, SessionStarted | None]:
+        """One StartTransaction's unit of work (no commit): transactionId, status and, for a
+        session that began now, its SessionStarted to publish after the commit."""
+        connector = await db.scalar(
+            select(col(Connector.id)).where(
+                col(Connector.charger_id) == charger_id,
+                col(Connector.connector_id) == connector_id,
             )
-            if retry is not None:
-                assert retry.transaction_id is not None
-                status = "Accepted" if retry.status != SessionStatus.FAILED else "Invalid"
-                return retry.transaction_id, status
-            tag = await db.scalar(select(IdTag).where(col(IdTag.id_tag) == id_tag))
-            if _is_virtual(id_tag, tag):
-                # A chat token starts only its own session, and only before its deadline.
-                waiting = await self._awaited_start(db, charger_id, connector_id, id_tag)
-            else:
-                waiting = (
-                    await db.scalars(
-                        select(ChargingSession)
-                        .where(
-                            col(ChargingSession.charger_id) == charger_id,
-                            col(ChargingSession.connector_id) == connector_id,
-                            # Only the start we asked for: another driver's card is not ours.
-                            col(ChargingSession.id_tag) == id_tag,
-                            col(ChargingSession.status).in_(AWAITING_START_STATUSES),
-                        )
-                        .order_by(col(ChargingSession.id).desc())
+        )
+        if connector is None:
+            raise NotFoundError(f"charger {charger_id!r} has no connector {connector_id}")
+        retry = await db.scalar(
+            select(ChargingSession).where(
+                col(ChargingSession.charger_id) == charger_id,
+                col(ChargingSession.connector_id) == connector_id,
+                col(ChargingSession.id_tag) == id_tag,
+                col(ChargingSession.meter_start_wh) == meter_start,
+                col(ChargingSession.started_at) == at,
+                col(ChargingSession.transaction_id).is_not(None),
+            )
+        )
+        if retry is not None:
+            assert retry.transaction_id is not None
+            status = "Accepted" if retry.status != SessionStatus.FAILED else "Invalid"
+            return retry.transaction_id, status, None
+        tag = await db.scalar(select(IdTag).where(col(IdTag.id_tag) == id_tag))
+        if _is_virtual(id_tag, tag):
+            # A chat token starts only its own session, and only before its deadline.
+            waiting = await self._awaited_start(db, charger_id, connector_id, id_tag)
+        else:
+            waiting = (
+                await db.scalars(
+                    select(ChargingSession)
+                    .where(
+                        col(ChargingSession.charger_id) == charger_id,
+                        col(ChargingSession.connector_id) == connector_id,
+                        # Only the start we asked for: another driver's card is not ours.
+                        col(ChargingSession.id_tag) == id_tag,
+                        col(ChargingSession.status).in_(AWAITING_START_STATUSES),
                     )
-                ).first()
-            if waiting is not None and waiting.id is not None:
-                attached = await move_session(
-                    db,
-                    waiting.id,
-                    SessionStatus.CHARGING,
-                    only_from=AWAITING_START_STATUSES,
-                    transaction_id=waiting.id,
-                    started_at=at,
-                    meter_start_wh=meter_start,
-                    start_deadline_at=None,
+                    .order_by(col(ChargingSession.id).desc())
                 )
-                if attached:
-                    await db.commit()
-                    started = waiting
-            if started is None:
-                started, status = await self._local_start(
-                    db, charger_id, connector_id, id_tag, meter_start, at
-                )
-                if status != "Accepted":
-                    assert started.id is not None
-                    return started.id, status
+            ).first()
+        if waiting is not None and waiting.id is not None:
+            attached = await move_session(
+                db,
+                waiting.id,
+                SessionStatus.CHARGING,
+                only_from=AWAITING_START_STATUSES,
+                transaction_id=waiting.id,
+                started_at=at,
+                meter_start_wh=meter_start,
+                start_deadline_at=None,
+            )
+            if attached:
+                event = SessionStarted(waiting.id, waiting.driver_id, waiting.channel)
+                return waiting.id, "Accepted", event
+        started, status = await self._local_start(
+            db, charger_id, connector_id, id_tag, meter_start, at
+        )
         assert started.id is not None
-        await self._events.publish(SessionStarted(started.id, started.driver_id, started.channel))
-        return started.id, "Accepted"
+        if status != "Accepted":
+            return started.id, status, None
+        event = SessionStarted(started.id, started.driver_id, started.channel)
+        return started.id, "Accepted", event
 
     async def _local_start(
         self,
@@ -663,7 +689,6 @@ class ChargingService:
         db.add(session)
         await db.flush()
         session.transaction_id = session.id
-        await db.commit()
         return session, status
 
     async def _supersede(
@@ -732,8 +757,9 @@ class ChargingService:
         return self._meters.waiting
 
     async def drain(self) -> None:
-        """Finish the MeterValues being written (shutdown)."""
+        """Finish the MeterValues and Start/StopTransactions being written (shutdown)."""
         await self._meters.drain()
+        await self._transactions.drain()
 
     async def on_stop_transaction(
         self,
@@ -744,44 +770,67 @@ class ChargingService:
         reason: str | None,
         transaction_data: list[Any] | None,
     ) -> None:
-        """Close the session and price it; unknown transactions are kept as orphans."""
-        completed: ChargingSession | None = None
-        async with self._sessions() as db:
-            session = await db.scalar(
-                select(ChargingSession).where(
-                    col(ChargingSession.charger_id) == charger_id,
-                    col(ChargingSession.transaction_id) == transaction_id,
-                )
+        """Close the session and price it; unknown transactions are kept as orphans.
+
+        Written in a shared transaction with the other Start/StopTransactions arriving now.
+        """
+        completed = await self._transactions.run(
+            functools.partial(
+                self._stop_transaction,
+                charger_id=charger_id,
+                transaction_id=transaction_id,
+                meter_stop=meter_stop,
+                at=at,
+                reason=reason,
+                transaction_data=transaction_data,
             )
-            if session is None or transaction_id < 0:
-                db.add(
-                    OrphanTransaction(
-                        charger_id=charger_id,
-                        transaction_id=transaction_id,
-                        # The payload keeps what was sent; the column only what it can hold.
-                        meter_stop_wh=meter_stop if plausibility.in_range(meter_stop) else None,
-                        stopped_at=at,
-                        payload={
-                            "reason": reason,
-                            "meter_stop": meter_stop,
-                            "transaction_data": transaction_data,
-                        },
-                    )
-                )
-                await db.commit()
-                log.warning(
-                    "StopTransaction for unknown transaction %s on %s", transaction_id, charger_id
-                )
-                return
-            if session.stopped_at is not None:
-                return  # a retried StopTransaction: already recorded
-            if await self._complete(db, session, meter_stop, at, reason, transaction_data):
-                completed = session
-            await db.commit()
-            if completed is not None:
-                completed = await db.get(ChargingSession, session.id, populate_existing=True)
+        )
         if completed is not None:
             await self._publish_completed(completed)
+
+    async def _stop_transaction(
+        self,
+        db: AsyncSession,
+        *,
+        charger_id: str,
+        transaction_id: int,
+        meter_stop: int,
+        at: datetime,
+        reason: str | None,
+        transaction_data: list[Any] | None,
+    ) -> ChargingSession | None:
+        """One StopTransaction's unit of work (no commit): the session it completed, if any."""
+        session = await db.scalar(
+            select(ChargingSession).where(
+                col(ChargingSession.charger_id) == charger_id,
+                col(ChargingSession.transaction_id) == transaction_id,
+            )
+        )
+        if session is None or transaction_id < 0:
+            db.add(
+                OrphanTransaction(
+                    charger_id=charger_id,
+                    transaction_id=transaction_id,
+                    # The payload keeps what was sent; the column only what it can hold.
+                    meter_stop_wh=meter_stop if plausibility.in_range(meter_stop) else None,
+                    stopped_at=at,
+                    payload={
+                        "reason": reason,
+                        "meter_stop": meter_stop,
+                        "transaction_data": transaction_data,
+                    },
+                )
+            )
+            log.warning(
+                "StopTransaction for unknown transaction %s on %s", transaction_id, charger_id
+            )
+            return None
+        if session.stopped_at is not None:
+            return None  # a retried StopTransaction: already recorded
+        if not await self._complete(db, session, meter_stop, at, reason, transaction_data):
+            return None
+        await db.flush()
+        return await db.get(ChargingSession, session.id, populate_existing=True)
 
     async def _publish_completed(self, session: ChargingSession) -> None:
         """SessionCompleted with the billed (plausible) cost; for one under review, the alert."""
