@@ -22,6 +22,7 @@ from backend.chargers import central
 from backend.chargers.redis_relay import RedisNetwork
 from backend.chargers.registry import ChargerRegistry
 from backend.chargers.relay import LocalChargerCommands
+from backend.collector import CollectorPolicy
 from backend.db import create_engine, session_factory, sqlite_file, utcnow
 from backend.logs import protect_logs
 from backend.models import Charger
@@ -273,6 +274,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else:  # other processes hold sockets; the lease sweeper marks lapsed ones offline
             await network.start()
         app.state.central.start()
+        collector = None
+        if settings.gc_full_pass_seconds > 0:
+            collector = CollectorPolicy(settings.gc_full_pass_seconds)
+            collector.start()
         timers = asyncio.create_task(_run_timers(charging, settings.sweep_interval, hold_guard))
         app.state.telegram = await start_telegram(app)
         app.state.sms = await start_sms(app)
@@ -284,6 +289,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             timers.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await timers
+            if collector is not None:
+                await collector.stop()
             await stop_telegram(app.state.telegram)
             await app.state.central.close_all()
             await hold_guard.drain()

@@ -147,6 +147,12 @@ class Settings(BaseSettings):
         description="A connected charger silent this long (no boot, no status) is asked for "
         "its connector statuses (TriggerMessage); 0: at once.",
     )
+    gc_full_pass_seconds: float = Field(
+        default=600.0,
+        ge=0,
+        description="Survivors of full garbage collections are frozen; every this many seconds "
+        "all is thawed and collected once (backend/collector.py); 0: Python's own collection.",
+    )
     ocpp_handler_concurrency: int = Field(
         default=4, ge=1, description="OCPP messages using the database at once (of the pool)."
     )

@@ -174,6 +174,9 @@ def settings(database_url: str) -> Settings:
         meter_slack_wh=1_000_000,
         # A silent charger is asked for its statuses after half a second, not ten.
         ocpp_status_trigger_seconds=0.5,
+        # One process runs a thousand apps here: no freezing (tests/test_collector.py and the
+        # `chargebot serve` subprocess tests run the policy).
+        gc_full_pass_seconds=0,
     )
 
 
