@@ -35,6 +35,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import gc
 import itertools
 import json
 import os
@@ -398,6 +399,11 @@ class ClientWorker:
                 "statuses": statuses,
                 "errors": len(chosen) - len(latencies),
             }
+        if name in ("saturate", "steady"):
+            # The harness's own full collections over 5,000 sockets would stall the answers
+            # it times (seconds at 10,000 chargers): its connected state is frozen first.
+            gc.collect()
+            gc.freeze()
         if name == "saturate":
             return await self._saturate(command["count"], command["at"], command["seconds"])
         if name == "steady":
@@ -787,6 +793,21 @@ async def provision(
         await engine.dispose()
 
 
+def profiling(
+    options: Options, kind: str, server: Server, scenario: str
+) -> subprocess.Popen[bytes] | None:
+    """py-spy on chargebot if --profile asks for this scenario; stop it with `stop_profiling`."""
+    if options.profile and kind == "chargebot" and options.profile_during == scenario:
+        return profiler(server.pid, options.profile, options.profile_flags)
+    return None
+
+
+def stop_profiling(spy: subprocess.Popen[bytes] | None) -> None:
+    if spy is not None:
+        spy.send_signal(signal.SIGINT)
+        spy.wait(60)
+
+
 def profiler(pid: int, output: str, flags: str) -> subprocess.Popen[bytes]:
     """py-spy record (not a dependency: `.venv/bin/pip install py-spy`); .txt: collapsed stacks."""
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
@@ -831,6 +852,7 @@ async def _steady(
             for w in workers
         )
     )
+    spy = profiling(options, kind, server, "steady")
     if kind == "chargebot":
         headers = {"Authorization": f"Bearer {TOKEN}"}
         async with httpx.AsyncClient(
@@ -851,6 +873,7 @@ async def _steady(
                     figures.admin_start_failed += 1
                 await asyncio.sleep(0.5)
     replies = list(await steady)
+    stop_profiling(spy)
     figures.steady_ms = [t * 1000 for r in replies for t in r["latencies"]]
     figures.steady_errors = sum(r["errors"] for r in replies)
     figures.steady_rate = len(figures.steady_ms) / seconds
@@ -910,11 +933,7 @@ async def run_target(kind: str, options: Options, database_url: str) -> Figures:
             )
 
         # Connect storm.
-        spy = (
-            profiler(server.pid, options.profile, options.profile_flags)
-            if options.profile and kind == "chargebot" and options.profile_during == "connect"
-            else None
-        )
+        spy = profiling(options, kind, server, "connect")
         cpu_before = tree_cpu_seconds(server.pid)
         at = time.monotonic() + 0.5
         await ask_all(workers, [{"cmd": "connect", "at": at}] * processes)
@@ -923,9 +942,7 @@ async def run_target(kind: str, options: Options, database_url: str) -> Figures:
             [{"cmd": "await_boots", "after": at, "deadline": at + options.deadline}] * processes,
         )
         cpu_used = tree_cpu_seconds(server.pid) - cpu_before
-        if spy is not None:
-            spy.send_signal(signal.SIGINT)
-            spy.wait(60)
+        stop_profiling(spy)
         times = [t - at for r in replies for t in r["times"]]
         figures.connect_missing = sum(r["missing"] for r in replies)
         figures.connect_s = max(times) if times else None
@@ -937,10 +954,12 @@ async def run_target(kind: str, options: Options, database_url: str) -> Figures:
         if "start" in wants:
             figures.started = min(options.starts, options.chargers)
             at = time.monotonic() + 0.5
+            spy = profiling(options, kind, server, "start")
             replies = await ask_all(
                 workers,
                 [{"cmd": "start", "at": at, "count": c} for c in split(figures.started, processes)],
             )
+            stop_profiling(spy)
             figures.start_ms = [t * 1000 for r in replies for t in r["latencies"]]
             figures.start_errors = sum(r["errors"] for r in replies)
             for r in replies:
@@ -965,19 +984,11 @@ async def run_target(kind: str, options: Options, database_url: str) -> Figures:
                 )
             )
             await _sleep_until(at)
-            spy = (
-                profiler(server.pid, options.profile, options.profile_flags)
-                if options.profile
-                and kind == "chargebot"
-                and options.profile_during == "saturation"
-                else None
-            )
+            spy = profiling(options, kind, server, "saturation")
             cpu_before = tree_cpu_seconds(server.pid)
             await asyncio.sleep(options.seconds)
             cpu_used = tree_cpu_seconds(server.pid) - cpu_before
-            if spy is not None:
-                spy.send_signal(signal.SIGINT)
-                spy.wait(60)
+            stop_profiling(spy)
             replies = list(await tasks)
             answered = sum(r["answered"] for r in replies)
             figures.saturation_per_s = answered / options.seconds
@@ -1266,7 +1277,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--profile-during",
-        choices=("connect", "saturation"),
+        choices=("connect", "start", "saturation", "steady"),
         default="connect",
         help="the scenario --profile records",
     )
