@@ -274,13 +274,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else:  # other processes hold sockets; the lease sweeper marks lapsed ones offline
             await network.start()
         app.state.central.start()
-        collector = None
-        if settings.gc_full_pass_seconds > 0:
-            collector = CollectorPolicy(settings.gc_full_pass_seconds)
-            collector.start()
         timers = asyncio.create_task(_run_timers(charging, settings.sweep_interval, hold_guard))
         app.state.telegram = await start_telegram(app)
         app.state.sms = await start_sms(app)
+        collector = None
+        if settings.gc_full_pass_seconds > 0:  # last: what startup built is frozen with it
+            collector = CollectorPolicy(settings.gc_full_pass_seconds)
+            collector.start()
         try:
             yield
         finally:

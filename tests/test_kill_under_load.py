@@ -139,14 +139,16 @@ async def test_kill_9_under_load_loses_nothing_acknowledged(
                 asyncio.create_task(keep_charging(socket, tag, record))
                 for socket, tag, record in zip(sockets, tags, acked, strict=True)
             ]
-            while sum(record.count for record in acked) < ACKNOWLEDGED_BEFORE_THE_KILL:
+            while (
+                sum(record.count for record in acked) < ACKNOWLEDGED_BEFORE_THE_KILL
+                or not all(record.stops for record in acked)  # each finished a session
+            ):
                 assert not any(task.done() for task in load), (tmp_path / "serve.log").read_text()
                 await asyncio.sleep(0.02)
             server.send_signal(signal.SIGKILL)
             await asyncio.to_thread(server.wait, 20)
             await asyncio.wait_for(asyncio.gather(*load), 30)
 
-    assert all(record.stops for record in acked), "every charger finished a session under load"
     await _assert_stored(database_url, acked)
 
 

@@ -112,9 +112,19 @@ def parse_meter_values(meter_value: list[dict[str, Any]]) -> list[Sample]:
 
 # Handled without a database slot: no query (Heartbeat, DataTransfer), or batched, so that
 # one connection at most serves them however many arrive (BootNotification, also bounded by
-# boot admission; StatusNotification; MeterValues, group-committed in services/metering.py).
+# boot admission; StatusNotification; MeterValues, group-committed in services/metering.py;
+# Start/StopTransaction, group-committed in services/shared_transactions.py). A slot held
+# while waiting for a batch would cap the batch at OCPP_HANDLER_CONCURRENCY messages.
 _SLOT_FREE = frozenset(
-    {"Heartbeat", "DataTransfer", "BootNotification", "StatusNotification", "MeterValues"}
+    {
+        "Heartbeat",
+        "DataTransfer",
+        "BootNotification",
+        "StatusNotification",
+        "MeterValues",
+        "StartTransaction",
+        "StopTransaction",
+    }
 )
 
 
@@ -251,7 +261,8 @@ class CentralChargePoint(RobustChargePoint):
             kwargs.get("transaction_data"),
         )
         if "id_tag" in kwargs:
-            status, _ = await self.central.charging.authorize(self.id, kwargs["id_tag"])
+            async with self.central.handler_slots:  # its own transaction, not batched
+                status, _ = await self.central.charging.authorize(self.id, kwargs["id_tag"])
             return call_result.StopTransaction(id_tag_info={"status": status})
         return call_result.StopTransaction()
 

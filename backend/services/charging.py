@@ -758,8 +758,10 @@ class ChargingService:
 
     async def drain(self) -> None:
         """Finish the MeterValues and Start/StopTransactions being written (shutdown)."""
-        await self._meters.drain()
-        await self._transactions.drain()
+        try:
+            await self._meters.drain()
+        finally:
+            await self._transactions.drain()
 
     async def on_stop_transaction(
         self,

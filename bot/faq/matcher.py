@@ -621,15 +621,18 @@ _built: OrderedDict[tuple[object, ...], FaqIndex] = OrderedDict()
 _built_lock = threading.Lock()
 
 
-def _index_for(path: Path, signature: _Signature, thresholds: dict[str, float]) -> FaqIndex:
-    """The index of `path` as it was at `signature`, built once per process for all services.
+def _index_for(
+    path: Path, signature: _Signature, thresholds: dict[str, float], *, fresh: bool = False
+) -> FaqIndex:
+    """The index of `path` as it was at `signature`, built once per process for all services
+    (`fresh`: read the files again in any case, and keep that for the others).
 
     An index never changes once built, so apps in one process (a test suite builds one per
     test, each in about 0.4 s) share it while the files stay as they were.
     """
     key = (str(path.resolve()), signature, tuple(sorted(thresholds.items())))
     with _built_lock:
-        index = _built.get(key)
+        index = None if fresh else _built.get(key)
         if index is not None:
             _built.move_to_end(key)
             return index
@@ -674,7 +677,8 @@ class FaqService:
         with self._lock:
             signature = self._stat()
             try:
-                index = _index_for(self.path, signature, self._thresholds)
+                # An operator's reload reads the files even if they look unchanged.
+                index = _index_for(self.path, signature, self._thresholds, fresh=True)
             except ValueError:
                 self._failed = signature
                 raise

@@ -68,7 +68,7 @@ async def ask_to_pay(paying: Paying, anna: ChatDriver, code: str) -> tuple[int, 
     await anna.say(code)
     replies = await anna.press(f"start:{code}")
     links = [link for reply in replies for link in reply.links]
-    assert [link.label for link in links] == ["Betala"]
+    assert [link.label for link in links] == ["Betala"], text_of(replies)
     assert "300,00 kr" in text_of(replies)
     [created] = paying.stripe.posts("/v1/checkout/sessions")
     cs_id = links[0].url.rsplit("/", 1)[1]
