@@ -214,6 +214,21 @@ class Charger(SQLModel, table=True):
     created_at: datetime = _created()
 
 
+class ChargerConfigurationKey(SQLModel, table=True):
+    """A configuration key as its charger last reported it (GetConfiguration) or accepted it
+    (ChangeConfiguration). OCPP 1.6 CiString50 keys, CiString500 values."""
+
+    __tablename__ = "charger_configuration_key"
+
+    charger_id: str = Field(
+        sa_column=Column(String(64), ForeignKey("charger.id", ondelete="CASCADE"), primary_key=True)
+    )
+    key: str = Field(primary_key=True, max_length=50)
+    value: str | None = Field(default=None, max_length=500)
+    readonly: bool = False
+    reported_at: datetime = Field(sa_type=UTCDateTime)
+
+
 class Connector(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("charger_id", "connector_id"),)
 

@@ -76,6 +76,29 @@ async def test_a_session_is_stopped_by_its_id(live: LiveServer) -> None:
     assert again.status_code == 409
 
 
+async def test_a_transaction_we_hold_no_session_of_is_stopped_if_the_charger_says_so(
+    live: LiveServer,
+) -> None:
+    """OCPP 1.6 §5.12 (OCTT TC_028): the operator's RemoteStopTransaction for a transaction we
+    never issued, or lost, still goes out; the charger's answer is the outcome."""
+    charger = await priced_charger(live.http)
+    url = f"/admin/chargers/{charger['id']}/remote-stop"
+    async with simulator(live, charger["id"]) as sim:
+        unknown = await live.http.post(url, json={"transaction_id": 987_654})
+        assert unknown.status_code == 200, unknown.text
+        assert unknown.json() == {"status": "Rejected", "session_id": None, "session": None}
+        assert ("RemoteStopTransaction", {"transaction_id": 987_654}) in sim.received
+    async with bare_charger(live.ocpp_url, charger["id"]) as bare:  # it knows the transaction
+        await bare.boot()
+        lost = await live.http.post(url, json={"transaction_id": 4242})
+        assert lost.json()["status"] == "Accepted", lost.text
+        assert ("RemoteStopTransaction", {"transaction_id": 4242}) in bare.received
+    offline = await live.http.post(url, json={"transaction_id": 987_654})
+    assert offline.status_code == 409 and offline.json()["reason"] == "offline"
+    nobody = await live.http.post("/admin/chargers/NOPE/remote-stop", json={"transaction_id": 1})
+    assert nobody.status_code == 404
+
+
 async def test_boot_follows_the_registration_state(live: LiveServer) -> None:
     charger = await make_charger(live.http)
     url = f"/admin/chargers/{charger['id']}"

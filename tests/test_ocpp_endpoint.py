@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from typing import Any
 from urllib.parse import unquote
@@ -10,9 +9,10 @@ from urllib.parse import unquote
 import pytest
 import websockets
 from sqlalchemy import event
-from websockets.exceptions import ConnectionClosedError, InvalidStatus
+from websockets.exceptions import InvalidStatus
 from websockets.typing import Subprotocol
 
+from tests.helpers.charging import charger_of
 from tests.helpers.factories import make_charger
 from tests.helpers.server import LiveServer
 
@@ -35,20 +35,21 @@ async def test_the_ocpp16_subprotocol_is_negotiated_and_echoed(live: LiveServer)
 
 
 @pytest.mark.parametrize("offered", [None, ["ocpp2.0.1"]])
-async def test_a_client_without_a_supported_subprotocol_is_closed_after_the_handshake(
+async def test_a_client_without_a_supported_subprotocol_is_not_upgraded(
     live: LiveServer, offered: list[str] | None
 ) -> None:
+    """OCTT TC_088: no socket at all, an HTTP 400 that names what is missing."""
     charger = await make_charger(live.http)
-    async with websockets.connect(
-        f"{live.ocpp_url}/{charger['id']}",
-        subprotocols=offered,  # type: ignore[arg-type]
-        additional_headers=basic(charger["id"], charger["key"]),
-    ) as ws:
-        assert ws.subprotocol is None
-        with pytest.raises(ConnectionClosedError) as closed:
-            await asyncio.wait_for(ws.recv(), 5)
-    assert closed.value.rcvd is not None
-    assert closed.value.rcvd.code == 1002
+    with pytest.raises(InvalidStatus) as refused:
+        await websockets.connect(
+            f"{live.ocpp_url}/{charger['id']}",
+            subprotocols=offered,  # type: ignore[arg-type]
+            additional_headers=basic(charger["id"], charger["key"]),
+        )
+    assert refused.value.response.status_code == 400
+    assert b"ocpp1.6" in refused.value.response.body
+    listed = await charger_of(live.http, charger["id"])
+    assert not listed["online"]
 
 
 async def test_an_unknown_identity_is_refused_with_404(live: LiveServer) -> None:

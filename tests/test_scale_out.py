@@ -198,6 +198,12 @@ async def test_two_processes_share_chargers_through_redis(
                 lambda s: s["status"] == "completed",
             )
 
+            # A command with an answer that carries data: GetConfiguration's keys travel back.
+            fetched = await b.http.post(f"/admin/chargers/{charger_id}/configuration/fetch")
+            assert fetched.status_code == 200, fetched.text
+            keys = {k["key"]: k["value"] for k in fetched.json()["keys"]}
+            assert keys["HeartbeatInterval"] == sim._configuration()["HeartbeatInterval"]
+
             # A dies without a word: the lease lapses and B's sweeper marks the charger offline.
             holder = lease_holder(scale_out_env, charger_id)
             assert await holder() is not None  # A holds the charger's lease

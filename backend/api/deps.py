@@ -11,7 +11,7 @@ from typing import Annotated, Any, get_args
 
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordRequestForm
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.api.support_desk import SupportDesk
 from backend.db import session_scope
@@ -64,6 +64,13 @@ def get_commands(request: Request) -> ChargerCommands:
     return commands
 
 
+def get_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    """The session factory, for services that keep no transaction open across a charger's
+    answer."""
+    sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
+    return sessions
+
+
 def get_payments(request: Request) -> PaymentService | None:
     """The card payment service, or None without a Stripe key (each route says what then)."""
     payments: PaymentService | None = getattr(request.app.state, "payments", None)
@@ -86,6 +93,7 @@ def get_desk(request: Request) -> SupportDesk:
 
 ChargingDep = Annotated[ChargingService, Depends(get_charging)]
 CommandsDep = Annotated[ChargerCommands, Depends(get_commands)]
+SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessions)]
 PaymentsDep = Annotated[PaymentService | None, Depends(get_payments)]
 OutboundDep = Annotated[OutboundMessages, Depends(get_outbound)]
 FaqDep = Annotated[FaqCatalogue, Depends(get_faq)]

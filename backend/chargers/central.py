@@ -11,7 +11,7 @@ import random
 from typing import Any, Protocol
 
 from fastapi import APIRouter, WebSocket
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from backend.chargers.handlers import CentralChargePoint
@@ -247,9 +247,11 @@ class CentralSystem:
         if identity is None:
             return
         if SUBPROTOCOL not in websocket.scope.get("subprotocols", []):
-            # OCPP-J 1.6 §3.1.2: complete the handshake without a subprotocol, then close.
-            await websocket.accept()
-            await websocket.close(code=1002, reason=f"{SUBPROTOCOL} subprotocol required")
+            # Not upgraded at all (OCTT TC_088): a client that cannot speak OCPP 1.6-J gets an
+            # HTTP 400 naming the subprotocol, never an open socket.
+            await websocket.send_denial_response(
+                PlainTextResponse(f"{SUBPROTOCOL} subprotocol required", status_code=400)
+            )
             return
         await websocket.accept(subprotocol=SUBPROTOCOL)
         charge_point = CentralChargePoint(

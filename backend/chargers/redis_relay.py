@@ -51,6 +51,7 @@ COMMANDS = {
     "change_availability",
     "trigger_message",
     "change_configuration",
+    "get_configuration",
 }
 
 
@@ -453,3 +454,6 @@ class RedisChargerCommands:
         return await self._network.call(
             charger_id, "change_configuration", {"key": key, "value": value}
         )
+
+    async def get_configuration(self, charger_id: str, keys: list[str] | None) -> CommandResult:
+        return await self._network.call(charger_id, "get_configuration", {"keys": keys})

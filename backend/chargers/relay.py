@@ -72,7 +72,9 @@ class LocalChargerCommands:
         except Exception as error:  # the socket broke while sending
             log.info("command to %s failed: %r", charger_id, error)
             return CommandResult(CommandStatus.OFFLINE, detail=f"charger {charger_id} went away")
-        status = str(getattr(response, "status", ""))
+        if not hasattr(response, "status"):  # an answer with data, no verdict (GetConfiguration)
+            return CommandResult(CommandStatus.ACCEPTED, response=dict(vars(response)))
+        status = str(response.status)
         outcome = CommandStatus.ACCEPTED if status in ACCEPTING else CommandStatus.REJECTED
         return CommandResult(outcome, ocpp_status=status, response=dict(vars(response)))
 
@@ -109,3 +111,6 @@ class LocalChargerCommands:
 
     async def change_configuration(self, charger_id: str, key: str, value: str) -> CommandResult:
         return await self._call(charger_id, call.ChangeConfiguration(key=key, value=value))
+
+    async def get_configuration(self, charger_id: str, keys: list[str] | None) -> CommandResult:
+        return await self._call(charger_id, call.GetConfiguration(key=keys or None))

@@ -452,6 +452,25 @@ class ChargingService:
             assert current is not None
         return StopOutcome(current, result)
 
+    async def stop_transaction(
+        self, charger_id: str, transaction_id: int
+    ) -> tuple[ChargingSession | None, CommandResult]:
+        """An operator's RemoteStopTransaction by transactionId: our session stopped as
+        `request_stop` does, or, for a transaction we hold no session of (one we never issued,
+        or lost), sent anyway so the charger decides (OCPP 1.6 §5.12); then no session."""
+        try:
+            outcome = await self.request_stop(
+                charger_id=charger_id, transaction_id=transaction_id, by_operator=True
+            )
+        except NotFoundError:
+            async with self._sessions() as db:
+                await get_or_404(db, Charger, charger_id, "charger")
+            log.info(
+                "%s: RemoteStopTransaction for unknown transaction %s", charger_id, transaction_id
+            )
+            return None, await self._commands.remote_stop(charger_id, transaction_id)
+        return outcome.session, outcome.result
+
     async def _find_session(
         self,
         db: AsyncSession,

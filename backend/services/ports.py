@@ -55,6 +55,8 @@ class ChargerCommands(Protocol):
         self, charger_id: str, key: str, value: str
     ) -> CommandResult: ...
 
+    async def get_configuration(self, charger_id: str, keys: list[str] | None) -> CommandResult: ...
+
 
 # -- the card gateway (Stripe; the demo's test payments) -------------------------------------
 

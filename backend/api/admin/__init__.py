@@ -6,6 +6,7 @@ from backend.api.admin import (
     access,
     audit,
     chargers,
+    configuration,
     drivers,
     faq,
     operations,
@@ -24,6 +25,7 @@ router.include_router(drivers.router)
 router.include_router(sessions.router)
 router.include_router(access.router)
 router.include_router(operations.router)
+router.include_router(configuration.router)
 router.include_router(faq.router)
 router.include_router(reports.router)
 router.include_router(staff.router)

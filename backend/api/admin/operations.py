@@ -81,13 +81,11 @@ async def remote_start(charger_id: str, body: RemoteStartIn, charging: ChargingD
 
 @router.post("/chargers/{charger_id}/remote-stop")
 async def remote_stop(charger_id: str, body: RemoteStopIn, charging: ChargingDep) -> CommandOut:
-    outcome = await charging.request_stop(
-        charger_id=charger_id, transaction_id=body.transaction_id, by_operator=True
-    )
-    status = answered(outcome.result, charger_id)
-    return CommandOut(
-        status=status, session_id=outcome.session.id, session=session_public(outcome.session)
-    )
+    session, result = await charging.stop_transaction(charger_id, body.transaction_id)
+    status = answered(result, charger_id)
+    if session is None:  # a transaction we hold no session of: the charger's own answer
+        return CommandOut(status=status)
+    return CommandOut(status=status, session_id=session.id, session=session_public(session))
 
 
 @router.post("/sessions/{session_id}/stop")
