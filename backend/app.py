@@ -42,11 +42,13 @@ from backend.services.errors import (
 )
 from backend.services.events import EventBus
 from backend.services.hold_guard import HoldGuard
+from backend.services.local_list import LocalListSync
 from backend.services.login_throttle import LoginThrottle, RedisCounters
 from backend.services.payments import PaymentService
 from backend.services.places import Gazetteer
 from backend.services.plausibility import PlausibilityRules
 from backend.services.ports import ChargerCommands, FaqCatalogue, OutboundMessages
+from backend.services.reservations import ReservationService
 from backend.settings import Settings, get_settings
 from bot.adapters.sms import router as sms_router
 from bot.adapters.sms import start_sms, stop_sms
@@ -91,7 +93,10 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 async def _run_timers(
-    charging: ChargingService, interval: float, hold_guard: HoldGuard | None = None
+    charging: ChargingService,
+    interval: float,
+    hold_guard: HoldGuard | None = None,
+    reservations: ReservationService | None = None,
 ) -> None:
     while True:
         await asyncio.sleep(interval)
@@ -99,11 +104,34 @@ async def _run_timers(
             await charging.run_timers()
         except Exception:
             log.exception("charging timers failed; retrying in %s s", interval)
+        if reservations is not None:
+            try:
+                await reservations.sweep()
+            except Exception:
+                log.exception("reservation expiry failed; retrying in %s s", interval)
         if hold_guard is not None:
             try:  # per-minute and idle fees grow between meter values too
                 await hold_guard.tick()
             except Exception:
                 log.exception("hold cap check failed; retrying in %s s", interval)
+
+
+async def _run_local_list_sync(
+    local_lists: LocalListSync, registry: ChargerRegistry, interval: float
+) -> None:
+    """Every `interval` s, the chargers this process holds get what their list lacks."""
+    while True:
+        await asyncio.sleep(interval)
+        booted = [
+            charger_id
+            for charger_id in registry.ids()
+            if (connection := registry.get(charger_id)) is not None
+            and connection.boot_answer == "Accepted"
+        ]
+        try:
+            await local_lists.sync_behind(booted)
+        except Exception:
+            log.exception("local list sync failed; retrying in %s s", interval)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -161,6 +189,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.commands = commands
         app.state.charging = charging
+        local_lists = LocalListSync(sessions, commands)
+        app.state.local_lists = local_lists
+        app.state.reservations = ReservationService(sessions, commands)
         # Card payments only with a Stripe key; `app.state.stripe_http_client` (set before the
         # lifespan starts) replaces the SDK's HTTP client, e.g. with a test double.
         payments = (
@@ -274,7 +305,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         else:  # other processes hold sockets; the lease sweeper marks lapsed ones offline
             await network.start()
         app.state.central.start()
-        timers = asyncio.create_task(_run_timers(charging, settings.sweep_interval, hold_guard))
+        timers = asyncio.create_task(
+            _run_timers(charging, settings.sweep_interval, hold_guard, app.state.reservations)
+        )
+        list_sync = (
+            asyncio.create_task(
+                _run_local_list_sync(local_lists, registry, settings.local_list_sync_seconds)
+            )
+            if settings.local_list_sync_seconds > 0
+            else None
+        )
         app.state.telegram = await start_telegram(app)
         app.state.sms = await start_sms(app)
         collector = None
@@ -286,9 +326,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             # Let everything that holds a database connection finish before the engine goes:
             # an abandoned aiosqlite connection can never be closed.
-            timers.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await timers
+            for task in (timers, list_sync):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             if collector is not None:
                 await collector.stop()
             await stop_telegram(app.state.telegram)

@@ -1,4 +1,5 @@
-"""The lifecycles of a charging session, a payment and a conversation, as transition tables.
+"""The lifecycles of a charging session, a payment, a reservation and a conversation, as
+transition tables.
 
 Each table says, for every status, which statuses may follow it. Every status change goes
 through `Lifecycle.sources` / `Lifecycle.check` (services call them from their one
@@ -34,6 +35,15 @@ class PaymentStatus(StrEnum):
     RELEASED = "released"
     REFUNDED = "refunded"
     FAILED = "failed"
+
+
+class ReservationStatus(StrEnum):
+    REQUESTED = "requested"  # ReserveNow sent, no answer yet
+    ACTIVE = "active"  # the charger holds the connector
+    USED = "used"  # its id tag started a transaction on it
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    REFUSED = "refused"  # the charger said no (Occupied, Faulted, ...) or could not be asked
 
 
 class ConversationMode(StrEnum):
@@ -144,6 +154,20 @@ PAYMENT_LIFECYCLE: Lifecycle[PaymentStatus] = Lifecycle(
         _P.REFUNDED: frozenset({_P.REFUNDED}),
         _P.RELEASED: frozenset(),
         _P.FAILED: frozenset(),
+    },
+)
+
+_R = ReservationStatus
+RESERVATION_LIFECYCLE: Lifecycle[ReservationStatus] = Lifecycle(
+    name="reservation",
+    initial=frozenset({_R.REQUESTED}),
+    moves={
+        _R.REQUESTED: frozenset({_R.ACTIVE, _R.REFUSED}),
+        _R.ACTIVE: frozenset({_R.USED, _R.CANCELLED, _R.EXPIRED}),
+        _R.USED: frozenset(),
+        _R.CANCELLED: frozenset(),
+        _R.EXPIRED: frozenset(),
+        _R.REFUSED: frozenset(),
     },
 )
 

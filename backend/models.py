@@ -26,6 +26,7 @@ from backend.db import UTCDateTime, utcnow
 from backend.lifecycles import ACTIVE_SESSION_STATUSES as ACTIVE_SESSION_STATUSES
 from backend.lifecycles import ConversationMode as ConversationMode
 from backend.lifecycles import PaymentStatus as PaymentStatus
+from backend.lifecycles import ReservationStatus as ReservationStatus
 from backend.lifecycles import SessionStatus as SessionStatus
 from backend.lifecycles import sql_in
 
@@ -229,6 +230,47 @@ class ChargerConfigurationKey(SQLModel, table=True):
     reported_at: datetime = Field(sa_type=UTCDateTime)
 
 
+class LocalListEntry(SQLModel, table=True):
+    """One id tag of a published local authorization list (OCPP 1.6 SendLocalList).
+
+    `scope` is whose list: "public" for the chargers of every public station, "station:<id>"
+    for a members-only station's. `version` is the list version that last changed the entry;
+    a removed tag stays as a tombstone (`status` None) so differential updates can remove it.
+    """
+
+    __tablename__ = "local_list_entry"
+
+    scope: str = Field(primary_key=True, max_length=32)
+    id_tag: str = Field(primary_key=True, max_length=20)
+    status: str | None = Field(default=None, sa_type=String(16))  # Accepted|Blocked|Expired
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    version: int = Field(index=True)
+
+
+class LocalListScope(SQLModel, table=True):
+    """The current version of one scope's local authorization list."""
+
+    __tablename__ = "local_list_scope"
+
+    scope: str = Field(primary_key=True, max_length=32)
+    version: int = 1
+    published_at: datetime = _created()
+
+
+class ChargerLocalList(SQLModel, table=True):
+    """What a charger holds of its local authorization list, as far as we know."""
+
+    __tablename__ = "charger_local_list"
+
+    charger_id: str = Field(
+        sa_column=Column(String(64), ForeignKey("charger.id", ondelete="CASCADE"), primary_key=True)
+    )
+    scope: str | None = Field(default=None, max_length=32)  # the list it was last sent
+    version: int = 0  # the version it accepted; 0: none
+    outcome: str | None = Field(default=None, max_length=32)  # its last answer, or why not sent
+    synced_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
 class Connector(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("charger_id", "connector_id"),)
 
@@ -346,6 +388,27 @@ class MeterSample(SQLModel, table=True):
     unit: str | None = Field(default=None, max_length=10)
     phase: str | None = Field(default=None, max_length=10)
     sampled_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class Reservation(SQLModel, table=True):
+    """A connector held for an id tag until `expires_at` (OCPP 1.6 ReserveNow); its id is the
+    reservationId the charger is given. `connector_id` 0: any connector of the charger."""
+
+    __tablename__ = "reservation"
+    __table_args__ = (Index("ix_reservation_charger_status", "charger_id", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    charger_id: str = _fk("charger.id", ondelete="CASCADE")
+    connector_id: int
+    id_tag: str = Field(max_length=20)
+    driver_id: int | None = _fk("driver.id", nullable=True, ondelete="SET NULL")
+    status: str = Field(default=ReservationStatus.REQUESTED, sa_type=String(16))
+    outcome: str | None = Field(default=None, max_length=32)  # the charger's answer, or why
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    session_id: int | None = None  # the session that used it
+    requested_by: str | None = Field(default=None, max_length=254)
+    created_at: datetime = _created()
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class OrphanTransaction(SQLModel, table=True):

@@ -147,6 +147,12 @@ class Settings(BaseSettings):
         description="A connected charger silent this long (no boot, no status) is asked for "
         "its connector statuses (TriggerMessage); 0: at once.",
     )
+    local_list_sync_seconds: float = Field(
+        default=60.0,
+        ge=0,
+        description="Every this many seconds, connected chargers whose local authorization "
+        "list is behind get the difference (SendLocalList); 0: only when an operator asks.",
+    )
     gc_full_pass_seconds: float = Field(
         default=600.0,
         ge=0,

@@ -177,6 +177,8 @@ def settings(database_url: str) -> Settings:
         # One process runs a thousand apps here: no freezing (tests/test_collector.py and the
         # `chargebot serve` subprocess tests run the policy).
         gc_full_pass_seconds=0,
+        # Local lists are sent when a test asks (tests/test_local_list.py runs the timer).
+        local_list_sync_seconds=0,
     )
 
 

@@ -26,9 +26,11 @@ from backend.lifecycles import (
     CONVERSATION_LIFECYCLE,
     LIVE_SESSION_STATUSES,
     PAYMENT_LIFECYCLE,
+    RESERVATION_LIFECYCLE,
     SESSION_LIFECYCLE,
     IllegalTransition,
     Lifecycle,
+    ReservationStatus,
 )
 from backend.models import (
     Charger,
@@ -86,9 +88,24 @@ CONVERSATION_MOVES = {
 }
 CONVERSATION_INITIAL = {"bot"}
 
+RESERVATION_MOVES = {
+    ("requested", "active"),
+    ("requested", "refused"),
+    ("active", "used"),
+    ("active", "cancelled"),
+    ("active", "expired"),
+}
+RESERVATION_INITIAL = {"requested"}
+
 TABLES: dict[str, tuple[Lifecycle[Any], type[StrEnum], set[tuple[str, str]], set[str]]] = {
     "SESSION_LIFECYCLE": (SESSION_LIFECYCLE, SessionStatus, SESSION_MOVES, SESSION_INITIAL),
     "PAYMENT_LIFECYCLE": (PAYMENT_LIFECYCLE, PaymentStatus, PAYMENT_MOVES, PAYMENT_INITIAL),
+    "RESERVATION_LIFECYCLE": (
+        RESERVATION_LIFECYCLE,
+        ReservationStatus,
+        RESERVATION_MOVES,
+        RESERVATION_INITIAL,
+    ),
     "CONVERSATION_LIFECYCLE": (
         CONVERSATION_LIFECYCLE,
         ConversationMode,

@@ -203,6 +203,9 @@ async def test_two_processes_share_chargers_through_redis(
             assert fetched.status_code == 200, fetched.text
             keys = {k["key"]: k["value"] for k in fetched.json()["keys"]}
             assert keys["HeartbeatInterval"] == sim._configuration()["HeartbeatInterval"]
+            # Every other operation travels the same way (ChargerCommands.operate).
+            version = await b.http.post(f"/admin/chargers/{charger_id}/local-list/version")
+            assert version.json() == {"list_version": sim.authorization.list_version()}
 
             # A dies without a word: the lease lapses and B's sweeper marks the charger offline.
             holder = lease_holder(scale_out_env, charger_id)

@@ -18,9 +18,11 @@ from backend.db import session_scope
 from backend.models import StaffRole, StaffUser
 from backend.services.audit import ADMIN_TOKEN_ACTOR
 from backend.services.charging import ChargingService
+from backend.services.local_list import LocalListSync
 from backend.services.login_throttle import LoginThrottle
 from backend.services.payments import PaymentService
 from backend.services.ports import ChargerCommands, FaqCatalogue, OutboundMessages
+from backend.services.reservations import ReservationService
 from backend.services.staff import staff_id_of
 from backend.settings import Settings
 
@@ -71,6 +73,16 @@ def get_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
     return sessions
 
 
+def get_local_lists(request: Request) -> LocalListSync:
+    local_lists: LocalListSync = request.app.state.local_lists
+    return local_lists
+
+
+def get_reservations(request: Request) -> ReservationService:
+    reservations: ReservationService = request.app.state.reservations
+    return reservations
+
+
 def get_payments(request: Request) -> PaymentService | None:
     """The card payment service, or None without a Stripe key (each route says what then)."""
     payments: PaymentService | None = getattr(request.app.state, "payments", None)
@@ -94,6 +106,8 @@ def get_desk(request: Request) -> SupportDesk:
 ChargingDep = Annotated[ChargingService, Depends(get_charging)]
 CommandsDep = Annotated[ChargerCommands, Depends(get_commands)]
 SessionsDep = Annotated[async_sessionmaker[AsyncSession], Depends(get_sessions)]
+LocalListsDep = Annotated[LocalListSync, Depends(get_local_lists)]
+ReservationsDep = Annotated[ReservationService, Depends(get_reservations)]
 PaymentsDep = Annotated[PaymentService | None, Depends(get_payments)]
 OutboundDep = Annotated[OutboundMessages, Depends(get_outbound)]
 FaqDep = Annotated[FaqCatalogue, Depends(get_faq)]

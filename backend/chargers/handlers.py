@@ -211,14 +211,22 @@ class CentralChargePoint(RobustChargePoint):
 
     @on(Action.start_transaction)
     async def on_start_transaction(
-        self, connector_id: int, id_tag: str, meter_start: int, timestamp: str, **_: Any
+        self,
+        connector_id: int,
+        id_tag: str,
+        meter_start: int,
+        timestamp: str,
+        reservation_id: int | None = None,
+        **_: Any,
     ) -> call_result.StartTransaction:
         connector_id = _bounded("connectorId", connector_id, 1, INT32_MAX)
         meter_start = _bounded("meterStart", meter_start, 0, MAX_METER_WH)
         at = _not_ahead("timestamp", parse_ocpp_time(timestamp))
+        if reservation_id is not None:
+            reservation_id = _bounded("reservationId", reservation_id, 0, INT32_MAX)
         try:
             transaction_id, status = await self.central.charging.on_start_transaction(
-                self.id, connector_id, id_tag, meter_start, at
+                self.id, connector_id, id_tag, meter_start, at, reservation_id
             )
         except NotFoundError as error:  # a connector the operator never configured
             raise PropertyConstraintViolationError(

@@ -52,6 +52,7 @@ COMMANDS = {
     "trigger_message",
     "change_configuration",
     "get_configuration",
+    "operate",
 }
 
 
@@ -457,3 +458,6 @@ class RedisChargerCommands:
 
     async def get_configuration(self, charger_id: str, keys: list[str] | None) -> CommandResult:
         return await self._network.call(charger_id, "get_configuration", {"keys": keys})
+
+    async def operate(self, charger_id: str, action: str, fields: dict[str, Any]) -> CommandResult:
+        return await self._network.call(charger_id, "operate", {"action": action, "fields": fields})

@@ -10,7 +10,7 @@ from ocpp.exceptions import OCPPError
 from ocpp.v16 import call
 
 from backend.chargers.registry import ChargerRegistry
-from backend.services.ports import CommandResult, CommandStatus
+from backend.services.ports import OPERATIONS, CommandResult, CommandStatus
 
 log = logging.getLogger(__name__)
 
@@ -114,3 +114,13 @@ class LocalChargerCommands:
 
     async def get_configuration(self, charger_id: str, keys: list[str] | None) -> CommandResult:
         return await self._call(charger_id, call.GetConfiguration(key=keys or None))
+
+    async def operate(self, charger_id: str, action: str, fields: dict[str, Any]) -> CommandResult:
+        if action not in OPERATIONS:
+            return CommandResult(CommandStatus.REJECTED, detail=f"no such operation {action}")
+        payload_class = getattr(call, action)  # the ocpp library's 1.6 payload of that action
+        try:
+            payload = payload_class(**fields)
+        except TypeError as error:
+            return CommandResult(CommandStatus.REJECTED, detail=f"{action}: {error}")
+        return await self._call(charger_id, payload)

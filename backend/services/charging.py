@@ -34,14 +34,13 @@ from backend.models import (
     Connector,
     Driver,
     IdTag,
-    IdTagStatus,
     MeterSample,
     OrphanTransaction,
     SessionStatus,
     Tariff,
 )
-from backend.services import access, plausibility
-from backend.services.drivers import VIRTUAL_TAG_PREFIX, mask_tag, normalize_id_tag
+from backend.services import access, plausibility, reservations
+from backend.services.drivers import VIRTUAL_TAG_PREFIX, mask_tag, normalize_id_tag, tag_status
 from backend.services.errors import (
     AccessDeniedError,
     ConflictError,
@@ -310,7 +309,7 @@ class ChargingService:
         decision = await access.check_access(db, charger.station_id, driver_key, utcnow())
         if not decision.allowed:
             raise AccessDeniedError(decision.reason or "denied", decision.message or "denied")
-        await self._check_connector(db, charger, connector)
+        await self._check_connector(db, charger, connector, id_tag)
         return charger, driver, id_tag
 
     async def _create_pending(
@@ -361,7 +360,7 @@ class ChargingService:
             id_tag = normalize_id_tag(id_tag)
             tag = await db.scalar(select(IdTag).where(col(IdTag.id_tag) == id_tag))
             if tag is not None:
-                status = _tag_status(tag, utcnow())
+                status = tag_status(tag, utcnow())
                 if status != "Accepted":
                     raise AccessDeniedError(
                         f"id_tag_{status.lower()}", f"id tag {id_tag} is {status.lower()}"
@@ -395,7 +394,7 @@ class ChargingService:
         return value
 
     async def _check_connector(
-        self, db: AsyncSession, charger: Charger, connector: Connector
+        self, db: AsyncSession, charger: Charger, connector: Connector, id_tag: str
     ) -> None:
         where = f"connector {connector.connector_id} of {charger.id!r}"
         if not charger.online:
@@ -413,6 +412,11 @@ class ChargingService:
             raise ConnectorUnavailableError("faulted", f"{where} reports a fault")
         if connector.status == "Unavailable":
             raise ConnectorUnavailableError("unavailable", f"{where} is out of service")
+        held = await reservations.holding(db, charger.id, connector.connector_id)
+        if any(r.id_tag != id_tag for r in held):
+            raise ConnectorUnavailableError("reserved", f"{where} is reserved for someone else")
+        if connector.status == "Reserved" and held:
+            return  # reserved for this very id tag
         if connector.status in OCCUPIED_STATUSES:
             raise ConnectorUnavailableError("occupied", f"{where} is in use")
 
@@ -516,7 +520,7 @@ class ChargingService:
         driver = await db.get(Driver, tag.driver_id)
         if driver is None or driver.blocked:
             return "Blocked", None
-        status = _tag_status(tag, utcnow())
+        status = tag_status(tag, utcnow())
         if status != "Accepted":
             return status, tag.expires_at
         charger = await db.get(Charger, charger_id)
@@ -546,7 +550,13 @@ class ChargingService:
         return (await db.scalars(query.order_by(col(ChargingSession.id).desc()))).first()
 
     async def on_start_transaction(
-        self, charger_id: str, connector_id: int, id_tag: str, meter_start: int, at: datetime
+        self,
+        charger_id: str,
+        connector_id: int,
+        id_tag: str,
+        meter_start: int,
+        at: datetime,
+        reservation_id: int | None = None,
     ) -> tuple[int, str]:
         """StartTransaction → (transactionId from our database, idTagInfo status).
 
@@ -562,6 +572,7 @@ class ChargingService:
                 id_tag=id_tag,
                 meter_start=meter_start,
                 at=at,
+                reservation_id=reservation_id,
             )
         )
         if started is not None:
@@ -577,9 +588,33 @@ class ChargingService:
         id_tag: str,
         meter_start: int,
         at: datetime,
+        reservation_id: int | None = None,
     ) -> tuple[int, str, SessionStarted | None]:
         """One StartTransaction's unit of work (no commit): transactionId, status and, for a
-        session that began now, its SessionStarted to publish after the commit."""
+        session that began now, its SessionStarted to publish after the commit. An accepted
+        start naming a reservation of this charger uses it up."""
+        transaction_id, status, started = await self._open_transaction(
+            db,
+            charger_id=charger_id,
+            connector_id=connector_id,
+            id_tag=id_tag,
+            meter_start=meter_start,
+            at=at,
+        )
+        if reservation_id is not None and status == "Accepted":
+            await reservations.mark_used(db, charger_id, reservation_id, transaction_id)
+        return transaction_id, status, started
+
+    async def _open_transaction(
+        self,
+        db: AsyncSession,
+        *,
+        charger_id: str,
+        connector_id: int,
+        id_tag: str,
+        meter_start: int,
+        at: datetime,
+    ) -> tuple[int, str, SessionStarted | None]:
         connector = await db.scalar(
             select(col(Connector.id)).where(
                 col(Connector.charger_id) == charger_id,
@@ -1166,14 +1201,6 @@ async def _fail(
 def _is_virtual(id_tag: str, tag: IdTag | None) -> bool:
     """A chat driver's token (by its flag, or its prefix, which no card may have)."""
     return id_tag.startswith(VIRTUAL_TAG_PREFIX) or (tag is not None and tag.virtual)
-
-
-def _tag_status(tag: IdTag, now: datetime) -> str:
-    if tag.status == IdTagStatus.BLOCKED:
-        return "Blocked"
-    if tag.expires_at is not None and tag.expires_at <= now:
-        return "Expired"
-    return "Accepted"
 
 
 __all__ = [

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import col, select
 
-from backend.models import Driver, IdTag
+from backend.models import Driver, IdTag, IdTagStatus
 from backend.services.errors import ConflictError, InvalidFieldError, NotFoundError
 from backend.services.phones import InvalidPhoneNumberError, to_e164
 from backend.services.rows import get_or_404
@@ -101,6 +102,15 @@ async def update_driver(
 
 # Chat drivers' virtual tags (backend/services/charging.py); no card may look like one.
 VIRTUAL_TAG_PREFIX = "CB-"
+
+
+def tag_status(tag: IdTag, now: datetime) -> str:
+    """The card's own OCPP status at `now` (its driver being blocked is the caller's part)."""
+    if tag.status == IdTagStatus.BLOCKED:
+        return "Blocked"
+    if tag.expires_at is not None and tag.expires_at <= now:
+        return "Expired"
+    return "Accepted"
 
 
 async def add_id_tag(db: AsyncSession, driver_id: int, fields: dict[str, Any]) -> IdTag:

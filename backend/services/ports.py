@@ -57,6 +57,23 @@ class ChargerCommands(Protocol):
 
     async def get_configuration(self, charger_id: str, keys: list[str] | None) -> CommandResult: ...
 
+    async def operate(self, charger_id: str, action: str, fields: dict[str, Any]) -> CommandResult:
+        """Any other operation of `OPERATIONS`: the OCPP 1.6 action and its payload's fields
+        (snake_case, nested dicts allowed); the answer's fields are in `response`."""
+        ...
+
+
+# The operations `ChargerCommands.operate` sends (OCPP 1.6 action names); others are refused.
+OPERATIONS = frozenset(
+    {
+        "ClearCache",
+        "GetLocalListVersion",
+        "SendLocalList",
+        "ReserveNow",
+        "CancelReservation",
+    }
+)
+
 
 # -- the card gateway (Stripe; the demo's test payments) -------------------------------------
 

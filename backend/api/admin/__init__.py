@@ -9,8 +9,10 @@ from backend.api.admin import (
     configuration,
     drivers,
     faq,
+    local_list,
     operations,
     reports,
+    reservations,
     sessions,
     staff,
     stations,
@@ -26,6 +28,8 @@ router.include_router(sessions.router)
 router.include_router(access.router)
 router.include_router(operations.router)
 router.include_router(configuration.router)
+router.include_router(local_list.router)
+router.include_router(reservations.router)
 router.include_router(faq.router)
 router.include_router(reports.router)
 router.include_router(staff.router)

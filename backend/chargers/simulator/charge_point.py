@@ -13,6 +13,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -27,12 +28,14 @@ from ocpp.v16.enums import (
     ReadingContext,
     Reason,
     RegistrationStatus,
+    ReservationStatus,
     ResetType,
 )
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidURI, NegotiationError
 from websockets.typing import Subprotocol
 
+from backend.chargers.simulator.authorization import LocalAuthorization
 from backend.chargers.simulator.config import (
     BOOT_ERROR_RETRY,
     CLOSE_TIMEOUT,
@@ -48,7 +51,7 @@ from backend.chargers.simulator.config import (
     TX_INTERVAL_KEY,
     SimulatorConfig,
 )
-from backend.chargers.simulator.connector import Connector, Tx, utc_now
+from backend.chargers.simulator.connector import Connector, Held, Tx, utc_now
 from backend.chargers.simulator.session import Session
 from backend.chargers.simulator.tx_queue import TransactionQueue, TxMessage
 
@@ -98,6 +101,13 @@ class SimulatedChargePoint:
         self._heartbeat_interval = DEFAULT_HEARTBEAT
         self._meter_interval = config.meter_interval
         self._accepted = False  # BootNotification Accepted on the current connection
+        self.authorization = LocalAuthorization(
+            supported=config.local_list,
+            max_length=config.local_list_max_length,
+            send_max_length=config.send_local_list_max_length,
+        )
+        self._link_up = asyncio.Event()  # cleared by go_offline(): no connection until online
+        self._link_up.set()
         ident = config.charge_point_id
         self._conn0 = Connector(0, 0.0)
         self._outlets = {
@@ -136,6 +146,12 @@ class SimulatedChargePoint:
         self._attempt = 0
         try:
             while not stop_fut.done():
+                if not self._link_up.is_set():
+                    link: asyncio.Future[Any] = asyncio.ensure_future(self._link_up.wait())
+                    await asyncio.wait({link, stop_fut}, return_when=asyncio.FIRST_COMPLETED)
+                    link.cancel()
+                    if stop_fut.done():
+                        break
                 runner = asyncio.create_task(
                     self._connect_and_serve(), name=f"{self._id}:connection"
                 )
@@ -177,10 +193,33 @@ class SimulatedChargePoint:
             await asyncio.wait({runner})
         await self._cancel_tasks()
 
+    async def go_offline(self) -> None:
+        """Pull the network cable: the connection closes and none is made until go_online()."""
+        self._link_up.clear()
+        session, runner = self._session, self._runner
+        if session is not None:
+            await session.close()
+        if runner is not None and not runner.done():
+            await asyncio.wait({runner})  # the connection's task ends with it
+
+    def go_online(self) -> None:
+        """Plug the cable back in: the charge point reconnects (and boots) by itself."""
+        self._link_up.set()
+
     async def start_local(self, connector_id: int, id_tag: str) -> int | None:
-        """RFID start: Authorize, then StartTransaction; the transaction id, or None if refused."""
+        """RFID start: Authorize, then StartTransaction; the transaction id, or None if refused.
+
+        Offline (no connection or not booted), a card its local list or authorization cache
+        holds as Accepted starts at once (LocalAuthorizeOffline); the StartTransaction waits in
+        the transaction queue, and the id comes once it is answered after the reconnect.
+        """
         conn = self._outlet_or_raise(connector_id)
-        if not self._accepted or not conn.is_free():
+        if not self._accepted and conn.is_free_offline(id_tag):
+            if not self.authorization.offline_accepts(id_tag):
+                self._log.info("%s: offline, id tag not accepted locally", self._id)
+                return None
+            return await self._start_transaction(conn, id_tag)
+        if not self._accepted or not conn.is_free(id_tag):
             self._log.info(
                 "%s: local start on connector %d refused (booted=%s, status=%s, tx=%s)",
                 self._id,
@@ -197,6 +236,7 @@ class SimulatedChargePoint:
             except _CALL_ERRORS as exc:
                 self._log.warning("%s: Authorize failed: %r", self._id, exc)
                 return None
+            self.authorization.remember(id_tag, res.id_tag_info)
             status = res.id_tag_info.get("status")
             if status != AuthorizationStatus.accepted:
                 masked = f"{id_tag[:2]}…{id_tag[-2:]}"  # id tags are personal data
@@ -252,12 +292,67 @@ class SimulatedChargePoint:
         """Connector 1..N by id, None for 0/unknown."""
         return self._outlets.get(connector_id) if connector_id is not None else None
 
-    def _pick_connector(self, connector_id: int | None) -> Connector | None:
-        """Connector for a RemoteStart: the given one if free, else the first free one."""
+    def _pick_connector(self, connector_id: int | None, id_tag: str) -> Connector | None:
+        """Connector for a RemoteStart: the given one if free, else the first free one (one
+        reserved for `id_tag` first)."""
         if connector_id is None:
-            return next((c for c in self._outlets.values() if c.is_free()), None)
+            mine = [c for c in self._outlets.values() if c.held and c.held.id_tag == id_tag]
+            return next((c for c in [*mine, *self._outlets.values()] if c.is_free(id_tag)), None)
         conn = self._outlet(connector_id)
-        return conn if conn is not None and conn.is_free() else None
+        return conn if conn is not None and conn.is_free(id_tag) else None
+
+    def _reserve(self, connector_id: int, held: Held) -> str:
+        """ReserveNow: Accepted, Faulted, Occupied, Rejected or Unavailable."""
+        if not self._config.reservations:
+            return str(ReservationStatus.rejected)
+        for conn in self._outlets.values():  # the same reservationId: it is replaced
+            if conn.held is not None and conn.held.reservation_id == held.reservation_id:
+                conn.held = None
+                conn.status = conn.idle_status() if conn.status == "Reserved" else conn.status
+        if connector_id == 0:
+            free = [c for c in self._outlets.values() if c.is_free()]
+            if not free:
+                return str(ReservationStatus.occupied)
+            conn = free[0]
+        else:
+            found = self._outlet(connector_id)
+            if found is None:
+                return str(ReservationStatus.rejected)
+            conn = found
+        if conn.status == ChargePointStatus.faulted:
+            return str(ReservationStatus.faulted)
+        if not conn.operative:
+            return str(ReservationStatus.unavailable)
+        if not conn.is_free() or conn.held is not None:
+            return str(ReservationStatus.occupied)
+        conn.held = held
+        return str(ReservationStatus.accepted)
+
+    def _reserved_connector(self, reservation_id: int) -> Connector | None:
+        return next(
+            (
+                c
+                for c in self._outlets.values()
+                if c.held is not None and c.held.reservation_id == reservation_id
+            ),
+            None,
+        )
+
+    async def _hold_until_expiry(self, conn: Connector, held: Held) -> None:
+        """Reserved now; Available again when the reservation expires unused."""
+        await self._send_status(conn, ChargePointStatus.reserved)
+        wait = (held.expires_at - datetime.now(UTC)).total_seconds()
+        await asyncio.sleep(max(0.0, wait))
+        if conn.held is held:
+            conn.held = None
+            if conn.status == ChargePointStatus.reserved:
+                await self._send_status(conn, conn.idle_status())
+
+    async def _release(self, conn: Connector) -> None:
+        """CancelReservation: the connector is free again."""
+        conn.held = None
+        if conn.status == ChargePointStatus.reserved:
+            await self._send_status(conn, conn.idle_status())
 
     def _connector_with_tx(self, transaction_id: int) -> Connector | None:
         return next((c for c in self._outlets.values() if c.tx_id == transaction_id), None)
@@ -268,6 +363,7 @@ class SimulatedChargePoint:
             METER_KEY: _fmt_seconds(self._meter_interval),
             TX_ATTEMPTS_KEY: str(self._tx_queue.attempts),
             TX_INTERVAL_KEY: _fmt_seconds(self._tx_queue.retry_interval),
+            **self.authorization.configuration(),
         }
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
@@ -385,11 +481,13 @@ class SimulatedChargePoint:
             conn.advance(self._config)
             tx = Tx(conn.id, id_tag)
             conn.tx = tx
+            held, conn.held = conn.held, None  # a reservation for this id tag is used now
             payload = call.StartTransaction(
                 connector_id=conn.id,
                 id_tag=id_tag,
                 meter_start=int(conn.energy_wh),
                 timestamp=utc_now(),
+                reservation_id=held.reservation_id if held is not None else None,
             )
             self._tx_queue.enqueue(
                 TxMessage(
@@ -416,6 +514,7 @@ class SimulatedChargePoint:
                 tx.followup = self._spawn(self._send_status(conn, conn.idle_status()), "tx-drop")
         else:
             tx.id = int(res.transaction_id)
+            self.authorization.remember(tx.id_tag, res.id_tag_info)
             if conn.tx is tx:  # not stopped locally while the start was queued
                 conn.sessions += 1
                 conn.tx_id = tx.id

@@ -47,3 +47,8 @@ class SimulatorConfig:
     # waiting interval x previous attempts between them (also set by ChangeConfiguration).
     transaction_message_attempts: int = 5
     transaction_message_retry_interval: float = 10.0
+    # OCPP 1.6 Local Auth List Management: False answers as a charger without it would.
+    local_list: bool = True
+    local_list_max_length: int = 1000  # LocalAuthListMaxLength
+    send_local_list_max_length: int = 100  # SendLocalListMaxLength
+    reservations: bool = True  # Reservation profile: False answers every ReserveNow Rejected

@@ -37,6 +37,15 @@ class Tx:
     followup: asyncio.Task[Any] | None = None  # Charging status + metering, or de-authorized stop
 
 
+@dataclass(frozen=True, slots=True)
+class Held:
+    """A reservation the charge point keeps on a connector (ReserveNow)."""
+
+    reservation_id: int
+    id_tag: str
+    expires_at: datetime
+
+
 @dataclass(slots=True)
 class Connector:
     """State of one connector (connector 0 = the charge point itself)."""
@@ -54,19 +63,28 @@ class Connector:
     soc: float = 0.0  # of the car plugged in during a transaction
     last_update: float = 0.0  # time.monotonic() of the last energy integration
     sessions: int = 0
+    held: Held | None = None  # a reservation on it
 
     def idle_status(self) -> str:
         status = ChargePointStatus.available if self.operative else ChargePointStatus.unavailable
         return cast(str, status)  # a str enum member
 
-    def is_free(self) -> bool:
+    def is_free_offline(self, id_tag: str | None = None) -> bool:
+        """Free as far as the charge point itself knows (its status may be unsent)."""
         return (
             self.operative
-            and self.status == ChargePointStatus.available
             and self.tx is None
             and self.tx_id is None
             and not self.starting
+            and (self.held is None or self.held.id_tag == id_tag)
         )
+
+    def is_free(self, id_tag: str | None = None) -> bool:
+        """Free for a start by `id_tag`: a reserved connector only for its own id tag."""
+        idle = self.status == ChargePointStatus.available or (
+            self.status == ChargePointStatus.reserved and self.held is not None
+        )
+        return idle and self.is_free_offline(id_tag)
 
     # ---- the meter --------------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ import asyncio
 import functools
 import json
 from collections.abc import Callable, Coroutine
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ocpp.charge_point import camel_to_snake_case
@@ -19,11 +20,14 @@ from ocpp.v16.enums import (
     Action,
     AvailabilityStatus,
     AvailabilityType,
+    CancelReservationStatus,
+    ClearCacheStatus,
     ConfigurationStatus,
     DataTransferStatus,
     MessageTrigger,
     Reason,
     RemoteStartStopStatus,
+    ReservationStatus,
     ResetStatus,
     TriggerMessageStatus,
     UnlockStatus,
@@ -38,6 +42,7 @@ from backend.chargers.simulator.config import (
     TX_ATTEMPTS_KEY,
     TX_INTERVAL_KEY,
 )
+from backend.chargers.simulator.connector import Held
 from backend.chargers.typed_ocpp import ChargePoint, after, on
 
 if TYPE_CHECKING:
@@ -149,7 +154,7 @@ class Session(ChargePoint):
     ) -> Any:
         sim = self._sim
         mode = sim._config.remote_start
-        conn = sim._pick_connector(connector_id)
+        conn = sim._pick_connector(connector_id, id_tag)
         if mode == "reject" or not sim._accepted or conn is None:
             return call_result.RemoteStartTransaction(status=RemoteStartStopStatus.rejected)
         if mode == "accept":
@@ -270,6 +275,10 @@ class Session(ChargePoint):
         self, key: str, value: str, call_unique_id: str, **_: Any
     ) -> Any:
         sim = self._sim
+        switched = sim.authorization.change(key, value)
+        if switched is not None:
+            status = ConfigurationStatus.accepted if switched else ConfigurationStatus.rejected
+            return call_result.ChangeConfiguration(status=status)
         if key == AUTHORIZATION_KEY:
             return sim._take_authorization_key(
                 value, lambda: self._plan(call_unique_id, sim._rekey)
@@ -296,6 +305,68 @@ class Session(ChargePoint):
     @after(Action.change_configuration)
     async def after_change_configuration(self, call_unique_id: str, **_: Any) -> None:
         self._run_plan(call_unique_id, "configuration")
+
+    @on(Action.send_local_list)
+    async def on_send_local_list(
+        self,
+        list_version: int,
+        update_type: str,
+        local_authorization_list: list[dict[str, Any]] | None = None,
+        **_: Any,
+    ) -> Any:
+        status = self._sim.authorization.update(list_version, update_type, local_authorization_list)
+        return call_result.SendLocalList(status=status)
+
+    @on(Action.get_local_list_version)
+    async def on_get_local_list_version(self, **_: Any) -> Any:
+        return call_result.GetLocalListVersion(list_version=self._sim.authorization.list_version())
+
+    @on(Action.clear_cache)
+    async def on_clear_cache(self, **_: Any) -> Any:
+        cleared = self._sim.authorization.clear_cache()
+        return call_result.ClearCache(
+            status=ClearCacheStatus.accepted if cleared else ClearCacheStatus.rejected
+        )
+
+    @on(Action.reserve_now)
+    async def on_reserve_now(
+        self,
+        connector_id: int,
+        expiry_date: str,
+        id_tag: str,
+        reservation_id: int,
+        call_unique_id: str,
+        **_: Any,
+    ) -> Any:
+        sim = self._sim
+        expires_at = datetime.fromisoformat(expiry_date.replace("Z", "+00:00"))
+        held = Held(reservation_id, id_tag, expires_at)
+        status = sim._reserve(connector_id, held)
+        conn = sim._reserved_connector(reservation_id)
+        if status == ReservationStatus.accepted and conn is not None:
+            hold = conn
+            self._plan(call_unique_id, lambda: sim._hold_until_expiry(hold, held))
+        return call_result.ReserveNow(status=status)
+
+    @after(Action.reserve_now)
+    async def after_reserve_now(self, call_unique_id: str, **_: Any) -> None:
+        self._run_plan(call_unique_id, "reserve")
+
+    @on(Action.cancel_reservation)
+    async def on_cancel_reservation(
+        self, reservation_id: int, call_unique_id: str, **_: Any
+    ) -> Any:
+        sim = self._sim
+        conn = sim._reserved_connector(reservation_id)
+        if conn is None:
+            return call_result.CancelReservation(status=CancelReservationStatus.rejected)
+        conn.held = None  # at once: a start may follow the answer immediately
+        self._plan(call_unique_id, lambda: sim._release(conn))
+        return call_result.CancelReservation(status=CancelReservationStatus.accepted)
+
+    @after(Action.cancel_reservation)
+    async def after_cancel_reservation(self, call_unique_id: str, **_: Any) -> None:
+        self._run_plan(call_unique_id, "cancel-reservation")
 
     @on(Action.data_transfer)
     async def on_data_transfer(self, vendor_id: str, **_: Any) -> Any:
