@@ -18,6 +18,7 @@ from backend.api import admin, auth, support
 from backend.api import demo_payments as demo_payments_api
 from backend.api import docs as api_docs
 from backend.api import payments as payments_api
+from backend.api import uploads as uploads_api
 from backend.chargers import central
 from backend.chargers.redis_relay import RedisNetwork
 from backend.chargers.registry import ChargerRegistry
@@ -30,6 +31,7 @@ from backend.paths import DATA_DIR
 from backend.payments.demo_gateway import DemoGateway
 from backend.payments.stripe_gateway import StripeGateway
 from backend.services import charger_keys, readiness
+from backend.services.charger_jobs import ChargerJobs
 from backend.services.charger_state import ChargerStateService
 from backend.services.charging import ChargingService
 from backend.services.errors import (
@@ -192,6 +194,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         local_lists = LocalListSync(sessions, commands)
         app.state.local_lists = local_lists
         app.state.reservations = ReservationService(sessions, commands)
+        jobs = ChargerJobs(
+            sessions,
+            commands,
+            public_base_url=settings.public_base_url,
+            upload_dir=Path(settings.upload_dir),
+            max_upload_bytes=settings.max_upload_bytes,
+        )
+        app.state.jobs = jobs
         # Card payments only with a Stripe key; `app.state.stripe_http_client` (set before the
         # lifespan starts) replaces the SDK's HTTP client, e.g. with a test double.
         payments = (
@@ -244,6 +254,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             charging,
             registry,
             commands,
+            jobs,
             auto_register=settings.ocpp_auto_register,
             call_timeout=settings.ocpp_call_timeout,
             heartbeat_interval=settings.ocpp_heartbeat_interval,
@@ -377,6 +388,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(sms_router)
     app.include_router(payments_api.router)
     app.include_router(demo_payments_api.router)
+    app.include_router(uploads_api.router)
     api_docs.install(app)
     console.install(app)
     return app

@@ -411,6 +411,52 @@ class Reservation(SQLModel, table=True):
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
+class ChargerJob(SQLModel, table=True):
+    """A file a charger fetches or uploads at an operator's request: a firmware update
+    (UpdateFirmware, SignedUpdateFirmware) or an upload of its diagnostics or logs
+    (GetDiagnostics, GetLog). Its id is the requestId of the security extension's messages;
+    `status` is the charger's last word on it (its answer, then its status notifications)."""
+
+    __tablename__ = "charger_job"
+
+    id: int | None = Field(default=None, primary_key=True)
+    charger_id: str = _fk("charger.id", ondelete="CASCADE")
+    kind: str = Field(sa_type=String(20))  # firmware | signed_firmware | diagnostics | log
+    status: str = Field(default="requested", sa_type=String(32))
+    location: str = Field(max_length=512)  # where the charger fetches from / uploads to
+    upload_token_hash: str | None = Field(default=None, max_length=64, index=True)
+    file_name: str | None = Field(default=None, max_length=255)  # as the charger named it
+    stored_as: str | None = Field(default=None, max_length=512)  # the upload received
+    file_size: int | None = None
+    requested_by: str | None = Field(default=None, max_length=254)
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+
+
+class ChargerJobStatus(SQLModel, table=True):
+    """One word of a charger on a job (its answer, a status notification), appended only."""
+
+    __tablename__ = "charger_job_status"
+
+    id: int | None = Field(default=None, primary_key=True)
+    job_id: int = _fk("charger_job.id", ondelete="CASCADE")
+    status: str = Field(sa_type=String(32))
+    at: datetime = Field(sa_type=UTCDateTime)
+
+
+class SecurityEvent(SQLModel, table=True):
+    """A SecurityEventNotification (OCPP 1.6 security whitepaper), kept for the operator."""
+
+    __tablename__ = "security_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    charger_id: str = _fk("charger.id", ondelete="CASCADE")
+    type: str = Field(max_length=50)
+    tech_info: str | None = Field(default=None, max_length=255)
+    occurred_at: datetime = Field(sa_type=UTCDateTime)
+    received_at: datetime = _created()
+
+
 class OrphanTransaction(SQLModel, table=True):
     """A StopTransaction for a transaction we never issued (unknown id or -1): kept, answered."""
 

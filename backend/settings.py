@@ -147,6 +147,14 @@ class Settings(BaseSettings):
         description="A connected charger silent this long (no boot, no status) is asked for "
         "its connector statuses (TriggerMessage); 0: at once.",
     )
+    upload_dir: str = Field(
+        default="./var/uploads",
+        description="Where chargers' diagnostics and log uploads are kept (GetDiagnostics, "
+        "GetLog).",
+    )
+    max_upload_bytes: int = Field(
+        default=50 * 1024 * 1024, ge=1024, description="Largest upload a charger may send."
+    )
     local_list_sync_seconds: float = Field(
         default=60.0,
         ge=0,

@@ -18,6 +18,7 @@ from backend.chargers.handlers import CentralChargePoint
 from backend.chargers.protocol import SUBPROTOCOL, ConnectionLost
 from backend.chargers.registry import ChargerRegistry, Connection
 from backend.services import charger_keys
+from backend.services.charger_jobs import ChargerJobs
 from backend.services.charger_state import ChargerIdentity, ChargerStateService
 from backend.services.charging import ChargingService
 from backend.services.network import valid_charger_id
@@ -97,6 +98,7 @@ class CentralSystem:
         charging: ChargingService,
         registry: ChargerRegistry,
         commands: ChargerCommands,
+        jobs: ChargerJobs,
         *,
         auto_register: bool = False,
         call_timeout: float = 30.0,
@@ -116,6 +118,7 @@ class CentralSystem:
         self.charging = charging
         self.registry = registry
         self.commands = commands
+        self.jobs = jobs
         self.auto_register = auto_register
         self.key_pepper = key_pepper
         self.allow_unsecured = allow_unsecured

@@ -24,6 +24,7 @@ from backend.chargers.protocol import (
 from backend.chargers.registry import Connection
 from backend.chargers.typed_ocpp import on
 from backend.db import utcnow
+from backend.services import charger_jobs as jobs
 from backend.services.charger_state import BootInfo
 from backend.services.charging import ENERGY, Sample
 from backend.services.errors import NotFoundError
@@ -273,6 +274,48 @@ class CentralChargePoint(RobustChargePoint):
                 status, _ = await self.central.charging.authorize(self.id, kwargs["id_tag"])
             return call_result.StopTransaction(id_tag_info={"status": status})
         return call_result.StopTransaction()
+
+    # -- firmware, diagnostics and the security extension (services/charger_jobs.py) -------
+
+    @on(Action.firmware_status_notification)
+    async def on_firmware_status_notification(
+        self, status: str, **_: Any
+    ) -> call_result.FirmwareStatusNotification:
+        await self.central.jobs.reported(self.id, (jobs.FIRMWARE,), status)
+        return call_result.FirmwareStatusNotification()
+
+    @on(Action.diagnostics_status_notification)
+    async def on_diagnostics_status_notification(
+        self, status: str, **_: Any
+    ) -> call_result.DiagnosticsStatusNotification:
+        await self.central.jobs.reported(self.id, (jobs.DIAGNOSTICS,), status)
+        return call_result.DiagnosticsStatusNotification()
+
+    @on(Action.log_status_notification)
+    async def on_log_status_notification(
+        self, status: str, request_id: int | None = None, **_: Any
+    ) -> call_result.LogStatusNotification:
+        if request_id is not None:
+            request_id = _bounded("requestId", request_id, -INT32_MAX - 1, INT32_MAX)
+        await self.central.jobs.reported(self.id, (jobs.LOG,), status, request_id)
+        return call_result.LogStatusNotification()
+
+    @on(Action.signed_firmware_status_notification)
+    async def on_signed_firmware_status_notification(
+        self, status: str, request_id: int | None = None, **_: Any
+    ) -> call_result.SignedFirmwareStatusNotification:
+        if request_id is not None:
+            request_id = _bounded("requestId", request_id, -INT32_MAX - 1, INT32_MAX)
+        await self.central.jobs.reported(self.id, (jobs.SIGNED_FIRMWARE,), status, request_id)
+        return call_result.SignedFirmwareStatusNotification()
+
+    @on(Action.security_event_notification)
+    async def on_security_event_notification(
+        self, type: str, timestamp: str, tech_info: str | None = None, **_: Any
+    ) -> call_result.SecurityEventNotification:
+        at = parse_ocpp_time(timestamp)
+        await self.central.jobs.security_event(self.id, type, at, tech_info)
+        return call_result.SecurityEventNotification()
 
     @on(Action.data_transfer)
     async def on_data_transfer(self, vendor_id: str, **_: Any) -> call_result.DataTransfer:

@@ -71,6 +71,11 @@ OPERATIONS = frozenset(
         "SendLocalList",
         "ReserveNow",
         "CancelReservation",
+        "UpdateFirmware",
+        "GetDiagnostics",
+        "ExtendedTriggerMessage",
+        "GetLog",
+        "SignedUpdateFirmware",
     }
 )
 

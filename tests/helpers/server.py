@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -50,10 +51,17 @@ class LiveServer:
         return f"ws://127.0.0.1:{self.port}/ocpp"
 
 
+def free_port() -> int:
+    """A loopback port free now (for an app that must know its own URL before it starts)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 @contextlib.asynccontextmanager
-async def served(app: FastAPI) -> AsyncIterator[LiveServer]:
+async def served(app: FastAPI, port: int = 0) -> AsyncIterator[LiveServer]:
     """`app` served by uvicorn on a loopback port, with an admin client; stopped cleanly."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
 

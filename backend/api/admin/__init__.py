@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from backend.api.admin import (
     access,
     audit,
+    charger_jobs,
     chargers,
     configuration,
     drivers,
@@ -30,6 +31,7 @@ router.include_router(operations.router)
 router.include_router(configuration.router)
 router.include_router(local_list.router)
 router.include_router(reservations.router)
+router.include_router(charger_jobs.router)
 router.include_router(faq.router)
 router.include_router(reports.router)
 router.include_router(staff.router)

@@ -52,6 +52,7 @@ from backend.chargers.simulator.config import (
     SimulatorConfig,
 )
 from backend.chargers.simulator.connector import Connector, Held, Tx, utc_now
+from backend.chargers.simulator.maintenance import Maintenance
 from backend.chargers.simulator.session import Session
 from backend.chargers.simulator.tx_queue import TransactionQueue, TxMessage
 
@@ -106,6 +107,7 @@ class SimulatedChargePoint:
             max_length=config.local_list_max_length,
             send_max_length=config.send_local_list_max_length,
         )
+        self.maintenance = Maintenance(self)
         self._link_up = asyncio.Event()  # cleared by go_offline(): no connection until online
         self._link_up.set()
         ident = config.charge_point_id
@@ -201,6 +203,12 @@ class SimulatedChargePoint:
             await session.close()
         if runner is not None and not runner.done():
             await asyncio.wait({runner})  # the connection's task ends with it
+
+    async def send_security_event(self, kind: str, tech_info: str | None = None) -> None:
+        """SecurityEventNotification (e.g. "InvalidCentralSystemCertificate")."""
+        await self._call(
+            call.SecurityEventNotification(type=kind, timestamp=utc_now(), tech_info=tech_info)
+        )
 
     def go_online(self) -> None:
         """Plug the cable back in: the charge point reconnects (and boots) by itself."""
@@ -450,7 +458,7 @@ class SimulatedChargePoint:
                     charge_point_model=cfg.model,
                     charge_point_vendor=cfg.vendor,
                     charge_point_serial_number=cfg.charge_point_id[:25],
-                    firmware_version="sim-1.0",
+                    firmware_version=self.maintenance.firmware_version,
                 )
             )
         except _CALL_ERRORS as exc:

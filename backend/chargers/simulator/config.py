@@ -52,3 +52,4 @@ class SimulatorConfig:
     local_list_max_length: int = 1000  # LocalAuthListMaxLength
     send_local_list_max_length: int = 100  # SendLocalListMaxLength
     reservations: bool = True  # Reservation profile: False answers every ReserveNow Rejected
+    diagnostics: bool = True  # False: GetDiagnostics finds nothing to upload (no fileName)

@@ -24,6 +24,7 @@ from ocpp.v16.enums import (
     ClearCacheStatus,
     ConfigurationStatus,
     DataTransferStatus,
+    LogStatus,
     MessageTrigger,
     Reason,
     RemoteStartStopStatus,
@@ -31,6 +32,7 @@ from ocpp.v16.enums import (
     ResetStatus,
     TriggerMessageStatus,
     UnlockStatus,
+    UpdateFirmwareStatus,
 )
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
@@ -367,6 +369,101 @@ class Session(ChargePoint):
     @after(Action.cancel_reservation)
     async def after_cancel_reservation(self, call_unique_id: str, **_: Any) -> None:
         self._run_plan(call_unique_id, "cancel-reservation")
+
+    # ---- firmware, diagnostics, logs (simulator/maintenance.py) -------------------------------
+
+    @on(Action.update_firmware)
+    async def on_update_firmware(self, location: str, call_unique_id: str, **_: Any) -> Any:
+        work = self._sim.maintenance
+        self._plan(call_unique_id, lambda: work.update_firmware(location))
+        return call_result.UpdateFirmware()
+
+    @on(Action.signed_update_firmware)
+    async def on_signed_update_firmware(
+        self, request_id: int, firmware: dict[str, Any], call_unique_id: str, **_: Any
+    ) -> Any:
+        if "BEGIN CERTIFICATE" not in str(firmware.get("signing_certificate", "")):
+            return call_result.SignedUpdateFirmware(status=UpdateFirmwareStatus.invalid_certificate)
+        work = self._sim.maintenance
+        location = str(firmware["location"])
+        self._plan(call_unique_id, lambda: work.update_firmware(location, request_id))
+        return call_result.SignedUpdateFirmware(status=UpdateFirmwareStatus.accepted)
+
+    @on(Action.get_diagnostics)
+    async def on_get_diagnostics(self, location: str, call_unique_id: str, **_: Any) -> Any:
+        sim = self._sim
+        if not sim._config.diagnostics:
+            return call_result.GetDiagnostics()
+        name = f"{sim._id}-diagnostics.txt"
+        self._plan(call_unique_id, lambda: sim.maintenance.upload_diagnostics(location, name))
+        return call_result.GetDiagnostics(file_name=name)
+
+    @on(Action.get_log)
+    async def on_get_log(
+        self,
+        log: dict[str, Any],
+        log_type: str,
+        request_id: int,
+        call_unique_id: str,
+        **_: Any,
+    ) -> Any:
+        sim = self._sim
+        name = f"{sim._id}-{log_type.lower()}.txt"
+        location = str(log["remote_location"])
+        self._plan(
+            call_unique_id,
+            lambda: sim.maintenance.upload_log(location, name, request_id, log_type),
+        )
+        return call_result.GetLog(status=LogStatus.accepted, filename=name)
+
+    @on(Action.extended_trigger_message)
+    async def on_extended_trigger_message(
+        self,
+        requested_message: str,
+        call_unique_id: str,
+        connector_id: int | None = None,
+        **_: Any,
+    ) -> Any:
+        sim = self._sim
+        if connector_id not in (None, 0) and sim._outlet(connector_id) is None:
+            return call_result.ExtendedTriggerMessage(status=TriggerMessageStatus.rejected)
+        plans: dict[str, PlanFactory] = {
+            MessageTrigger.boot_notification: sim._boot_once,
+            MessageTrigger.heartbeat: sim._heartbeat_once,
+            MessageTrigger.status_notification: functools.partial(
+                sim._send_statuses, connector_id, force=True
+            ),
+            MessageTrigger.meter_values: functools.partial(
+                sim._send_triggered_meter_values, connector_id
+            ),
+            "FirmwareStatusNotification": sim.maintenance.report_firmware_status,
+            "LogStatusNotification": sim.maintenance.report_log_status,
+        }
+        factory = plans.get(requested_message)
+        if factory is None:  # SignChargePointCertificate: the simulator makes no CSR
+            return call_result.ExtendedTriggerMessage(status=TriggerMessageStatus.not_implemented)
+        self._plan(call_unique_id, factory)
+        return call_result.ExtendedTriggerMessage(status=TriggerMessageStatus.accepted)
+
+    @after(Action.update_firmware)
+    async def after_update_firmware(self, call_unique_id: str, **_: Any) -> None:
+        self._run_plan(call_unique_id, "update_firmware")
+
+    @after(Action.signed_update_firmware)
+    async def after_signed_update_firmware(self, call_unique_id: str, **_: Any) -> None:
+        self._run_plan(call_unique_id, "signed_update_firmware")
+
+    @after(Action.get_diagnostics)
+    async def after_get_diagnostics(self, call_unique_id: str, **_: Any) -> None:
+        self._run_plan(call_unique_id, "get_diagnostics")
+
+    @after(Action.get_log)
+    async def after_get_log(self, call_unique_id: str, **_: Any) -> None:
+        self._run_plan(call_unique_id, "get_log")
+
+    @after(Action.extended_trigger_message)
+    async def after_extended_trigger_message(self, call_unique_id: str, **_: Any) -> None:
+        self._run_plan(call_unique_id, "extended_trigger_message")
 
     @on(Action.data_transfer)
     async def on_data_transfer(self, vendor_id: str, **_: Any) -> Any:
