@@ -51,6 +51,7 @@ from backend.services.places import Gazetteer
 from backend.services.plausibility import PlausibilityRules
 from backend.services.ports import ChargerCommands, FaqCatalogue, OutboundMessages
 from backend.services.reservations import ReservationService
+from backend.services.smart_charging import SmartCharging
 from backend.settings import Settings, get_settings
 from bot.adapters.sms import router as sms_router
 from bot.adapters.sms import start_sms, stop_sms
@@ -118,10 +119,11 @@ async def _run_timers(
                 log.exception("hold cap check failed; retrying in %s s", interval)
 
 
-async def _run_local_list_sync(
-    local_lists: LocalListSync, registry: ChargerRegistry, interval: float
+async def _run_upkeep(
+    local_lists: LocalListSync, smart: SmartCharging, registry: ChargerRegistry, interval: float
 ) -> None:
-    """Every `interval` s, the chargers this process holds get what their list lacks."""
+    """Every `interval` s, the chargers this process holds get what their local list lacks
+    and their station's power limit if they missed it."""
     while True:
         await asyncio.sleep(interval)
         booted = [
@@ -134,6 +136,10 @@ async def _run_local_list_sync(
             await local_lists.sync_behind(booted)
         except Exception:
             log.exception("local list sync failed; retrying in %s s", interval)
+        try:
+            await smart.sync_station_limits(booted)
+        except Exception:
+            log.exception("station limit sync failed; retrying in %s s", interval)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -194,6 +200,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         local_lists = LocalListSync(sessions, commands)
         app.state.local_lists = local_lists
         app.state.reservations = ReservationService(sessions, commands)
+        smart = SmartCharging(sessions, commands)
+        app.state.smart_charging = smart
         jobs = ChargerJobs(
             sessions,
             commands,
@@ -321,9 +329,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         list_sync = (
             asyncio.create_task(
-                _run_local_list_sync(local_lists, registry, settings.local_list_sync_seconds)
+                _run_upkeep(local_lists, smart, registry, settings.charger_sync_seconds)
             )
-            if settings.local_list_sync_seconds > 0
+            if settings.charger_sync_seconds > 0
             else None
         )
         app.state.telegram = await start_telegram(app)

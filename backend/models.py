@@ -140,6 +140,8 @@ class Station(SQLModel, table=True):
     # [{"days": [0..6 (Monday=0)], "open": "06:00", "close": "22:00"}] in Europe/Stockholm time;
     # null means always open.
     opening_hours: list[dict[str, Any]] | None = Field(default=None, sa_type=JSON)
+    # The most the site may draw (kW), shared by its chargers (smart charging); None: no cap.
+    max_power_kw: float | None = None
     created_at: datetime = _created()
 
 
@@ -442,6 +444,26 @@ class ChargerJobStatus(SQLModel, table=True):
     job_id: int = _fk("charger_job.id", ondelete="CASCADE")
     status: str = Field(sa_type=String(32))
     at: datetime = Field(sa_type=UTCDateTime)
+
+
+class ChargingProfileRecord(SQLModel, table=True):
+    """A charging profile sent to a charger (SetChargingProfile, or with a RemoteStart); its
+    id is the chargingProfileId. `status` is the charger's answer; `cleared_at` set once a
+    ClearChargingProfile removed it (or a newer one of the same purpose and level replaced it)."""
+
+    __tablename__ = "charging_profile"
+
+    id: int | None = Field(default=None, primary_key=True)
+    charger_id: str = _fk("charger.id", ondelete="CASCADE")
+    connector_id: int
+    purpose: str = Field(sa_type=String(24))
+    stack_level: int
+    profile: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)  # as sent (snake_case)
+    source: str = Field(default="operator", sa_type=String(16))  # operator|station_limit|session
+    status: str = Field(default="requested", sa_type=String(24))
+    requested_by: str | None = Field(default=None, max_length=254)
+    created_at: datetime = _created()
+    cleared_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class SecurityEvent(SQLModel, table=True):

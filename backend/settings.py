@@ -155,11 +155,12 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         default=50 * 1024 * 1024, ge=1024, description="Largest upload a charger may send."
     )
-    local_list_sync_seconds: float = Field(
+    charger_sync_seconds: float = Field(
         default=60.0,
         ge=0,
         description="Every this many seconds, connected chargers whose local authorization "
-        "list is behind get the difference (SendLocalList); 0: only when an operator asks.",
+        "list is behind get the difference (SendLocalList), and those that missed their "
+        "station's power limit get it; 0: only when an operator asks.",
     )
     gc_full_pass_seconds: float = Field(
         default=600.0,

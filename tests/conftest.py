@@ -178,7 +178,7 @@ def settings(database_url: str) -> Settings:
         # `chargebot serve` subprocess tests run the policy).
         gc_full_pass_seconds=0,
         # Local lists are sent when a test asks (tests/test_local_list.py runs the timer).
-        local_list_sync_seconds=0,
+        charger_sync_seconds=0,
     )
 
 

@@ -218,7 +218,7 @@ async def test_clear_cache_empties_what_the_charger_learnt(live: LiveServer) -> 
 
 @pytest.fixture
 def timed_settings(live_settings: Settings) -> Settings:
-    return live_settings.model_copy(update={"local_list_sync_seconds": 0.2})
+    return live_settings.model_copy(update={"charger_sync_seconds": 0.2})
 
 
 async def test_connected_chargers_are_kept_in_sync_by_themselves(timed_settings: Settings) -> None:

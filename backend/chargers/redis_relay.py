@@ -419,9 +419,17 @@ class RedisChargerCommands:
     def __init__(self, network: RedisNetwork) -> None:
         self._network = network
 
-    async def remote_start(self, charger_id: str, connector_id: int, id_tag: str) -> CommandResult:
+    async def remote_start(
+        self,
+        charger_id: str,
+        connector_id: int,
+        id_tag: str,
+        charging_profile: dict[str, Any] | None = None,
+    ) -> CommandResult:
         return await self._network.call(
-            charger_id, "remote_start", {"connector_id": connector_id, "id_tag": id_tag}
+            charger_id,
+            "remote_start",
+            {"connector_id": connector_id, "id_tag": id_tag, "charging_profile": charging_profile},
         )
 
     async def remote_stop(self, charger_id: str, transaction_id: int) -> CommandResult:

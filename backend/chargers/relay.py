@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from decimal import Decimal
 from typing import Any, Literal
 
 from ocpp.exceptions import OCPPError
@@ -19,6 +20,21 @@ ACCEPTING = {"Accepted", "Unlocked", "Scheduled"}
 # only; a Rejected one nothing at all.
 WHILE_PENDING = frozenset({"TriggerMessage", "ChangeConfiguration", "GetConfiguration"})
 CLOSE_GRACE = 0.2  # seconds
+
+
+def plain(value: Any) -> Any:
+    """An answer's fields as JSON types: the ocpp library reads numbers as Decimal."""
+    if isinstance(value, Decimal):
+        return (
+            int(value)
+            if value == value.to_integral_value() and "." not in str(value)
+            else float(value)
+        )
+    if isinstance(value, dict):
+        return {key: plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [plain(item) for item in value]
+    return value
 
 
 class LocalChargerCommands:
@@ -73,14 +89,23 @@ class LocalChargerCommands:
             log.info("command to %s failed: %r", charger_id, error)
             return CommandResult(CommandStatus.OFFLINE, detail=f"charger {charger_id} went away")
         if not hasattr(response, "status"):  # an answer with data, no verdict (GetConfiguration)
-            return CommandResult(CommandStatus.ACCEPTED, response=dict(vars(response)))
+            return CommandResult(CommandStatus.ACCEPTED, response=plain(dict(vars(response))))
         status = str(response.status)
         outcome = CommandStatus.ACCEPTED if status in ACCEPTING else CommandStatus.REJECTED
-        return CommandResult(outcome, ocpp_status=status, response=dict(vars(response)))
+        return CommandResult(outcome, ocpp_status=status, response=plain(dict(vars(response))))
 
-    async def remote_start(self, charger_id: str, connector_id: int, id_tag: str) -> CommandResult:
+    async def remote_start(
+        self,
+        charger_id: str,
+        connector_id: int,
+        id_tag: str,
+        charging_profile: dict[str, Any] | None = None,
+    ) -> CommandResult:
         return await self._call(
-            charger_id, call.RemoteStartTransaction(id_tag=id_tag, connector_id=connector_id)
+            charger_id,
+            call.RemoteStartTransaction(
+                id_tag=id_tag, connector_id=connector_id, charging_profile=charging_profile
+            ),
         )
 
     async def remote_stop(self, charger_id: str, transaction_id: int) -> CommandResult:

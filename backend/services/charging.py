@@ -167,13 +167,16 @@ class ChargingService:
         id_tag: str | None = None,
         driver_id: int | None = None,
         channel: str = "admin",
+        charging_profile: dict[str, Any] | None = None,
     ) -> StartOutcome:
-        """Check the rules, create the session, send RemoteStartTransaction, record the outcome."""
+        """Check the rules, create the session, send RemoteStartTransaction, record the outcome.
+
+        `charging_profile`: a TxProfile the charger applies to this transaction (its limit)."""
         session = await self.reserve(
             charger_id, connector_id, id_tag=id_tag, driver_id=driver_id, channel=channel
         )
         assert session.id is not None
-        return await self.start_pending(session.id)
+        return await self.start_pending(session.id, charging_profile)
 
     async def reserve(
         self,
@@ -218,7 +221,9 @@ class ChargingService:
         assert session is not None
         return SessionFailed(session_id, session.driver_id, session.channel, reason)
 
-    async def start_pending(self, session_id: int) -> StartOutcome:
+    async def start_pending(
+        self, session_id: int, charging_profile: dict[str, Any] | None = None
+    ) -> StartOutcome:
         """Send RemoteStartTransaction for an existing pending session and record the outcome."""
         async with self._sessions() as db:
             session = await get_or_404(db, ChargingSession, session_id, "charging session")
@@ -238,7 +243,9 @@ class ChargingService:
                 raise ConflictError(f"session {session_id} is {session.status}, not pending")
         assert session.id is not None and session.id_tag is not None
         charger_id, connector_id = session.charger_id, session.connector_id
-        result = await self._commands.remote_start(charger_id, connector_id, session.id_tag)
+        result = await self._commands.remote_start(
+            charger_id, connector_id, session.id_tag, charging_profile
+        )
         async with self._sessions() as db:
             if result.accepted:
                 deadline = utcnow() + self._start_timeout

@@ -34,7 +34,11 @@ class ChargerCommands(Protocol):
     """Commands to a charge point, wherever its socket is held."""
 
     async def remote_start(
-        self, charger_id: str, connector_id: int, id_tag: str
+        self,
+        charger_id: str,
+        connector_id: int,
+        id_tag: str,
+        charging_profile: dict[str, Any] | None = None,
     ) -> CommandResult: ...
 
     async def remote_stop(self, charger_id: str, transaction_id: int) -> CommandResult: ...
@@ -72,6 +76,9 @@ OPERATIONS = frozenset(
         "ReserveNow",
         "CancelReservation",
         "UpdateFirmware",
+        "SetChargingProfile",
+        "ClearChargingProfile",
+        "GetCompositeSchedule",
         "GetDiagnostics",
         "ExtendedTriggerMessage",
         "GetLog",

@@ -15,6 +15,7 @@ from backend.api.admin import (
     reports,
     reservations,
     sessions,
+    smart_charging,
     staff,
     stations,
 )
@@ -32,6 +33,7 @@ router.include_router(configuration.router)
 router.include_router(local_list.router)
 router.include_router(reservations.router)
 router.include_router(charger_jobs.router)
+router.include_router(smart_charging.router)
 router.include_router(faq.router)
 router.include_router(reports.router)
 router.include_router(staff.router)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.api.admin.sessions import session_public
@@ -13,6 +13,7 @@ from backend.api.schemas import DbId, IdTagValue, SessionPublic
 from backend.services import network
 from backend.services.errors import CommandFailedError
 from backend.services.ports import CommandResult, CommandStatus
+from backend.services.smart_charging import SmartCharging, session_limit
 
 router = APIRouter(tags=["operations"])
 
@@ -27,6 +28,8 @@ class _In(BaseModel):
 class RemoteStartIn(_In):
     connector_id: Annotated[int, Field(ge=1, le=99)]
     id_tag: IdTagValue
+    # This session's own limit: sent as a TxProfile with the RemoteStart (smart charging).
+    max_power_kw: Annotated[float, Field(gt=0, le=1000)] | None = None
 
 
 class RemoteStopIn(_In):
@@ -69,10 +72,29 @@ def answered(result: CommandResult, charger_id: str) -> str:
 
 
 @router.post("/chargers/{charger_id}/remote-start")
-async def remote_start(charger_id: str, body: RemoteStartIn, charging: ChargingDep) -> CommandOut:
-    outcome = await charging.start_remote(
-        charger_id, body.connector_id, id_tag=body.id_tag, channel="admin"
-    )
+async def remote_start(
+    charger_id: str, body: RemoteStartIn, charging: ChargingDep, request: Request
+) -> CommandOut:
+    smart: SmartCharging = request.app.state.smart_charging
+    limit = None
+    if body.max_power_kw is not None:
+        limit = await smart.record(
+            charger_id, session_limit(body.max_power_kw, body.connector_id), source="session"
+        )
+    try:
+        outcome = await charging.start_remote(
+            charger_id,
+            body.connector_id,
+            id_tag=body.id_tag,
+            channel="admin",
+            charging_profile=limit[1] if limit else None,
+        )
+    except Exception:
+        if limit is not None:  # refused before it went out
+            await smart.answered(limit[0], CommandResult(CommandStatus.REJECTED, "not_sent"))
+        raise
+    if limit is not None:
+        await smart.answered(limit[0], outcome.result)
     status = answered(outcome.result, charger_id)
     return CommandOut(
         status=status, session_id=outcome.session.id, session=session_public(outcome.session)

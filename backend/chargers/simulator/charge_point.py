@@ -54,6 +54,7 @@ from backend.chargers.simulator.config import (
 from backend.chargers.simulator.connector import Connector, Held, Tx, utc_now
 from backend.chargers.simulator.maintenance import Maintenance
 from backend.chargers.simulator.session import Session
+from backend.chargers.simulator.smart import Profiles
 from backend.chargers.simulator.tx_queue import TransactionQueue, TxMessage
 
 # The package's logger, named as before the split: the CLI quiets it and tests filter on it.
@@ -108,6 +109,7 @@ class SimulatedChargePoint:
             send_max_length=config.send_local_list_max_length,
         )
         self.maintenance = Maintenance(self)
+        self.profiles = Profiles()
         self._link_up = asyncio.Event()  # cleared by go_offline(): no connection until online
         self._link_up.set()
         ident = config.charge_point_id
@@ -308,6 +310,14 @@ class SimulatedChargePoint:
             return next((c for c in [*mine, *self._outlets.values()] if c.is_free(id_tag)), None)
         conn = self._outlet(connector_id)
         return conn if conn is not None and conn.is_free(id_tag) else None
+
+    def refresh_limits(self) -> None:
+        """Each connector's power from its charging profiles, from now on (the energy so far
+        is integrated at the old power first)."""
+        for conn in self._outlets.values():
+            conn.advance(self._config)
+            limit = self.profiles.limit_w(conn.id, conn.tx_id, conn.tx_started)
+            conn.limit_kw = None if limit is None else limit / 1000.0
 
     def _reserve(self, connector_id: int, held: Held) -> str:
         """ReserveNow: Accepted, Faulted, Occupied, Rejected or Unavailable."""
@@ -524,6 +534,10 @@ class SimulatedChargePoint:
             tx.id = int(res.transaction_id)
             self.authorization.remember(tx.id_tag, res.id_tag_info)
             if conn.tx is tx:  # not stopped locally while the start was queued
+                conn.tx_started = time.time()
+                if conn.pending_profile is not None:
+                    self.profiles.set(conn.id, conn.pending_profile, tx.id)
+                    conn.pending_profile = None
                 conn.sessions += 1
                 conn.tx_id = tx.id
                 conn.id_tag = tx.id_tag
@@ -531,6 +545,7 @@ class SimulatedChargePoint:
                 conn.soc = random.Random(seed).uniform(0.2, 0.4)
                 conn.last_update = time.monotonic()
                 self.transactions[conn.id] = tx.id
+                self.refresh_limits()  # its TxProfile or the TxDefaultProfile applies now
                 status = res.id_tag_info.get("status")
                 tx.followup = self._spawn(self._after_start(conn, tx, status), "tx-started")
         tx.answered.set()
@@ -566,10 +581,14 @@ class SimulatedChargePoint:
         sample, _ = conn.sample(self._config, ReadingContext.transaction_end)
         meter_stop = int(conn.energy_wh)
         timestamp = utc_now()
+        if conn.tx_id is not None:
+            self.profiles.transaction_ended(conn.tx_id)
         conn.tx = None
         conn.tx_id = None
         conn.id_tag = None
+        conn.tx_started = None
         self.transactions.pop(conn.id, None)
+        self.refresh_limits()
         if conn.pending_operative is not None:
             conn.operative = conn.pending_operative
             conn.pending_operative = None
@@ -820,6 +839,7 @@ class SimulatedChargePoint:
             await self._send_meter_values(conn, ReadingContext.sample_periodic)
 
     async def _send_meter_values(self, conn: Connector, context: str) -> None:
+        self.refresh_limits()  # a schedule's next period may have begun
         tx_id = conn.tx_id
         sample, power_w = conn.sample(self._config, context)
         payload = call.MeterValues(connector_id=conn.id, meter_value=[sample], transaction_id=tx_id)

@@ -64,10 +64,19 @@ class Connector:
     last_update: float = 0.0  # time.monotonic() of the last energy integration
     sessions: int = 0
     held: Held | None = None  # a reservation on it
+    limit_kw: float | None = None  # what its charging profiles allow now (None: no limit)
+    tx_started: float | None = None  # time.time() its transaction got its id
+    pending_profile: dict[str, Any] | None = None  # a RemoteStart's TxProfile, until the id
 
     def idle_status(self) -> str:
         status = ChargePointStatus.available if self.operative else ChargePointStatus.unavailable
         return cast(str, status)  # a str enum member
+
+    def max_kw(self, config: SimulatorConfig) -> float:
+        """The connector's power, its charging profiles' limit applied."""
+        if self.limit_kw is None:
+            return config.power_kw
+        return max(0.0, min(config.power_kw, self.limit_kw))
 
     def is_free_offline(self, id_tag: str | None = None) -> bool:
         """Free as far as the charge point itself knows (its status may be unsent)."""
@@ -93,7 +102,7 @@ class Connector:
         now = time.monotonic()
         if self.tx_id is not None:
             hours = (now - self.last_update) * config.time_scale / 3600.0
-            soc = charge(self.soc, hours, config.power_kw, config.battery_kwh)
+            soc = charge(self.soc, hours, self.max_kw(config), config.battery_kwh)
             self.energy_wh += max(0.0, soc - self.soc) * config.battery_kwh * 1000.0
             self.soc = soc
         self.last_update = now
@@ -101,7 +110,7 @@ class Connector:
     def power_w(self, config: SimulatorConfig) -> float:
         if self.tx_id is None:
             return 0.0
-        return config.power_kw * 1000.0 * power_fraction(self.soc)
+        return self.max_kw(config) * 1000.0 * power_fraction(self.soc)
 
     def sample(self, config: SimulatorConfig, context: str) -> tuple[dict[str, Any], float]:
         """One meterValue entry (energy, power and, during a transaction, SoC) + power in W."""

@@ -21,9 +21,12 @@ from ocpp.v16.enums import (
     AvailabilityStatus,
     AvailabilityType,
     CancelReservationStatus,
+    ChargingProfileStatus,
     ClearCacheStatus,
+    ClearChargingProfileStatus,
     ConfigurationStatus,
     DataTransferStatus,
+    GetCompositeScheduleStatus,
     LogStatus,
     MessageTrigger,
     Reason,
@@ -152,13 +155,22 @@ class Session(ChargePoint):
 
     @on(Action.remote_start_transaction)
     async def on_remote_start_transaction(
-        self, id_tag: str, call_unique_id: str, connector_id: int | None = None, **_: Any
+        self,
+        id_tag: str,
+        call_unique_id: str,
+        connector_id: int | None = None,
+        charging_profile: dict[str, Any] | None = None,
+        **_: Any,
     ) -> Any:
         sim = self._sim
         mode = sim._config.remote_start
         conn = sim._pick_connector(connector_id, id_tag)
         if mode == "reject" or not sim._accepted or conn is None:
             return call_result.RemoteStartTransaction(status=RemoteStartStopStatus.rejected)
+        if charging_profile is not None:
+            if charging_profile.get("charging_profile_purpose") != "TxProfile":
+                return call_result.RemoteStartTransaction(status=RemoteStartStopStatus.rejected)
+            conn.pending_profile = charging_profile  # installed once the transaction has an id
         if mode == "accept":
             conn.starting = True  # reserve it now: a second RemoteStart must be rejected
             self._plan(call_unique_id, lambda: sim._start_transaction(conn, id_tag))
@@ -369,6 +381,62 @@ class Session(ChargePoint):
     @after(Action.cancel_reservation)
     async def after_cancel_reservation(self, call_unique_id: str, **_: Any) -> None:
         self._run_plan(call_unique_id, "cancel-reservation")
+
+    # ---- smart charging (simulator/smart.py) ------------------------------------------------
+
+    @on(Action.set_charging_profile)
+    async def on_set_charging_profile(
+        self, connector_id: int, cs_charging_profiles: dict[str, Any], **_: Any
+    ) -> Any:
+        sim = self._sim
+        conn = sim._outlet(connector_id) if connector_id else None
+        if connector_id and conn is None:
+            return call_result.SetChargingProfile(status=ChargingProfileStatus.rejected)
+        tx_id = conn.tx_id if conn is not None else None
+        if not sim.profiles.set(connector_id, cs_charging_profiles, tx_id):
+            return call_result.SetChargingProfile(status=ChargingProfileStatus.rejected)
+        sim.refresh_limits()
+        return call_result.SetChargingProfile(status=ChargingProfileStatus.accepted)
+
+    @on(Action.clear_charging_profile)
+    async def on_clear_charging_profile(
+        self,
+        id: int | None = None,
+        connector_id: int | None = None,
+        charging_profile_purpose: str | None = None,
+        stack_level: int | None = None,
+        **_: Any,
+    ) -> Any:
+        sim = self._sim
+        removed = sim.profiles.clear(id, connector_id, charging_profile_purpose, stack_level)
+        sim.refresh_limits()
+        status = (
+            ClearChargingProfileStatus.accepted if removed else ClearChargingProfileStatus.unknown
+        )
+        return call_result.ClearChargingProfile(status=status)
+
+    @on(Action.get_composite_schedule)
+    async def on_get_composite_schedule(
+        self, connector_id: int, duration: int, charging_rate_unit: str | None = None, **_: Any
+    ) -> Any:
+        sim = self._sim
+        conn = sim._outlet(connector_id) if connector_id else None
+        if connector_id and conn is None:
+            return call_result.GetCompositeSchedule(status=GetCompositeScheduleStatus.rejected)
+        schedule = sim.profiles.composite(
+            connector_id,
+            duration,
+            charging_rate_unit or "W",
+            sim._config.power_kw * 1000.0,
+            conn.tx_id if conn is not None else None,
+            conn.tx_started if conn is not None else None,
+        )
+        return call_result.GetCompositeSchedule(
+            status=GetCompositeScheduleStatus.accepted,
+            connector_id=connector_id,
+            schedule_start=schedule["start_schedule"],
+            charging_schedule=schedule,
+        )
 
     # ---- firmware, diagnostics, logs (simulator/maintenance.py) -------------------------------
 
