@@ -31,6 +31,7 @@ from backend.paths import DATA_DIR
 from backend.payments.demo_gateway import DemoGateway
 from backend.payments.stripe_gateway import StripeGateway
 from backend.services import charger_keys, readiness
+from backend.services.charger_configuration import FirstRead
 from backend.services.charger_jobs import ChargerJobs
 from backend.services.charger_state import ChargerStateService
 from backend.services.charging import ChargingService
@@ -50,6 +51,7 @@ from backend.services.payments import PaymentService
 from backend.services.places import Gazetteer
 from backend.services.plausibility import PlausibilityRules
 from backend.services.ports import ChargerCommands, FaqCatalogue, OutboundMessages
+from backend.services.price_display import PriceDisplay
 from backend.services.reservations import ReservationService
 from backend.services.smart_charging import SmartCharging
 from backend.settings import Settings, get_settings
@@ -120,10 +122,15 @@ async def _run_timers(
 
 
 async def _run_upkeep(
-    local_lists: LocalListSync, smart: SmartCharging, registry: ChargerRegistry, interval: float
+    first_read: FirstRead,
+    local_lists: LocalListSync,
+    smart: SmartCharging,
+    registry: ChargerRegistry,
+    interval: float,
 ) -> None:
-    """Every `interval` s, the chargers this process holds get what their local list lacks
-    and their station's power limit if they missed it."""
+    """Every `interval` s, the chargers this process holds are read once (the configuration
+    keys other features need), get what their local list lacks and their station's power
+    limit if they missed it."""
     while True:
         await asyncio.sleep(interval)
         booted = [
@@ -132,6 +139,10 @@ async def _run_upkeep(
             if (connection := registry.get(charger_id)) is not None
             and connection.boot_answer == "Accepted"
         ]
+        try:
+            await first_read.read_unknown(booted)
+        except Exception:
+            log.exception("configuration read failed; retrying in %s s", interval)
         try:
             await local_lists.sync_behind(booted)
         except Exception:
@@ -257,6 +268,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hold_guard = HoldGuard(sessions, charging, events)
         app.state.hold_guard = hold_guard
         events.subscribe(hold_guard, local_only=True)
+        # Prices on chargers' displays (California Pricing DataTransfer), where they show them.
+        price_display = PriceDisplay(sessions, commands)
+        events.subscribe(price_display, local_only=True)
         app.state.central = central.CentralSystem(
             ChargerStateService(sessions),
             charging,
@@ -329,7 +343,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         list_sync = (
             asyncio.create_task(
-                _run_upkeep(local_lists, smart, registry, settings.charger_sync_seconds)
+                _run_upkeep(
+                    FirstRead(sessions, commands),
+                    local_lists,
+                    smart,
+                    registry,
+                    settings.charger_sync_seconds,
+                )
             )
             if settings.charger_sync_seconds > 0
             else None
@@ -355,6 +375,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await stop_telegram(app.state.telegram)
             await app.state.central.close_all()
             await hold_guard.drain()
+            await price_display.drain()
             if network is not None:
                 await network.stop()
             if payments is not None:

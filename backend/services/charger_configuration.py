@@ -9,6 +9,8 @@ check in step with the charger (services/network.rotate_key).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +24,8 @@ from backend.models import Charger, ChargerConfigurationKey
 from backend.services.errors import InvalidFieldError
 from backend.services.ports import ChargerCommands, CommandResult
 from backend.services.rows import get_or_404
+
+log = logging.getLogger(__name__)
 
 WRITE_ONLY = frozenset({"AuthorizationKey"})
 KEY_LENGTH, VALUE_LENGTH = 50, 500  # OCPP 1.6 CiString50Type, CiString500Type
@@ -138,3 +142,53 @@ async def change(
             row.value, row.reported_at = value, utcnow()
             await db.commit()
     return result
+
+
+# Keys other features read from the snapshot (local lists, price display); the upkeep asks a
+# charger for them once per process when none of its keys is known yet.
+FEATURE_KEYS = [
+    "LocalAuthListEnabled",
+    "SendLocalListMaxLength",
+    "AuthorizationCacheEnabled",
+    "CustomDisplayCostAndPrice",
+]
+
+
+class FirstRead:
+    """Reads FEATURE_KEYS of connected chargers we know no configuration of (upkeep)."""
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], commands: ChargerCommands
+    ) -> None:
+        self._sessions = sessions
+        self._commands = commands
+        self._asked: set[str] = set()
+
+    async def read_unknown(self, charger_ids: list[str], concurrency: int = 4) -> int:
+        """Ask those of `charger_ids` never read (once per process); how many were asked."""
+        fresh = [c for c in charger_ids if c not in self._asked]
+        if not fresh:
+            return 0
+        async with self._sessions() as db:
+            known = set(
+                (
+                    await db.scalars(
+                        select(col(ChargerConfigurationKey.charger_id))
+                        .where(col(ChargerConfigurationKey.charger_id).in_(fresh))
+                        .distinct()
+                    )
+                ).all()
+            )
+        unknown = [c for c in fresh if c not in known]
+        self._asked.update(fresh)
+        gate = asyncio.Semaphore(concurrency)
+
+        async def one(charger_id: str) -> None:
+            async with gate:
+                try:
+                    await fetch(self._sessions, self._commands, charger_id, FEATURE_KEYS)
+                except Exception:
+                    log.exception("%s: configuration read failed", charger_id)
+
+        await asyncio.gather(*(one(c) for c in unknown))
+        return len(unknown)

@@ -79,6 +79,7 @@ OPERATIONS = frozenset(
         "SetChargingProfile",
         "ClearChargingProfile",
         "GetCompositeSchedule",
+        "DataTransfer",
         "GetDiagnostics",
         "ExtendedTriggerMessage",
         "GetLog",

@@ -110,6 +110,7 @@ class SimulatedChargePoint:
         )
         self.maintenance = Maintenance(self)
         self.profiles = Profiles()
+        self.display: list[tuple[str, Any]] = []  # California Pricing messages shown, in order
         self._link_up = asyncio.Event()  # cleared by go_offline(): no connection until online
         self._link_up.set()
         ident = config.charge_point_id
@@ -382,6 +383,7 @@ class SimulatedChargePoint:
             TX_ATTEMPTS_KEY: str(self._tx_queue.attempts),
             TX_INTERVAL_KEY: _fmt_seconds(self._tx_queue.retry_interval),
             **self.authorization.configuration(),
+            "CustomDisplayCostAndPrice": "true" if self._config.cost_display else "false",
         }
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:

@@ -52,4 +52,5 @@ class SimulatorConfig:
     local_list_max_length: int = 1000  # LocalAuthListMaxLength
     send_local_list_max_length: int = 100  # SendLocalListMaxLength
     reservations: bool = True  # Reservation profile: False answers every ReserveNow Rejected
+    cost_display: bool = False  # shows California Pricing messages (CustomDisplayCostAndPrice)
     diagnostics: bool = True  # False: GetDiagnostics finds nothing to upload (no fileName)

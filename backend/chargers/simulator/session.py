@@ -53,6 +53,8 @@ from backend.chargers.typed_ocpp import ChargePoint, after, on
 if TYPE_CHECKING:
     from backend.chargers.simulator.charge_point import SimulatedChargePoint
 
+COST_VENDOR = "org.openchargealliance.costmsg"  # California Pricing (the display's messages)
+COST_MESSAGES = ("SetUserPrice", "RunningCost", "FinalCost")
 FRAME_LENGTHS = {2: 4, 3: 3, 4: 5}  # OCPP-J MessageTypeId -> number of elements
 
 # Work for after the CALLRESULT: a coroutine the charge point runs as a task of its own.
@@ -534,5 +536,17 @@ class Session(ChargePoint):
         self._run_plan(call_unique_id, "extended_trigger_message")
 
     @on(Action.data_transfer)
-    async def on_data_transfer(self, vendor_id: str, **_: Any) -> Any:
-        return call_result.DataTransfer(status=DataTransferStatus.unknown_vendor_id)
+    async def on_data_transfer(
+        self, vendor_id: str, message_id: str | None = None, data: str | None = None, **_: Any
+    ) -> Any:
+        sim = self._sim
+        if vendor_id != COST_VENDOR or not sim._config.cost_display:
+            return call_result.DataTransfer(status=DataTransferStatus.unknown_vendor_id)
+        if message_id not in COST_MESSAGES:
+            return call_result.DataTransfer(status=DataTransferStatus.unknown_message_id)
+        try:
+            shown = json.loads(data or "")
+        except ValueError:
+            return call_result.DataTransfer(status=DataTransferStatus.rejected)
+        sim.display.append((message_id, shown))
+        return call_result.DataTransfer(status=DataTransferStatus.accepted)
