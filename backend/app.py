@@ -31,10 +31,12 @@ from backend.paths import DATA_DIR
 from backend.payments.demo_gateway import DemoGateway
 from backend.payments.stripe_gateway import StripeGateway
 from backend.services import charger_keys, readiness
+from backend.services.certificates import CertificateAuthority, ChargerCertificates
 from backend.services.charger_configuration import FirstRead
 from backend.services.charger_jobs import ChargerJobs
 from backend.services.charger_state import ChargerStateService
 from backend.services.charging import ChargingService
+from backend.services.charging_queue import ChatReservations
 from backend.services.errors import (
     AccessDeniedError,
     CommandFailedError,
@@ -102,6 +104,7 @@ async def _run_timers(
     interval: float,
     hold_guard: HoldGuard | None = None,
     reservations: ReservationService | None = None,
+    queues: ChatReservations | None = None,
 ) -> None:
     while True:
         await asyncio.sleep(interval)
@@ -114,6 +117,11 @@ async def _run_timers(
                 await reservations.sweep()
             except Exception:
                 log.exception("reservation expiry failed; retrying in %s s", interval)
+        if queues is not None:
+            try:  # after the expiry: a lapsed offer frees its connector for the next in line
+                await queues.tick()
+            except Exception:
+                log.exception("station queues failed; retrying in %s s", interval)
         if hold_guard is not None:
             try:  # per-minute and idle fees grow between meter values too
                 await hold_guard.tick()
@@ -221,6 +229,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             max_upload_bytes=settings.max_upload_bytes,
         )
         app.state.jobs = jobs
+        authority = (
+            CertificateAuthority.load(
+                settings.ocpp_ca_certfile,
+                settings.ocpp_ca_keyfile,
+                settings.ocpp_client_cert_days,
+            )
+            if settings.ocpp_ca_certfile
+            else None
+        )
+        certificates = ChargerCertificates(sessions, commands, authority)
+        app.state.certificates = certificates
         # Card payments only with a Stripe key; `app.state.stripe_http_client` (set before the
         # lifespan starts) replaces the SDK's HTTP client, e.g. with a test double.
         payments = (
@@ -292,6 +311,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             boot_retry_seconds=settings.ocpp_boot_retry_seconds,
             handler_concurrency=settings.ocpp_handler_concurrency,
             status_trigger_seconds=settings.ocpp_status_trigger_seconds,
+            certificates=certificates,
         )
         if settings.ocpp_unsecured_allowed:
             # The demo's chargers have no keys: say so, quietly in development.
@@ -311,7 +331,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         faq = FaqService(faq_path)
         catalogue: FaqCatalogue = ServiceCatalogue(faq)
         app.state.faq = catalogue
+        chat_reservations = ChatReservations(
+            sessions,
+            charging,
+            app.state.reservations,
+            outbound,
+            claim_minutes=settings.queue_claim_minutes,
+        )
+        app.state.chat_reservations = chat_reservations
         bot_services = BotServices(
+            chat_reservations=chat_reservations,
             charging=charging,
             faq=faq,
             places=Gazetteer.load(),
@@ -339,7 +368,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await network.start()
         app.state.central.start()
         timers = asyncio.create_task(
-            _run_timers(charging, settings.sweep_interval, hold_guard, app.state.reservations)
+            _run_timers(
+                charging,
+                settings.sweep_interval,
+                hold_guard,
+                app.state.reservations,
+                app.state.chat_reservations,
+            )
         )
         list_sync = (
             asyncio.create_task(
@@ -376,6 +411,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.central.close_all()
             await hold_guard.drain()
             await price_display.drain()
+            await certificates.drain()
             if network is not None:
                 await network.stop()
             if payments is not None:

@@ -23,12 +23,9 @@ def _settings_or_exit(**overrides: object) -> Settings:
     return settings
 
 
-def _cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from backend.app import create_app
-
-    settings = _settings_or_exit()
+def serve_options(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for `chargebot serve`: TLS when TLS_CERTFILE is set (wss://, OCPP
+    security profile 2: TLS with HTTP Basic charger keys)."""
     options: dict[str, Any] = {
         "host": args.host,
         "port": args.port,
@@ -39,6 +36,19 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         # it is buffered (uvicorn's default is 16 MiB).
         "ws_max_size": settings.ocpp_max_message_bytes,
     }
+    if settings.tls_certfile:
+        options["ssl_certfile"] = settings.tls_certfile
+        options["ssl_keyfile"] = settings.tls_keyfile
+    return options
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from backend.app import create_app
+
+    settings = _settings_or_exit()
+    options = serve_options(args, settings)
     if args.workers < 1:
         print("chargebot: --workers must be at least 1", file=sys.stderr)
         return 2

@@ -1,5 +1,5 @@
-"""The lifecycles of a charging session, a payment, a reservation and a conversation, as
-transition tables.
+"""The lifecycles of a charging session, a payment, a reservation, a queue entry and a
+conversation, as transition tables.
 
 Each table says, for every status, which statuses may follow it. Every status change goes
 through `Lifecycle.sources` / `Lifecycle.check` (services call them from their one
@@ -44,6 +44,14 @@ class ReservationStatus(StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     REFUSED = "refused"  # the charger said no (Occupied, Faulted, ...) or could not be asked
+
+
+class QueueStatus(StrEnum):
+    WAITING = "waiting"  # in line
+    OFFERED = "offered"  # a freed connector is held for them, for a few minutes
+    CLAIMED = "claimed"  # they started charging on it
+    LAPSED = "lapsed"  # they let the offer pass: the next in line is told
+    LEFT = "left"  # they left the queue
 
 
 class ConversationMode(StrEnum):
@@ -170,6 +178,21 @@ RESERVATION_LIFECYCLE: Lifecycle[ReservationStatus] = Lifecycle(
         _R.REFUSED: frozenset(),
     },
 )
+
+_Q = QueueStatus
+QUEUE_LIFECYCLE: Lifecycle[QueueStatus] = Lifecycle(
+    name="queue entry",
+    initial=frozenset({_Q.WAITING}),
+    moves={
+        _Q.WAITING: frozenset({_Q.OFFERED, _Q.LEFT}),
+        _Q.OFFERED: frozenset({_Q.CLAIMED, _Q.LAPSED, _Q.LEFT}),
+        _Q.CLAIMED: frozenset(),
+        _Q.LAPSED: frozenset(),
+        _Q.LEFT: frozenset(),
+    },
+)
+# A driver has at most one of these at a time (checked when they join).
+QUEUED_STATUSES: tuple[QueueStatus, ...] = (_Q.WAITING, _Q.OFFERED)
 
 _C = ConversationMode
 CONVERSATION_LIFECYCLE: Lifecycle[ConversationMode] = Lifecycle(

@@ -26,6 +26,7 @@ from backend.db import UTCDateTime, utcnow
 from backend.lifecycles import ACTIVE_SESSION_STATUSES as ACTIVE_SESSION_STATUSES
 from backend.lifecycles import ConversationMode as ConversationMode
 from backend.lifecycles import PaymentStatus as PaymentStatus
+from backend.lifecycles import QueueStatus as QueueStatus
 from backend.lifecycles import ReservationStatus as ReservationStatus
 from backend.lifecycles import SessionStatus as SessionStatus
 from backend.lifecycles import sql_in
@@ -191,6 +192,14 @@ class Tariff(SQLModel, table=True):
     idle_fee_per_minute_minor: int = 0
     idle_grace_minutes: int = 0
     vat_rate_percent: int = 25
+    # Drivers may reserve a free connector from the chat for this long (0: they may not),
+    # for this fee, added to the charge that uses the reservation.
+    reservation_minutes: int = Field(
+        default=0, sa_column=Column(Integer(), nullable=False, server_default="0")
+    )
+    reservation_fee_minor: int = Field(
+        default=0, sa_column=Column(Integer(), nullable=False, server_default="0")
+    )
     updated_at: datetime = _created()
 
 
@@ -408,6 +417,9 @@ class Reservation(SQLModel, table=True):
     outcome: str | None = Field(default=None, max_length=32)  # the charger's answer, or why
     expires_at: datetime = Field(sa_type=UTCDateTime)
     session_id: int | None = None  # the session that used it
+    fee_minor: int = Field(  # added to that session's cost (a driver's reservation)
+        default=0, sa_column=Column(Integer(), nullable=False, server_default="0")
+    )
     requested_by: str | None = Field(default=None, max_length=254)
     created_at: datetime = _created()
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -464,6 +476,27 @@ class ChargingProfileRecord(SQLModel, table=True):
     requested_by: str | None = Field(default=None, max_length=254)
     created_at: datetime = _created()
     cleared_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class QueueEntry(SQLModel, table=True):
+    """A driver waiting for a connector at a busy station (the chat's queue). When one frees
+    up, the first in line is offered it: reserved for them (`reservation_id`) until
+    `offer_expires_at`, then the next is told."""
+
+    __tablename__ = "queue_entry"
+    __table_args__ = (Index("ix_queue_entry_station_status", "station_id", "status"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    station_id: int = _fk("station.id", ondelete="CASCADE")
+    driver_id: int = _fk("driver.id", ondelete="CASCADE")
+    channel: str = Field(max_length=16)
+    status: str = Field(default=QueueStatus.WAITING, sa_type=String(12))
+    reservation_id: int | None = None
+    connector_code: str | None = Field(default=None, max_length=8)
+    offered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    offer_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = _created()
+    ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class SecurityEvent(SQLModel, table=True):

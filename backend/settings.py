@@ -147,6 +147,21 @@ class Settings(BaseSettings):
         description="A connected charger silent this long (no boot, no status) is asked for "
         "its connector statuses (TriggerMessage); 0: at once.",
     )
+    tls_certfile: str = Field(
+        default="",
+        description="PEM certificate (chain) `chargebot serve` offers: HTTPS and wss:// "
+        "(OCPP security profile 2); empty: plain HTTP, e.g. behind a TLS proxy.",
+    )
+    tls_keyfile: str = Field(default="", description="The private key of TLS_CERTFILE.")
+    ocpp_ca_certfile: str = Field(
+        default="",
+        description="The CA certificate that signs chargers' CSRs (SignCertificate); empty: "
+        "SignCertificate is answered Rejected.",
+    )
+    ocpp_ca_keyfile: str = Field(default="", description="The private key of OCPP_CA_CERTFILE.")
+    ocpp_client_cert_days: int = Field(
+        default=365, ge=1, le=3650, description="Validity of the certificates signed for chargers."
+    )
     upload_dir: str = Field(
         default="./var/uploads",
         description="Where chargers' diagnostics and log uploads are kept (GetDiagnostics, "
@@ -154,6 +169,13 @@ class Settings(BaseSettings):
     )
     max_upload_bytes: int = Field(
         default=50 * 1024 * 1024, ge=1024, description="Largest upload a charger may send."
+    )
+    queue_claim_minutes: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="How long a freed connector is held for the driver first in a station's "
+        "queue before it goes to the next.",
     )
     charger_sync_seconds: float = Field(
         default=60.0,
@@ -248,6 +270,16 @@ class Settings(BaseSettings):
             or self.twilio_from_number
             or self.twilio_messaging_service_sid
         )
+
+    @model_validator(mode="after")
+    def _pairs_given_together(self) -> Settings:
+        for cert, key in (
+            ("tls_certfile", "tls_keyfile"),
+            ("ocpp_ca_certfile", "ocpp_ca_keyfile"),
+        ):
+            if bool(getattr(self, cert)) != bool(getattr(self, key)):
+                raise ValueError(f"{cert.upper()} and {key.upper()} go together")
+        return self
 
     def check_secrets(self) -> None:
         """Refuse to start outside development with a missing or placeholder secret."""

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from backend.db import utcnow
 from backend.models import Conversation, Driver
 from backend.services.charging import ChargingService
+from backend.services.charging_queue import ChatReservations
 from backend.services.payments import PaymentService
 from backend.services.places import Gazetteer, fold
 from backend.services.support_hours import SupportHours
@@ -32,6 +33,7 @@ class BotServices:
     settings: Settings
     payments: PaymentService | None = None  # None: no Stripe key, no card payments
     demo_payments: PaymentService | None = None  # the demo's test payments (no Stripe key)
+    chat_reservations: ChatReservations | None = None  # reserve and queue from the chat
     clock: Callable[[], datetime] = utcnow  # tests set the time (support hours)
     support_hours: SupportHours = field(init=False)
     intents: IntentTable = field(init=False)

@@ -19,7 +19,7 @@ from backend.models import (
 )
 from bot.context import BotServices, Context
 from bot.conversations import conversation_for, locked, record
-from bot.flows import faq, find, info, intents, start, support
+from bot.flows import faq, find, info, intents, reserve, start, support
 from bot.i18n import choose
 from bot.messages import Inbound, Reply
 from bot.understanding import Understanding
@@ -38,6 +38,10 @@ COMMANDS = {
     "language": "language",
     "help": "help",
     "menu": "help",
+    "reserve": "reserve",
+    "unreserve": "unreserve",
+    "queue": "queue",
+    "leavequeue": "leave_queue",
 }
 
 log = logging.getLogger(__name__)
@@ -134,6 +138,10 @@ class Engine:
             return await self._act(ctx, Understanding(value, certain=True))
         if kind == "start" and value:
             return await start.confirm(ctx, value)
+        if kind == "reserve" and value:
+            return await reserve.reserve(ctx, value)
+        if kind == "queue" and value:
+            return await reserve.queue(ctx, value)
         if kind == "cancel":
             return await start.cancel(ctx)
         if kind == "faq" and value:

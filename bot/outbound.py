@@ -31,5 +31,13 @@ class OutboxMessages:
         button = OutboundLink(t(language, "card_button"), url)
         return OutboundMessage(t(language, "card_link"), links=(button,))
 
+    def queue_turn(self, language: str, station: str, code: str, minutes: int) -> OutboundMessage:
+        return OutboundMessage(
+            t(language, "queue_turn", station=station, code=code, minutes=minutes)
+        )
+
+    def queue_lapsed(self, language: str, station: str) -> OutboundMessage:
+        return OutboundMessage(t(language, "queue_lapsed", station=station))
+
     async def send(self, channel: str, address: str, messages: Sequence[OutboundMessage]) -> bool:
         return await self.outbox.deliver(channel, address, [as_reply(m) for m in messages])

@@ -45,7 +45,8 @@ LANGUAGE_WORDS: Final = {
     "svensk": "sv",
 }
 NO_ARGS: Final = frozenset({"help", "yes", "no", "language"})  # their keywords stand alone
-CODE_INTENTS: Final = frozenset({"start", "stop", "prices"})  # their argument is a code
+# Their argument is a code.
+CODE_INTENTS: Final = frozenset({"start", "stop", "prices", "reserve", "queue"})
 _NUMBER: Final = re.compile(r"^\s*#?\s*(\d{1,3})\s*[.):!]?\s*$")
 _LETTERS: Final = re.compile(r"[^a-z]")
 

@@ -153,10 +153,10 @@ async def test_logs_and_security_events(live_uploads: LiveServer) -> None:
             f"{base}/extended-trigger", json={"message": "LogStatusNotification"}
         )
         assert triggered.json() == {"status": "Accepted"}
-        not_made = await live.http.post(
-            f"{base}/extended-trigger", json={"message": "SignChargePointCertificate"}
+        unknown = await live.http.post(
+            f"{base}/extended-trigger", json={"message": "StatusNotification", "connector_id": 7}
         )
-        assert not_made.json() == {"status": "NotImplemented"}
+        assert unknown.json() == {"status": "Rejected"}  # the charger has no connector 7
 
 
 async def test_signed_firmware_is_checked_and_followed(live: LiveServer, tmp_path: Path) -> None:

@@ -26,10 +26,12 @@ from backend.lifecycles import (
     CONVERSATION_LIFECYCLE,
     LIVE_SESSION_STATUSES,
     PAYMENT_LIFECYCLE,
+    QUEUE_LIFECYCLE,
     RESERVATION_LIFECYCLE,
     SESSION_LIFECYCLE,
     IllegalTransition,
     Lifecycle,
+    QueueStatus,
     ReservationStatus,
 )
 from backend.models import (
@@ -97,6 +99,15 @@ RESERVATION_MOVES = {
 }
 RESERVATION_INITIAL = {"requested"}
 
+QUEUE_MOVES = {
+    ("waiting", "offered"),
+    ("waiting", "left"),
+    ("offered", "claimed"),
+    ("offered", "lapsed"),
+    ("offered", "left"),
+}
+QUEUE_INITIAL = {"waiting"}
+
 TABLES: dict[str, tuple[Lifecycle[Any], type[StrEnum], set[tuple[str, str]], set[str]]] = {
     "SESSION_LIFECYCLE": (SESSION_LIFECYCLE, SessionStatus, SESSION_MOVES, SESSION_INITIAL),
     "PAYMENT_LIFECYCLE": (PAYMENT_LIFECYCLE, PaymentStatus, PAYMENT_MOVES, PAYMENT_INITIAL),
@@ -106,6 +117,7 @@ TABLES: dict[str, tuple[Lifecycle[Any], type[StrEnum], set[tuple[str, str]], set
         RESERVATION_MOVES,
         RESERVATION_INITIAL,
     ),
+    "QUEUE_LIFECYCLE": (QUEUE_LIFECYCLE, QueueStatus, QUEUE_MOVES, QUEUE_INITIAL),
     "CONVERSATION_LIFECYCLE": (
         CONVERSATION_LIFECYCLE,
         ConversationMode,

@@ -158,7 +158,10 @@ async def test_connector_zero_holds_any_free_connector(live: LiveServer) -> None
         assert held["status"] == "Accepted" and held["reservation"]["connector_id"] == 0
         assert sum(c.held is not None for c in sim._outlets.values()) == 1
     other = await priced_charger(live.http)
+    await driver_with_tag(live.http, "RES-OTHER", name="Other")
     async with simulator(live, other["id"], reservations=False):
-        rejected = (await reserve(live.http, other["id"], 1, "RES-ANY")).json()
+        twice = await reserve(live.http, other["id"], 1, "RES-ANY")
+        assert twice.status_code == 409 and twice.json()["reason"] == "has_reservation"
+        rejected = (await reserve(live.http, other["id"], 1, "RES-OTHER")).json()
         assert rejected["status"] == "Rejected"
         assert rejected["reservation"]["status"] == "refused"

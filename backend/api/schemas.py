@@ -95,6 +95,9 @@ class TariffIn(_In):
     session_fee_minor: Minor = 0
     idle_fee_per_minute_minor: Minor = 0
     idle_grace_minutes: Annotated[int, Field(ge=0, le=1440)] = 0
+    # Drivers may reserve a free connector from the chat for this long (0: they may not).
+    reservation_minutes: Annotated[int, Field(ge=0, le=120)] = 0
+    reservation_fee_minor: Minor = 0  # added to the charge that uses the reservation
 
 
 class TariffPublic(BaseModel):
@@ -105,6 +108,8 @@ class TariffPublic(BaseModel):
     idle_fee_per_minute_minor: int
     idle_grace_minutes: int
     vat_rate_percent: int
+    reservation_minutes: int = 0
+    reservation_fee_minor: int = 0
     updated_at: datetime
 
 

@@ -18,6 +18,7 @@ from backend.chargers.handlers import CentralChargePoint
 from backend.chargers.protocol import SUBPROTOCOL, ConnectionLost
 from backend.chargers.registry import ChargerRegistry, Connection
 from backend.services import charger_keys
+from backend.services.certificates import ChargerCertificates
 from backend.services.charger_jobs import ChargerJobs
 from backend.services.charger_state import ChargerIdentity, ChargerStateService
 from backend.services.charging import ChargingService
@@ -113,12 +114,14 @@ class CentralSystem:
         boot_retry_seconds: int = 10,
         handler_concurrency: int = 4,
         status_trigger_seconds: float = 10.0,
+        certificates: ChargerCertificates | None = None,
     ) -> None:
         self.state = state
         self.charging = charging
         self.registry = registry
         self.commands = commands
         self.jobs = jobs
+        self.certificates = certificates
         self.auto_register = auto_register
         self.key_pepper = key_pepper
         self.allow_unsecured = allow_unsecured

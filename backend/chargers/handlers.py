@@ -22,7 +22,7 @@ from backend.chargers.protocol import (
     parse_ocpp_time,
 )
 from backend.chargers.registry import Connection
-from backend.chargers.typed_ocpp import on
+from backend.chargers.typed_ocpp import after, on
 from backend.db import utcnow
 from backend.services import charger_jobs as jobs
 from backend.services.charger_state import BootInfo
@@ -316,6 +316,20 @@ class CentralChargePoint(RobustChargePoint):
         at = parse_ocpp_time(timestamp)
         await self.central.jobs.security_event(self.id, type, at, tech_info)
         return call_result.SecurityEventNotification()
+
+    @on(Action.sign_certificate)
+    async def on_sign_certificate(self, csr: str, **_: Any) -> call_result.SignCertificate:
+        """A charger asks for its client certificate: signed (after this answer) if we have
+        a CA (services/certificates.py), else Rejected."""
+        certificates = self.central.certificates
+        accepted = certificates is not None and certificates.accepts_csr()
+        return call_result.SignCertificate(status="Accepted" if accepted else "Rejected")
+
+    @after(Action.sign_certificate)
+    async def after_sign_certificate(self, csr: str, **_: Any) -> None:
+        certificates = self.central.certificates
+        if certificates is not None and certificates.accepts_csr():
+            certificates.on_csr(self.id, csr)
 
     @on(Action.data_transfer)
     async def on_data_transfer(self, vendor_id: str, **_: Any) -> call_result.DataTransfer:

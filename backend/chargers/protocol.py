@@ -101,10 +101,11 @@ FRAME_LOGGER = ProtocolLogger(logging.getLogger("ocpp.frames"), {})
 
 # No OCPP 1.6 string field carries control characters (CiStrings are printable ASCII); NUL is
 # refused by PostgreSQL's text columns (an InternalError), the others forge log lines. Tab, CR
-# and LF are let through only in DataTransfer's free-text `data`.
+# and LF are let through only in DataTransfer's free-text `data` and in the security
+# extension's PEM fields (a CSR is lines of base64).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_IN_TEXT = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_FREE_TEXT = {("DataTransfer", "data")}
+_FREE_TEXT = {("DataTransfer", "data"), ("SignCertificate", "csr")}
 
 
 def control_character_at(action: str, payload: object) -> str | None:

@@ -10,7 +10,7 @@ from fastapi.responses import PlainTextResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from backend.console import login, operator_pages, review, support_pages
+from backend.console import charger_page, login, operator_pages, review, support_pages
 from backend.console.pages import ConsoleInputGuard, LoginRequiredError
 
 STATIC = Path(__file__).parent / "static"
@@ -57,7 +57,7 @@ def install(app: FastAPI) -> None:
 
     app.mount("/console/static", StaticFiles(directory=STATIC), name="console_static")
     # Every console route refuses input no column can hold (NUL, ids out of range): 422.
-    for pages in (login, support_pages, operator_pages):
+    for pages in (login, support_pages, operator_pages, charger_page):
         app.include_router(pages.router, dependencies=[ConsoleInputGuard])
     # meter review: sessions whose figures were implausible
     app.include_router(review.router, dependencies=[ConsoleInputGuard])

@@ -1,5 +1,6 @@
 """The staff audit log: who read which driver's conversation, claimed it, opened it with a
-reason, or stopped or unlocked a charge from it (`staff_audit`, exported as CSV).
+reason, or stopped or unlocked a charge from it, and which operator sent which command to a
+charger from its console page (`staff_audit`, exported as CSV).
 
 Rows are added in the caller's transaction, so an action and its record commit together.
 """
@@ -42,6 +43,15 @@ class AuditAction(StrEnum):
     CLAIM = "claim"
     STOP = "stop"  # RemoteStopTransaction of the driver's charge, from their conversation
     UNLOCK = "unlock"
+    # An operator's command to a charger from its console page (reason: charger, what, answer)
+    CHARGER_RESET = "charger_reset"
+    CHARGER_UNLOCK = "charger_unlock"
+    CHARGER_AVAILABILITY = "charger_availability"
+    CHARGER_CONFIGURATION = "charger_configuration"
+    CHARGER_FIRMWARE = "charger_firmware"
+    CHARGER_DIAGNOSTICS = "charger_diagnostics"
+    CHARGER_CLEAR_CACHE = "charger_clear_cache"
+    CHARGER_TRIGGER = "charger_trigger"
 
 
 def record(

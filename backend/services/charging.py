@@ -316,7 +316,7 @@ class ChargingService:
         decision = await access.check_access(db, charger.station_id, driver_key, utcnow())
         if not decision.allowed:
             raise AccessDeniedError(decision.reason or "denied", decision.message or "denied")
-        await self._check_connector(db, charger, connector, id_tag)
+        await self._check_connector(db, charger, connector, id_tag, driver_key)
         return charger, driver, id_tag
 
     async def _create_pending(
@@ -385,6 +385,15 @@ class ChargingService:
             raise AccessDeniedError("blocked", f"driver {driver.id} is blocked")
         return driver, id_tag
 
+    async def virtual_tag(self, driver_id: int) -> str:
+        """The driver's virtual tag (made now if they have none): what the chat's starts and
+        reservations give chargers."""
+        async with self._sessions() as db:
+            driver = await get_or_404(db, Driver, driver_id, "driver")
+            tag = await self._ensure_virtual_tag(db, driver)
+            await db.commit()
+        return tag
+
     async def _ensure_virtual_tag(self, db: AsyncSession, driver: Driver) -> str:
         """The driver's random virtual tag, made on their first chat start."""
         assert driver.id is not None
@@ -401,7 +410,12 @@ class ChargingService:
         return value
 
     async def _check_connector(
-        self, db: AsyncSession, charger: Charger, connector: Connector, id_tag: str
+        self,
+        db: AsyncSession,
+        charger: Charger,
+        connector: Connector,
+        id_tag: str,
+        driver_id: int | None = None,
     ) -> None:
         where = f"connector {connector.connector_id} of {charger.id!r}"
         if not charger.online:
@@ -420,10 +434,11 @@ class ChargingService:
         if connector.status == "Unavailable":
             raise ConnectorUnavailableError("unavailable", f"{where} is out of service")
         held = await reservations.holding(db, charger.id, connector.connector_id)
-        if any(r.id_tag != id_tag for r in held):
+        theirs = [r for r in held if r.id_tag == id_tag or (driver_id and r.driver_id == driver_id)]
+        if len(theirs) < len(held):
             raise ConnectorUnavailableError("reserved", f"{where} is reserved for someone else")
-        if connector.status == "Reserved" and held:
-            return  # reserved for this very id tag
+        if connector.status == "Reserved" and theirs:
+            return  # reserved for this very driver
         if connector.status in OCCUPIED_STATUSES:
             raise ConnectorUnavailableError("occupied", f"{where} is in use")
 

@@ -80,6 +80,10 @@ OPERATIONS = frozenset(
         "ClearChargingProfile",
         "GetCompositeSchedule",
         "DataTransfer",
+        "InstallCertificate",
+        "GetInstalledCertificateIds",
+        "DeleteCertificate",
+        "CertificateSigned",
         "GetDiagnostics",
         "ExtendedTriggerMessage",
         "GetLog",
@@ -335,6 +339,14 @@ class OutboundMessages(Protocol):
 
     def card_link(self, language: str, url: str) -> OutboundMessage:
         """The link to the page where the driver saves a card, as a button."""
+        ...
+
+    def queue_turn(self, language: str, station: str, code: str, minutes: int) -> OutboundMessage:
+        """A connector freed up and is held for the driver first in the station's queue."""
+        ...
+
+    def queue_lapsed(self, language: str, station: str) -> OutboundMessage:
+        """The driver let their turn pass: the connector goes to the next in line."""
         ...
 
     async def send(self, channel: str, address: str, messages: Sequence[OutboundMessage]) -> bool:

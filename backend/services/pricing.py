@@ -38,13 +38,16 @@ class TariffSnapshot:
     idle_fee_per_minute_minor: int
     idle_grace_minutes: int
     vat_rate_percent: int
+    # The fee of the reservation this session used (set when it started on one; 0: none).
+    reservation_fee_minor: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> TariffSnapshot:
-        return cls(**{name: data[name] for name in cls.__dataclass_fields__})
+        """Also a snapshot stored before a field existed: that field keeps its default."""
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
 
 
 # cost_minor is a 32-bit integer column.
@@ -80,6 +83,7 @@ class CostBreakdown:
     total_minor: int
     vat_minor: int
     vat_rate_percent: int
+    reservation_fee_minor: int = 0  # receipts priced before reservations existed lack it
 
     @property
     def net_minor(self) -> int:
@@ -109,7 +113,13 @@ def compute_cost(
     energy_minor = round_half_up(Fraction(energy_wh * tariff.price_per_kwh_minor, 1000))
     time_minor = round_half_up(Fraction(charging_seconds * tariff.price_per_minute_minor, 60))
     idle_minor = idle_minutes * tariff.idle_fee_per_minute_minor
-    total = energy_minor + time_minor + tariff.session_fee_minor + idle_minor
+    total = (
+        energy_minor
+        + time_minor
+        + tariff.session_fee_minor
+        + idle_minor
+        + tariff.reservation_fee_minor
+    )
     cost = CostBreakdown(
         currency=tariff.currency,
         energy_wh=energy_wh,
@@ -122,6 +132,7 @@ def compute_cost(
         total_minor=total,
         vat_minor=_vat(total, tariff.vat_rate_percent),
         vat_rate_percent=tariff.vat_rate_percent,
+        reservation_fee_minor=tariff.reservation_fee_minor,
     )
     return capped(cost, MAX_COST_MINOR)
 
@@ -131,8 +142,9 @@ def _vat(total: int, rate_percent: int) -> int:
 
 
 def capped(cost: CostBreakdown, max_total_minor: int) -> CostBreakdown:
-    """`cost` billed up to `max_total_minor`: the idle fee, then the time fee, then the energy
-    give way, the session fee last; the components still sum to the total."""
+    """`cost` billed up to `max_total_minor`: the idle fee, then the time fee, then the energy,
+    then the reservation fee give way, the session fee last; the components still sum to the
+    total."""
     excess = cost.total_minor - max(0, min(max_total_minor, MAX_COST_MINOR))
     if excess <= 0:
         return cost
@@ -142,14 +154,17 @@ def capped(cost: CostBreakdown, max_total_minor: int) -> CostBreakdown:
     excess -= cost.time_minor - time
     energy = cost.energy_minor - min(cost.energy_minor, excess)
     excess -= cost.energy_minor - energy
+    reserved = cost.reservation_fee_minor - min(cost.reservation_fee_minor, excess)
+    excess -= cost.reservation_fee_minor - reserved
     fee = cost.session_fee_minor - min(cost.session_fee_minor, excess)
-    total = energy + time + fee + idle
+    total = energy + time + fee + idle + reserved
     return replace(
         cost,
         energy_minor=energy,
         time_minor=time,
         session_fee_minor=fee,
         idle_minor=idle,
+        reservation_fee_minor=reserved,
         total_minor=total,
         vat_minor=_vat(total, cost.vat_rate_percent),
     )

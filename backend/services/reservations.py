@@ -22,7 +22,7 @@ from sqlmodel import col, select
 
 from backend.db import utcnow
 from backend.lifecycles import RESERVATION_LIFECYCLE, ReservationStatus
-from backend.models import Charger, Connector, Driver, IdTag, Reservation
+from backend.models import Charger, ChargingSession, Connector, Driver, IdTag, Reservation
 from backend.services.drivers import normalize_id_tag, tag_status
 from backend.services.errors import (
     AccessDeniedError,
@@ -84,15 +84,45 @@ async def holding(
 async def mark_used(
     db: AsyncSession, charger_id: str, reservation_id: int, session_id: int
 ) -> bool:
-    """A StartTransaction named this reservation (in the caller's transaction)."""
-    owned = await db.scalar(
-        select(col(Reservation.id)).where(
+    """A StartTransaction named this reservation (in the caller's transaction): it is used,
+    and its fee is added to the session's prices (only the reserving driver's own session)."""
+    reservation = await db.scalar(
+        select(Reservation).where(
             col(Reservation.id) == reservation_id, col(Reservation.charger_id) == charger_id
         )
     )
-    if owned is None:
+    if reservation is None:
         return False
-    return await move_reservation(db, reservation_id, _R.USED, session_id=session_id)
+    used = await move_reservation(db, reservation_id, _R.USED, session_id=session_id)
+    session = await db.get(ChargingSession, session_id)
+    if (
+        used
+        and reservation.fee_minor
+        and session is not None
+        and session.driver_id == reservation.driver_id
+        and session.tariff_snapshot is not None
+    ):
+        session.tariff_snapshot = {
+            **session.tariff_snapshot,
+            "reservation_fee_minor": reservation.fee_minor,
+        }
+        await db.flush()
+    return used
+
+
+async def active_for_driver(db: AsyncSession, driver_id: int) -> Reservation | None:
+    """The driver's reservation being requested or held now, if any."""
+    return (
+        await db.scalars(
+            select(Reservation)
+            .where(
+                col(Reservation.driver_id) == driver_id,
+                col(Reservation.status).in_([_R.REQUESTED, _R.ACTIVE]),
+                col(Reservation.expires_at) > utcnow(),
+            )
+            .order_by(col(Reservation.id).desc())
+        )
+    ).first()
 
 
 async def list_reservations(
@@ -123,6 +153,7 @@ class ReservationService:
         expires_at: datetime,
         *,
         requested_by: str | None = None,
+        fee_minor: int = 0,
     ) -> ReservationOutcome:
         """ReserveNow for `id_tag` until `expires_at`; refused reservations are kept (and said)."""
         now = utcnow()
@@ -143,6 +174,17 @@ class ReservationService:
                 if connector is None:
                     raise NotFoundError(f"charger {charger_id!r} has no connector {connector_id}")
             driver_id = await _card_holder(db, id_tag)
+            own = await db.scalar(
+                select(col(Reservation.id)).where(
+                    col(Reservation.id_tag) == id_tag,
+                    col(Reservation.status).in_([_R.REQUESTED, _R.ACTIVE]),
+                    col(Reservation.expires_at) > utcnow(),
+                )
+            )
+            if own is not None:  # one at a time: no card holds several connectors
+                raise ConnectorUnavailableError(
+                    "has_reservation", f"id tag {id_tag} holds reservation {own} already"
+                )
             taken = await holding(db, charger_id, connector_id)
             if taken:
                 raise ConnectorUnavailableError(
@@ -155,6 +197,7 @@ class ReservationService:
                 driver_id=driver_id,
                 expires_at=expires_at.astimezone(UTC).replace(microsecond=0),
                 requested_by=requested_by,
+                fee_minor=fee_minor,
             )
             RESERVATION_LIFECYCLE.check_initial(reservation.status)
             db.add(reservation)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 
 from bot.context import Context
-from bot.flows import charging, faq, find, info, payment, start, support
+from bot.flows import charging, faq, find, info, payment, reserve, start, support
 from bot.messages import Choice, Reply
 from bot.understanding import Understanding
 
@@ -32,6 +32,14 @@ async def _start(ctx: Context, understood: Understanding) -> list[Reply]:
 async def _stop(ctx: Context, understood: Understanding) -> list[Reply]:
     ctx.conversation.state = None
     return await charging.stop(ctx)
+
+
+async def _reserve(ctx: Context, understood: Understanding) -> list[Reply]:
+    return await reserve.reserve(ctx, understood.args)
+
+
+async def _queue(ctx: Context, understood: Understanding) -> list[Reply]:
+    return await reserve.queue(ctx, understood.args)
 
 
 async def _prices(ctx: Context, understood: Understanding) -> list[Reply]:
@@ -111,6 +119,10 @@ HANDLERS: dict[str, Handler] = {
     "thanks": _thanks,
     "yes": _yes,
     "no": _no,
+    "reserve": _reserve,
+    "unreserve": _step(reserve.unreserve),
+    "queue": _queue,
+    "leave_queue": _step(reserve.leave_queue),
 }
 
 

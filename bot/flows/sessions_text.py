@@ -71,6 +71,10 @@ def receipt_text(
             )
         if tariff.session_fee_minor:
             lines.append(t(lang, "receipt_fee", amount=kronor(cost.session_fee_minor, lang)))
+        if cost.reservation_fee_minor:
+            lines.append(
+                t(lang, "receipt_reservation", amount=kronor(cost.reservation_fee_minor, lang))
+            )
         if cost.idle_minor:
             lines.append(
                 t(

@@ -25,8 +25,10 @@ from bot.flows.find import type_label
 from bot.flows.pricing_text import full_price
 from bot.formatting import kilowatts, kronor
 from bot.i18n import CATALOGS
-from bot.messages import Link, Reply
+from bot.messages import Choice, Link, Reply
 
+# Refusals where waiting in the station's queue helps (bot/flows/reserve.py).
+QUEUE_REASONS = frozenset({"busy", "occupied", "reserved"})
 OUTCOME_TEXT = {
     CommandStatus.REJECTED: "start_rejected",
     CommandStatus.OFFLINE: "start_offline",
@@ -50,7 +52,7 @@ async def _place(
     return connector, charger, station, tariff
 
 
-async def refusal(ctx: Context, reason: str, station: Station | None) -> str:
+async def refusal(ctx: Context, reason: str, station: Station | None, code: str = "") -> str:
     """The reason a start cannot happen, in the driver's words."""
     if reason in {"members_only", "closed"} and station is not None and station.id:
         decision = await access.check_access(ctx.db, station.id, ctx.driver.id, utcnow())
@@ -58,7 +60,7 @@ async def refusal(ctx: Context, reason: str, station: Station | None) -> str:
             f"refused_{reason}", groups=", ".join(decision.groups), hours=decision.hours or ""
         )
     key = f"refused_{reason}"
-    return ctx.t(key) if key in CATALOGS[ctx.lang] else ctx.t("refused_other")
+    return ctx.t(key, code=code) if key in CATALOGS[ctx.lang] else ctx.t("refused_other")
 
 
 async def _precheck(ctx: Context, connector: Connector, charger: Charger) -> str | None:
@@ -86,20 +88,35 @@ async def show(ctx: Context, code: str) -> list[Reply]:
     )
     text = f"{info}\n\n{full_price(ctx, tariff)}"
     reason = await _precheck(ctx, connector, charger)
+    # Bare RESERVERA / KÖ right after mean this connector.
+    ctx.conversation.data = {**ctx.conversation.data, "start_code": connector.code}
+    reservable = tariff is not None and tariff.reservation_minutes > 0
     if reason is not None:
         ctx.conversation.state = None
-        return [ctx.reply(f"{text}\n\n{await refusal(ctx, reason, station)}")]
+        said = await refusal(ctx, reason, station, code=connector.code)
+        if reason in QUEUE_REASONS and ctx.services.chat_reservations is not None:
+            if reason != "reserved":
+                said += "\n" + ctx.t("queue_offer", code=connector.code)
+            choice = ctx.choice("queue_button", f"queue:{connector.code}")
+            return [ctx.reply(f"{text}\n\n{said}", [choice])]
+        return [ctx.reply(f"{text}\n\n{said}")]
     ctx.conversation.state = "start:confirm"
-    ctx.conversation.data = {**ctx.conversation.data, "start_code": connector.code}
-    return [
-        ctx.reply(
-            f"{text}\n\n{ctx.t('confirm_question')}",
-            [
-                ctx.choice("confirm_button", f"start:{connector.code}"),
-                ctx.choice("cancel_button", "cancel"),
-            ],
-        )
+    choices = [
+        ctx.choice("confirm_button", f"start:{connector.code}"),
+        ctx.choice("cancel_button", "cancel"),
     ]
+    question = ctx.t("confirm_question")
+    if reservable and tariff is not None and ctx.services.chat_reservations is not None:
+        fee = (
+            ctx.t("reserve_fee", fee=kronor(tariff.reservation_fee_minor, ctx.lang))
+            if tariff.reservation_fee_minor
+            else ""
+        )
+        minutes = tariff.reservation_minutes
+        question = f"{ctx.t('reserve_terms', minutes=minutes, fee=fee)}\n{question}"
+        label = ctx.t("reserve_button", minutes=minutes)
+        choices.insert(1, Choice(label, f"reserve:{connector.code}"))
+    return [ctx.reply(f"{text}\n\n{question}", choices)]
 
 
 async def confirm(ctx: Context, code: str) -> list[Reply]:
@@ -113,7 +130,7 @@ async def confirm(ctx: Context, code: str) -> list[Reply]:
     connector, charger, station, _ = found
     reason = await _precheck(ctx, connector, charger)
     if reason is not None:
-        return [ctx.reply(await refusal(ctx, reason, station))]
+        return [ctx.reply(await refusal(ctx, reason, station, code=connector.code))]
     if ctx.conversation.channel == "sms":
         # No payment page on a plain phone: only accounts billed another way start by SMS
         # (a saved card is charged off-session after the charge; see Payments).
@@ -141,7 +158,7 @@ async def confirm(ctx: Context, code: str) -> list[Reply]:
             channel=ctx.conversation.channel,
         )
     except RefusedError as refused:
-        return [ctx.reply(await refusal(ctx, refused.reason, station))]
+        return [ctx.reply(await refusal(ctx, refused.reason, station, code=connector.code))]
     if outcome.result.accepted:
         return [ctx.reply(ctx.t("starting"))]
     return [ctx.reply(ctx.t(OUTCOME_TEXT[outcome.result.status]))]
@@ -176,7 +193,7 @@ async def _pay_then_start(
             channel=ctx.conversation.channel,
         )
     except RefusedError as refused:
-        return [ctx.reply(await refusal(ctx, refused.reason, station))]
+        return [ctx.reply(await refusal(ctx, refused.reason, station, code=connector.code))]
     except PaymentUnavailableError:
         return [ctx.reply(ctx.t("payment_unavailable"))]
     text = ctx.t(

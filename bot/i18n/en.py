@@ -346,4 +346,69 @@ STRINGS: dict[str, str] = {
         "You're chatting with chargebot again. Write MENU for everything I can do, or "
         "SUPPORT to reach a person again."
     ),
+    # reservations and the queue (bot/flows/reserve.py)
+    "reserve_button": "Reserve for {minutes} min",
+    "reserve_terms": "You can reserve this connector for {minutes} minutes{fee}.",
+    "reserve_fee": " for {fee}, added to the charge that uses the reservation",
+    "reserve_ask": (
+        "Which connector do you want to reserve? Type RESERVE and the code on the sticker, "
+        "e.g. RESERVE K7P3Q."
+    ),
+    "reserved": (
+        "Reserved: connector {code} at {station} is held for you until {until} ({minutes} "
+        "min){fee}. "
+        "Start with the button or type CHARGE {code} when you get there. Type UNBOOK to "
+        "release it."
+    ),
+    "reserved_fee": ". A reservation fee of {fee} is added to the charge",
+    "reserve_refused": "The charger could not hold the connector ({status}). Try another one.",
+    "reserve_offline": (
+        "The charger isn't answering right now, so the connector couldn't be reserved."
+    ),
+    "refused_reservations_off": "Connectors can't be reserved at this station.",
+    "refused_has_reservation": "You already have a reservation. Type UNBOOK to release it first.",
+    "refused_reserved": (
+        "That connector is reserved for someone else right now. Try another one, or type "
+        "QUEUE {code} to join the queue."
+    ),
+    "reservation_cancelled": (
+        "Your reservation is cancelled. The connector is free for others again."
+    ),
+    "reservation_none": "You have no reservation.",
+    "reservation_cancel_failed": (
+        "The charger isn't answering right now. The reservation ends by itself when its time is up."
+    ),
+    "queue_button": "Join the queue",
+    "queue_offer": "All connectors busy? Type QUEUE {code} and I'll tell you when one frees up.",
+    "queue_ask": (
+        "Which station do you want to queue for? Type QUEUE and the code of a connector "
+        "there, e.g. QUEUE K7P3Q."
+    ),
+    "queue_joined": (
+        "You're in the queue at {station}, number {position}. I'll write here when a connector "
+        "frees up, and you'll then have {minutes} minutes to start. Type LEAVE QUEUE to leave."
+    ),
+    "queue_place": "You're in the queue at {station}, number {position}.",
+    "queue_offered_now": (
+        "It's your turn at {station}: connector {code} is held for you. Type CHARGE {code} to"
+        " start."
+    ),
+    "queue_turn": (
+        "Your turn! Connector {code} at {station} is free and held for you for {minutes} minutes. "
+        "Type CHARGE {code} to start, or LEAVE QUEUE if you don't need it."
+    ),
+    "queue_lapsed": (
+        "Time ran out, so the connector at {station} went to the next in line. Type QUEUE and"
+        " a code to queue again."
+    ),
+    "queue_left": "You've left the queue.",
+    "queue_none": "You're not in any queue.",
+    "queue_not_needed": (
+        "There's a free connector at {station} right now: {code}. Type CHARGE {code} to start."
+    ),
+    "receipt_reservation": "Reservation fee: {amount}",
+    "intent_reserve": "Reserve a connector",
+    "intent_unreserve": "Cancel my reservation",
+    "intent_queue": "Join the queue",
+    "intent_leave_queue": "Leave the queue",
 }

@@ -345,4 +345,67 @@ STRINGS: dict[str, str] = {
         "Du pratar med chargebot igen. Skriv MENY för allt jag kan, eller SUPPORT om du "
         "vill prata med en människa igen."
     ),
+    # reservations and the queue (bot/flows/reserve.py)
+    "reserve_button": "Reservera i {minutes} min",
+    "reserve_terms": "Du kan reservera uttaget i {minutes} minuter{fee}.",
+    "reserve_fee": " för {fee}, som läggs på laddningen som använder reservationen",
+    "reserve_ask": (
+        "Vilket uttag vill du reservera? Skriv RESERVERA och koden på dekalen, t.ex. "
+        "RESERVERA K7P3Q."
+    ),
+    "reserved": (
+        "Reserverat: uttag {code} vid {station} hålls åt dig till {until} ({minutes} min){fee}. "
+        "Starta med knappen eller skriv LADDA {code} när du är framme. Skriv AVBOKA för att "
+        "släppa det."
+    ),
+    "reserved_fee": ". Reservationsavgift {fee} läggs på laddningen",
+    "reserve_refused": "Laddaren kunde inte hålla uttaget ({status}). Prova ett annat uttag.",
+    "reserve_offline": "Laddaren svarar inte just nu, så uttaget kunde inte reserveras.",
+    "refused_reservations_off": "Det går inte att reservera uttag på den här stationen.",
+    "refused_has_reservation": (
+        "Du har redan en reservation. Skriv AVBOKA för att släppa den först."
+    ),
+    "refused_reserved": (
+        "Uttaget är reserverat för någon annan just nu. Prova ett annat uttag, eller skriv KÖ"
+        " {code} för att ställa dig i kö."
+    ),
+    "reservation_cancelled": "Reservationen är avbokad. Uttaget är ledigt för andra igen.",
+    "reservation_none": "Du har ingen reservation.",
+    "reservation_cancel_failed": (
+        "Laddaren svarar inte just nu. Reservationen släpps av sig själv när tiden gått ut."
+    ),
+    "queue_button": "Ställ mig i kö",
+    "queue_offer": "Alla uttag är upptagna? Skriv KÖ {code} så säger jag till när ett blir ledigt.",
+    "queue_ask": (
+        "Vilken station vill du köa till? Skriv KÖ och koden på ett uttag där, t.ex. KÖ K7P3Q."
+    ),
+    "queue_joined": (
+        "Du står i kö vid {station}, plats {position}. Jag skriver här när ett uttag blir "
+        "ledigt, och då har du {minutes} minuter på dig att starta. Skriv LÄMNA KÖN för att "
+        "gå ur kön."
+    ),
+    "queue_place": "Du står i kö vid {station}, plats {position}.",
+    "queue_offered_now": (
+        "Det är din tur vid {station}: uttag {code} hålls åt dig. Skriv LADDA {code} för att "
+        "starta."
+    ),
+    "queue_turn": (
+        "Din tur! Uttag {code} vid {station} är ledigt och hålls åt dig i {minutes} minuter. "
+        "Skriv LADDA {code} för att starta, eller LÄMNA KÖN om du inte behöver det."
+    ),
+    "queue_lapsed": (
+        "Tiden gick ut, så uttaget vid {station} gick till nästa i kön. Skriv KÖ och en kod "
+        "för att ställa dig i kö igen."
+    ),
+    "queue_left": "Du har lämnat kön.",
+    "queue_none": "Du står inte i någon kö.",
+    "queue_not_needed": (
+        "Det finns ett ledigt uttag vid {station} just nu: {code}. Skriv LADDA {code} för att"
+        " starta."
+    ),
+    "receipt_reservation": "Reservationsavgift: {amount}",
+    "intent_reserve": "Reservera ett uttag",
+    "intent_unreserve": "Avboka min reservation",
+    "intent_queue": "Ställ mig i kö",
+    "intent_leave_queue": "Lämna kön",
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -45,10 +46,11 @@ class LiveServer:
     app: FastAPI
     port: int
     http: httpx.AsyncClient  # sends the admin token
+    tls: bool = False  # served over TLS (https://, wss://)
 
     @property
     def ocpp_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ocpp"
+        return f"{'wss' if self.tls else 'ws'}://127.0.0.1:{self.port}/ocpp"
 
 
 def free_port() -> int:
@@ -59,9 +61,22 @@ def free_port() -> int:
 
 
 @contextlib.asynccontextmanager
-async def served(app: FastAPI, port: int = 0) -> AsyncIterator[LiveServer]:
-    """`app` served by uvicorn on a loopback port, with an admin client; stopped cleanly."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+async def served(
+    app: FastAPI, port: int = 0, tls: tuple[str, str, str] | None = None
+) -> AsyncIterator[LiveServer]:
+    """`app` served by uvicorn on a loopback port, with an admin client; stopped cleanly.
+
+    `tls`: (certificate file, key file, CA file the client trusts): https and wss.
+    """
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
 
@@ -74,11 +89,13 @@ async def served(app: FastAPI, port: int = 0) -> AsyncIterator[LiveServer]:
         raise AssertionError("uvicorn did not start")
     port = server.servers[0].sockets[0].getsockname()[1]
     headers = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    scheme = "https" if tls else "http"
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=tls[2]) if tls else True
     try:
         async with httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=30
+            base_url=f"{scheme}://127.0.0.1:{port}", headers=headers, timeout=30, verify=verify
         ) as http:
-            yield LiveServer(app, port, http)
+            yield LiveServer(app, port, http, tls=tls is not None)
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 30)

@@ -5,6 +5,7 @@ from fastapi import APIRouter
 from backend.api.admin import (
     access,
     audit,
+    certificates,
     charger_jobs,
     chargers,
     configuration,
@@ -34,6 +35,7 @@ router.include_router(local_list.router)
 router.include_router(reservations.router)
 router.include_router(charger_jobs.router)
 router.include_router(smart_charging.router)
+router.include_router(certificates.router)
 router.include_router(faq.router)
 router.include_router(reports.router)
 router.include_router(staff.router)

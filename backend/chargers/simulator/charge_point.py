@@ -11,6 +11,7 @@ import base64
 import functools
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
@@ -36,6 +37,7 @@ from websockets.exceptions import ConnectionClosed, InvalidURI, NegotiationError
 from websockets.typing import Subprotocol
 
 from backend.chargers.simulator.authorization import LocalAuthorization
+from backend.chargers.simulator.certificates import Certificates
 from backend.chargers.simulator.config import (
     BOOT_ERROR_RETRY,
     CLOSE_TIMEOUT,
@@ -110,7 +112,8 @@ class SimulatedChargePoint:
         )
         self.maintenance = Maintenance(self)
         self.profiles = Profiles()
-        self.display: list[tuple[str, Any]] = []  # California Pricing messages shown, in order
+        self.display: list[tuple[str, Any]] = []
+        self.certificates = Certificates()  # California Pricing messages shown, in order
         self._link_up = asyncio.Event()  # cleared by go_offline(): no connection until online
         self._link_up.set()
         ident = config.charge_point_id
@@ -212,6 +215,12 @@ class SimulatedChargePoint:
         await self._call(
             call.SecurityEventNotification(type=kind, timestamp=utc_now(), tech_info=tech_info)
         )
+
+    async def request_certificate(self) -> str:
+        """SignCertificate with a new key's CSR (CN = our identity); the central system's
+        answer. The certificate itself comes later, with CertificateSigned."""
+        res = await self._call(call.SignCertificate(csr=self.certificates.csr(self._id)))
+        return str(res.status)
 
     def go_online(self) -> None:
         """Plug the cable back in: the charge point reconnects (and boots) by itself."""
@@ -653,6 +662,12 @@ class SimulatedChargePoint:
             self._log.info("%s: new AuthorizationKey, reconnecting with it", self._id)
             await session.close()
 
+    def _tls(self) -> ssl.SSLContext | None:
+        """For wss://: the system's trust store, or only `ca_file` when given."""
+        if not self._url().startswith("wss://"):
+            return None
+        return ssl.create_default_context(cafile=self._config.ca_file)
+
     def _headers(self) -> dict[str, str]:
         if self._config.password is None:
             return {}
@@ -670,6 +685,7 @@ class SimulatedChargePoint:
             self._url(),
             subprotocols=[Subprotocol(OCPP16)],
             additional_headers=self._headers(),
+            ssl=self._tls(),
             compression=None,  # permessage-deflate costs ~100 KiB of zlib state per connection
             proxy=None,
             open_timeout=OPEN_TIMEOUT,

@@ -30,6 +30,7 @@ class SimulatorConfig:
     url: str  # central system endpoint base; "/<percent-encoded identity>" is appended
     charge_point_id: str
     password: str | None = None  # HTTP Basic auth, username = identity
+    ca_file: str | None = None  # wss://: trust this CA's server certificates (profile 2)
     connectors: int = 2
     power_kw: float = 11.0
     meter_interval: float = 10.0  # real seconds between MeterValues while charging

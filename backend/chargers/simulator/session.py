@@ -384,6 +384,32 @@ class Session(ChargePoint):
     async def after_cancel_reservation(self, call_unique_id: str, **_: Any) -> None:
         self._run_plan(call_unique_id, "cancel-reservation")
 
+    # ---- certificates (simulator/certificates.py) --------------------------------------------
+
+    @on(Action.install_certificate)
+    async def on_install_certificate(
+        self, certificate_type: str, certificate: str, **_: Any
+    ) -> Any:
+        status = self._sim.certificates.install(certificate_type, certificate)
+        return call_result.InstallCertificate(status=status)
+
+    @on(Action.get_installed_certificate_ids)
+    async def on_get_installed_certificate_ids(self, certificate_type: str, **_: Any) -> Any:
+        found = self._sim.certificates.ids(certificate_type)
+        return call_result.GetInstalledCertificateIds(
+            status="Accepted" if found else "NotFound", certificate_hash_data=found or None
+        )
+
+    @on(Action.delete_certificate)
+    async def on_delete_certificate(self, certificate_hash_data: dict[str, Any], **_: Any) -> Any:
+        status = self._sim.certificates.delete(certificate_hash_data)
+        return call_result.DeleteCertificate(status=status)
+
+    @on(Action.certificate_signed)
+    async def on_certificate_signed(self, certificate_chain: str, **_: Any) -> Any:
+        status = self._sim.certificates.signed(certificate_chain)
+        return call_result.CertificateSigned(status=status)
+
     # ---- smart charging (simulator/smart.py) ------------------------------------------------
 
     @on(Action.set_charging_profile)
@@ -508,9 +534,10 @@ class Session(ChargePoint):
             ),
             "FirmwareStatusNotification": sim.maintenance.report_firmware_status,
             "LogStatusNotification": sim.maintenance.report_log_status,
+            "SignChargePointCertificate": sim.request_certificate,
         }
         factory = plans.get(requested_message)
-        if factory is None:  # SignChargePointCertificate: the simulator makes no CSR
+        if factory is None:
             return call_result.ExtendedTriggerMessage(status=TriggerMessageStatus.not_implemented)
         self._plan(call_unique_id, factory)
         return call_result.ExtendedTriggerMessage(status=TriggerMessageStatus.accepted)

@@ -1,0 +1,82 @@
+"""Chargers' certificates (OCPP 1.6 security extension): InstallCertificate,
+GetInstalledCertificateIds, DeleteCertificate."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from backend.api.admin.operations import answered
+from backend.services import certificates as certs
+from backend.services.certificates import ChargerCertificates
+from backend.services.errors import CommandFailedError
+from backend.services.ports import CommandResult
+
+router = APIRouter(tags=["certificates"])
+
+CertificateType = Literal["CentralSystemRootCertificate", "ManufacturerRootCertificate"]
+Hex = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[0-9A-Fa-f]+$")]
+
+
+class InstallIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    certificate_type: CertificateType
+    certificate: Annotated[str, Field(min_length=1, max_length=certs.MAX_PEM)]  # PEM
+
+
+class HashData(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    hash_algorithm: Literal["SHA256", "SHA384", "SHA512"] = "SHA256"
+    issuer_name_hash: Hex
+    issuer_key_hash: Hex
+    serial_number: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[0-9A-Fa-f]+$")]
+
+
+class StatusOut(BaseModel):
+    status: str
+
+
+class InstalledOut(BaseModel):
+    status: str  # Accepted | NotFound
+    certificate_hash_data: list[HashData]
+
+
+def _service(request: Request) -> ChargerCertificates:
+    service: ChargerCertificates = request.app.state.certificates
+    return service
+
+
+def _word(result: CommandResult, charger_id: str, action: str) -> str:
+    status = answered(result, charger_id)
+    if not result.accepted and result.response == {}:
+        raise CommandFailedError(
+            "rejected", f"{charger_id} answered {action} with {result.ocpp_status}"
+        )
+    return status
+
+
+@router.post("/chargers/{charger_id}/certificates")
+async def install(charger_id: str, body: InstallIn, request: Request) -> StatusOut:
+    """InstallCertificate: Accepted, Failed or Rejected (422 for what is not a PEM X.509)."""
+    result = await _service(request).install(charger_id, body.certificate_type, body.certificate)
+    return StatusOut(status=_word(result, charger_id, "InstallCertificate"))
+
+
+@router.get("/chargers/{charger_id}/certificates")
+async def installed(
+    charger_id: str, request: Request, certificate_type: Annotated[CertificateType, Query()]
+) -> InstalledOut:
+    """GetInstalledCertificateIds: the hash data of the charger's root certificates."""
+    result = await _service(request).installed(charger_id, certificate_type)
+    status = _word(result, charger_id, "GetInstalledCertificateIds")
+    found = [HashData(**item) for item in certs.certificate_hash_list(result.response)]
+    return InstalledOut(status=status, certificate_hash_data=found)
+
+
+@router.post("/chargers/{charger_id}/certificates/delete")
+async def delete(charger_id: str, body: HashData, request: Request) -> StatusOut:
+    """DeleteCertificate: Accepted, Failed or NotFound."""
+    result = await _service(request).delete(charger_id, body.model_dump())
+    return StatusOut(status=_word(result, charger_id, "DeleteCertificate"))
