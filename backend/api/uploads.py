@@ -50,13 +50,23 @@ async def _receive(request: Request, token: str, name: str | None) -> JSONRespon
     return JSONResponse(status_code=201, content={"received_bytes": job.file_size})
 
 
-@router.api_route("/uploads/{token}", methods=["PUT", "POST"], include_in_schema=True)
 async def upload(request: Request, token: Token) -> JSONResponse:
     """A charger's upload for the request whose URL this is."""
     return await _receive(request, token, None)
 
 
-@router.api_route("/uploads/{token}/{name}", methods=["PUT", "POST"])
 async def upload_named(request: Request, token: Token, name: Name) -> JSONResponse:
     """The same, the file name appended to the URL (as many chargers do)."""
     return await _receive(request, token, name)
+
+
+for _method in ("PUT", "POST"):  # one route per method: each its own OpenAPI operation
+    router.add_api_route(
+        "/uploads/{token}", upload, methods=[_method], name=f"upload_{_method.lower()}"
+    )
+    router.add_api_route(
+        "/uploads/{token}/{name}",
+        upload_named,
+        methods=[_method],
+        name=f"upload_named_{_method.lower()}",
+    )

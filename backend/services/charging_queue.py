@@ -20,7 +20,6 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
@@ -48,6 +47,7 @@ from backend.services.errors import ConnectorUnavailableError, RefusedError
 from backend.services.outbound import Recipient, deliver, record_outbound, transcript_line
 from backend.services.ports import OutboundMessage, OutboundMessages
 from backend.services.reservations import ReservationService
+from backend.services.rows import move_status
 
 log = logging.getLogger(__name__)
 _Q = QueueStatus
@@ -74,18 +74,7 @@ class Place:
 
 async def move_entry(db: AsyncSession, entry_id: int, to: QueueStatus, **values: object) -> bool:
     """The one way a queue entry's status changes: compare-and-set by QUEUE_LIFECYCLE."""
-    if to in QUEUE_LIFECYCLE.terminal:
-        values.setdefault("ended_at", utcnow())
-    result = await db.execute(
-        update(QueueEntry)
-        .where(
-            col(QueueEntry.id) == entry_id,
-            col(QueueEntry.status).in_(QUEUE_LIFECYCLE.sources(to)),
-        )
-        .values(status=to, **values)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(getattr(result, "rowcount", 0))
+    return await move_status(db, QueueEntry, entry_id, QUEUE_LIFECYCLE, to, **values)
 
 
 class ChatReservations:

@@ -32,7 +32,7 @@ from backend.services.errors import (
     NotFoundError,
 )
 from backend.services.ports import ChargerCommands, CommandResult, CommandStatus
-from backend.services.rows import get_or_404
+from backend.services.rows import get_or_404, move_status
 
 MAX_MINUTES = 24 * 60
 # A `requested` row whose ReserveNow never got an answer (we crashed mid-call) is refused
@@ -53,18 +53,7 @@ async def move_reservation(
     db: AsyncSession, reservation_id: int, to: ReservationStatus, **values: Any
 ) -> bool:
     """The one way a reservation's status changes: compare-and-set by the lifecycle table."""
-    if to in RESERVATION_LIFECYCLE.terminal and "ended_at" not in values:
-        values["ended_at"] = utcnow()
-    result = await db.execute(
-        update(Reservation)
-        .where(
-            col(Reservation.id) == reservation_id,
-            col(Reservation.status).in_(RESERVATION_LIFECYCLE.sources(to)),
-        )
-        .values(status=to, **values)
-        .execution_options(synchronize_session=False)
-    )
-    return bool(getattr(result, "rowcount", 0))
+    return await move_status(db, Reservation, reservation_id, RESERVATION_LIFECYCLE, to, **values)
 
 
 async def holding(
