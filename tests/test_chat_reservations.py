@@ -213,3 +213,19 @@ async def test_a_driver_holding_a_reservation_elsewhere_lets_the_next_in_line_go
         await sim.stop_local(1)
         await wait_for_text(olle, "Din tur!")  # not stuck behind Emma
         assert "number 1" in text_of(await emma.say("queue"))  # still waiting, first in line
+
+
+async def test_the_start_button_of_a_reservation_or_a_free_connector_works_at_once(
+    live: LiveServer,
+) -> None:
+    charger = await station_with(live.http, reservation_minutes=10)
+    first, second = (c["code"] for c in charger["connectors"])
+    await invoice_driver(live, phone=EMMA, language="en")
+    emma = chat_driver(live.app, phone=EMMA, language_code="en", name="Emma")
+    async with simulator(live, charger["id"]):
+        reserved = await emma.say(f"RESERVE {first}")  # typed, nothing shown before
+        assert payloads(reserved)[0] == f"start:{first}"
+        assert "Starting the charger" in text_of(await emma.press(f"start:{first}"))
+        free = await emma.say(f"QUEUE {second}")  # no queue: one is free
+        assert payloads(free) == [f"start:{second}"]
+        assert "Starting the charger" in text_of(await emma.press(f"start:{second}"))

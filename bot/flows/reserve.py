@@ -9,7 +9,7 @@ from backend.services.charging_queue import ChatReservations, minutes_left
 from backend.services.errors import NotFoundError, RefusedError
 from backend.timezones import STOCKHOLM
 from bot.context import Context
-from bot.flows.start import refusal
+from bot.flows.start import offer_start, refusal
 from bot.formatting import kronor
 from bot.messages import Reply
 
@@ -50,6 +50,7 @@ async def reserve(ctx: Context, args: str) -> list[Reply]:
         else ""
     )
     until = reservation.expires_at.astimezone(STOCKHOLM).strftime("%H:%M")
+    offer_start(ctx, reserved.code)  # its start button works whatever was shown before
     text = ctx.t(
         "reserved",
         code=reserved.code,
@@ -100,6 +101,7 @@ async def queue(ctx: Context, args: str) -> list[Reply]:
     free = await service.free_code(station_id)
     if free is not None:
         name, free_code = free
+        offer_start(ctx, free_code)
         return [
             ctx.reply(
                 ctx.t("queue_not_needed", station=name, code=free_code),

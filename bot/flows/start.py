@@ -100,7 +100,7 @@ async def show(ctx: Context, code: str) -> list[Reply]:
             choice = ctx.choice("queue_button", f"queue:{connector.code}")
             return [ctx.reply(f"{text}\n\n{said}", [choice])]
         return [ctx.reply(f"{text}\n\n{said}")]
-    ctx.conversation.state = "start:confirm"
+    offer_start(ctx, connector.code)
     choices = [
         ctx.choice("confirm_button", f"start:{connector.code}"),
         ctx.choice("cancel_button", "cancel"),
@@ -117,6 +117,12 @@ async def show(ctx: Context, code: str) -> list[Reply]:
         label = ctx.t("reserve_button", minutes=minutes)
         choices.insert(1, Choice(label, f"reserve:{connector.code}"))
     return [ctx.reply(f"{text}\n\n{question}", choices)]
+
+
+def offer_start(ctx: Context, code: str) -> None:
+    """The next "start" button (or "ja") starts connector `code`: the state `confirm` checks."""
+    ctx.conversation.state = "start:confirm"
+    ctx.conversation.data = {**ctx.conversation.data, "start_code": code}
 
 
 async def confirm(ctx: Context, code: str) -> list[Reply]:
