@@ -82,16 +82,18 @@ async def unreserve(ctx: Context) -> list[Reply]:
 
 
 async def queue(ctx: Context, args: str) -> list[Reply]:
-    """Join the queue of the station of `args` (a code) or of the connector shown last; with
-    neither, where the driver stands in line."""
+    """Join the queue of the station of `args` (a code); bare, where the driver stands in
+    line, or else join at the connector shown last."""
     assert ctx.driver.id is not None
     service = _service(ctx)
+    if not args.strip():  # bare KÖ: where they stand, if they are in a queue
+        place = await service.place_of(ctx.driver.id)
+        if place is not None:
+            entry = place.entry
+            return [_place_text(ctx, place.station.name, place.position, entry.connector_code)]
     code = _code(ctx, args)
     if not code:
-        place = await service.place_of(ctx.driver.id)
-        if place is None:
-            return [ctx.reply(ctx.t("queue_ask"))]
-        return [_place_text(ctx, place.station.name, place.position, place.entry.connector_code)]
+        return [ctx.reply(ctx.t("queue_ask"))]
     try:
         station_id = await service.station_of(code)
     except NotFoundError:
