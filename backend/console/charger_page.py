@@ -158,7 +158,7 @@ async def charger_action(
         return redirect(
             _page(charger_id), "notice_charger_refused", str(refused), settings=settings
         )
-    answer = result.ocpp_status or str(result.status)
+    answer = result.word
     audit.record(
         db, visitor.staff, AUDITED[action], reason=f"{charger_id}: {action} {what} -> {answer}"
     )

@@ -28,7 +28,7 @@ from backend.chargers.certificate_hash import hash_data as hash_data
 from backend.db import utcnow
 from backend.models import Charger, ChargerJob, ChargerJobStatus
 from backend.services.errors import InvalidFieldError
-from backend.services.ports import ChargerCommands, CommandResult, CommandStatus
+from backend.services.ports import ChargerCommands, CommandResult
 from backend.services.rows import get_or_404
 
 log = logging.getLogger(__name__)
@@ -173,10 +173,7 @@ class ChargerCertificates:
         result = await self._commands.operate(
             charger_id, "CertificateSigned", {"certificate_chain": chain}
         )
-        word = result.ocpp_status or str(result.status)
-        if result.status in (CommandStatus.OFFLINE, CommandStatus.TIMED_OUT):
-            word = str(result.status)
-        await _note(self._sessions, job.id, word)
+        await _note(self._sessions, job.id, result.word)
 
 
 async def _note(sessions: async_sessionmaker[AsyncSession], job_id: int, status: str) -> None:

@@ -31,7 +31,7 @@ from sqlmodel import col, select
 from backend.db import utcnow
 from backend.models import Charger, ChargerJob, ChargerJobStatus, SecurityEvent
 from backend.services.errors import InvalidFieldError, NotFoundError
-from backend.services.ports import ChargerCommands, CommandResult, CommandStatus
+from backend.services.ports import ChargerCommands, CommandResult
 from backend.services.rows import get_or_404
 
 log = logging.getLogger(__name__)
@@ -88,13 +88,6 @@ async def _record(
     if only_if_requested:
         query = query.where(col(ChargerJob.status) == REQUESTED)
     await db.execute(query.values(status=status, updated_at=at))
-
-
-def answer_word(result: CommandResult) -> str:
-    """A job's status from the charger's answer (an answer without a status is Accepted)."""
-    if result.status in (CommandStatus.OFFLINE, CommandStatus.TIMED_OUT):
-        return str(result.status)
-    return result.ocpp_status or ("Accepted" if result.accepted else str(result.status))
 
 
 class ChargerJobs:
@@ -157,7 +150,7 @@ class ChargerJobs:
             )
             if first_note is not None and first_note <= answered_at:
                 answered_at = first_note - timedelta(microseconds=1)
-            await _record(db, job.id, answer_word(result), answered_at, only_if_requested=True)
+            await _record(db, job.id, result.word, answered_at, only_if_requested=True)
             name = result.response.get("file_name") or result.response.get("filename")
             if name:
                 await db.execute(

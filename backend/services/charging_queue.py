@@ -158,7 +158,7 @@ class ChatReservations:
             fee_minor=fee,
         )
         result = outcome.result
-        word = result.ocpp_status or str(result.status)
+        word = result.word
         return Reserved(outcome.reservation, word, station, connector.code)
 
     async def held_by(self, driver_id: int) -> tuple[Reservation, str, Station | None] | None:
@@ -189,7 +189,7 @@ class ChatReservations:
         reservation, _, _ = found
         assert reservation.id is not None
         outcome = await self._reservations.cancel(reservation.id)
-        return outcome.result.ocpp_status or str(outcome.result.status)
+        return outcome.result.word
 
     # -- queue ---------------------------------------------------------------------------------
 

@@ -45,7 +45,7 @@ from backend.models import (
     StationGroup,
 )
 from backend.services.drivers import VIRTUAL_TAG_PREFIX, tag_status
-from backend.services.ports import ChargerCommands, CommandResult, CommandStatus
+from backend.services.ports import ChargerCommands, CommandResult
 from backend.services.rows import get_or_404
 
 log = logging.getLogger(__name__)
@@ -324,10 +324,7 @@ class LocalListSync:
                 break
             sent += len(piece)
         assert result is not None
-        status = result.ocpp_status or str(result.status)
-        if result.status in (CommandStatus.OFFLINE, CommandStatus.TIMED_OUT):
-            status = str(result.status)
-        return SyncOutcome(status, scope, version, update_type, sent, result.detail)
+        return SyncOutcome(result.word, scope, version, update_type, sent, result.detail)
 
     async def sync_behind(self, charger_ids: Iterable[str], concurrency: int = 4) -> int:
         """Sync those of `charger_ids` whose list is behind their scope's; how many were sent.

@@ -29,6 +29,14 @@ class CommandResult:
     def accepted(self) -> bool:
         return self.status is CommandStatus.ACCEPTED
 
+    @property
+    def word(self) -> str:
+        """The charger's answer as recorded: its own status word (an answer without one, like
+        GetConfiguration's or UpdateFirmware's, is Accepted); no answer: offline, timed_out."""
+        if self.status in (CommandStatus.OFFLINE, CommandStatus.TIMED_OUT):
+            return str(self.status)
+        return self.ocpp_status or ("Accepted" if self.accepted else str(self.status))
+
 
 class ChargerCommands(Protocol):
     """Commands to a charge point, wherever its socket is held."""

@@ -203,7 +203,7 @@ class ReservationService:
             },
         )
         to = _R.ACTIVE if result.ocpp_status == "Accepted" else _R.REFUSED
-        outcome = _outcome(result)
+        outcome = result.word[:32]
         async with self._sessions() as db:
             await move_reservation(db, reservation.id, to, outcome=outcome)
             await db.commit()
@@ -222,7 +222,7 @@ class ReservationService:
         )
         if result.status not in (CommandStatus.OFFLINE, CommandStatus.TIMED_OUT):
             async with self._sessions() as db:
-                await move_reservation(db, reservation_id, _R.CANCELLED, outcome=_outcome(result))
+                await move_reservation(db, reservation_id, _R.CANCELLED, outcome=result.word[:32])
                 await db.commit()
         async with self._sessions() as db:
             current = await db.get(Reservation, reservation_id)
@@ -268,9 +268,3 @@ async def _card_holder(db: AsyncSession, id_tag: str) -> int:
     if driver is None or driver.blocked:
         raise AccessDeniedError("blocked", f"driver {tag.driver_id} is blocked")
     return tag.driver_id
-
-
-def _outcome(result: CommandResult) -> str:
-    if result.status in (CommandStatus.OFFLINE, CommandStatus.TIMED_OUT):
-        return str(result.status)
-    return (result.ocpp_status or str(result.status))[:32]

@@ -27,7 +27,7 @@ from sqlmodel import col, func, select
 from backend.db import utcnow
 from backend.models import Charger, ChargingProfileRecord, Station
 from backend.services.errors import InvalidFieldError
-from backend.services.ports import ChargerCommands, CommandResult, CommandStatus
+from backend.services.ports import ChargerCommands, CommandResult
 from backend.services.rows import get_or_404
 
 log = logging.getLogger(__name__)
@@ -141,12 +141,6 @@ class ProfileOutcome:
     result: CommandResult
 
 
-def _status(result: CommandResult) -> str:
-    if result.status in (CommandStatus.OFFLINE, CommandStatus.TIMED_OUT):
-        return str(result.status)
-    return (result.ocpp_status or str(result.status))[:24]
-
-
 class SmartCharging:
     """Sends, clears and reads charging profiles; keeps station limits applied."""
 
@@ -187,7 +181,7 @@ class SmartCharging:
         """Mark the charger's answer; an accepted profile replaces its predecessors."""
         assert row.id is not None
         async with self._sessions() as db:
-            status = _status(result)
+            status = result.word[:24]
             await db.execute(
                 update(ChargingProfileRecord)
                 .where(col(ChargingProfileRecord.id) == row.id)
@@ -336,7 +330,7 @@ class SmartCharging:
             result = await self.clear(
                 charger_id, connector_id=0, purpose="ChargePointMaxProfile", stack_level=0
             )
-            return _status(result)
+            return result.word[:24]
         request = ProfileRequest(
             connector_id=0,
             purpose="ChargePointMaxProfile",

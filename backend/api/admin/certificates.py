@@ -8,11 +8,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from backend.api.admin.operations import answered
+from backend.api.admin.operations import charger_word
 from backend.services import certificates as certs
 from backend.services.certificates import ChargerCertificates
-from backend.services.errors import CommandFailedError
-from backend.services.ports import CommandResult
 
 router = APIRouter(tags=["certificates"])
 
@@ -48,20 +46,11 @@ def _service(request: Request) -> ChargerCertificates:
     return service
 
 
-def _word(result: CommandResult, charger_id: str, action: str) -> str:
-    status = answered(result, charger_id)
-    if not result.accepted and result.response == {}:
-        raise CommandFailedError(
-            "rejected", f"{charger_id} answered {action} with {result.ocpp_status}"
-        )
-    return status
-
-
 @router.post("/chargers/{charger_id}/certificates")
 async def install(charger_id: str, body: InstallIn, request: Request) -> StatusOut:
     """InstallCertificate: Accepted, Failed or Rejected (422 for what is not a PEM X.509)."""
     result = await _service(request).install(charger_id, body.certificate_type, body.certificate)
-    return StatusOut(status=_word(result, charger_id, "InstallCertificate"))
+    return StatusOut(status=charger_word(result, charger_id, "InstallCertificate"))
 
 
 @router.get("/chargers/{charger_id}/certificates")
@@ -70,7 +59,7 @@ async def installed(
 ) -> InstalledOut:
     """GetInstalledCertificateIds: the hash data of the charger's root certificates."""
     result = await _service(request).installed(charger_id, certificate_type)
-    status = _word(result, charger_id, "GetInstalledCertificateIds")
+    status = charger_word(result, charger_id, "GetInstalledCertificateIds")
     found = [HashData(**item) for item in certs.certificate_hash_list(result.response)]
     return InstalledOut(status=status, certificate_hash_data=found)
 
@@ -79,4 +68,4 @@ async def installed(
 async def delete(charger_id: str, body: HashData, request: Request) -> StatusOut:
     """DeleteCertificate: Accepted, Failed or NotFound."""
     result = await _service(request).delete(charger_id, body.model_dump())
-    return StatusOut(status=_word(result, charger_id, "DeleteCertificate"))
+    return StatusOut(status=charger_word(result, charger_id, "DeleteCertificate"))

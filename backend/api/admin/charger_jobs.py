@@ -11,12 +11,11 @@ from fastapi.responses import FileResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from backend.api.admin.operations import answered
+from backend.api.admin.operations import charger_word
 from backend.api.deps import CommandsDep, IdPath, ReviewerDep, SessionDep, SessionsDep
 from backend.models import ChargerJob, ChargerJobStatus, SecurityEvent
 from backend.services import charger_jobs
 from backend.services.charger_jobs import ChargerJobs, JobOutcome
-from backend.services.errors import CommandFailedError
 from backend.services.rows import get_or_404
 
 router = APIRouter(tags=["firmware and diagnostics"])
@@ -134,14 +133,7 @@ def _public(job: ChargerJob, history: list[ChargerJobStatus]) -> JobPublic:
 async def _out(
     outcome: JobOutcome, charger_id: str, action: str, sessions: async_sessionmaker[AsyncSession]
 ) -> JobCommandOut:
-    answered(outcome.result, charger_id)  # 409 offline, 504 no answer
-    status = charger_jobs.answer_word(outcome.result)  # UpdateFirmware's answer has no status
-    if not outcome.result.accepted and outcome.result.response == {}:
-        raise CommandFailedError(
-            "rejected",
-            f"{charger_id} answered {action} with {outcome.result.ocpp_status}: "
-            f"{outcome.result.detail or 'no detail'}",
-        )
+    status = charger_word(outcome.result, charger_id, action)
     async with sessions() as db:
         (public,) = await _public_all(db, [outcome.job])
     return JobCommandOut(status=status, job=public)
@@ -278,7 +270,4 @@ async def extended_trigger(
         "ExtendedTriggerMessage",
         {"requested_message": body.message, "connector_id": body.connector_id},
     )
-    status = answered(result, charger_id)
-    if not result.accepted and result.response == {}:
-        raise CommandFailedError("rejected", f"{charger_id} answered with {result.ocpp_status}")
-    return StatusOut(status=status)
+    return StatusOut(status=charger_word(result, charger_id, "ExtendedTriggerMessage"))

@@ -8,11 +8,10 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
-from backend.api.admin.operations import answered
+from backend.api.admin.operations import answered, charger_word
 from backend.api.deps import CommandsDep, SessionDep, SessionsDep
 from backend.services import charger_configuration as configuration
 from backend.services.charger_configuration import KEY_LENGTH, VALUE_LENGTH
-from backend.services.errors import CommandFailedError
 
 router = APIRouter(tags=["chargers"])
 
@@ -65,13 +64,7 @@ async def fetch_configuration(
     fetched = await configuration.fetch(
         sessions, commands, charger_id, body.keys if body is not None else None
     )
-    answered(fetched.result, charger_id)  # 409 offline, 504 no answer
-    if not fetched.result.accepted:  # a CALLERROR (e.g. NotImplemented): nothing was read
-        raise CommandFailedError(
-            "rejected",
-            f"{charger_id} answered GetConfiguration with {fetched.result.ocpp_status}: "
-            f"{fetched.result.detail or 'no detail'}",
-        )
+    charger_word(fetched.result, charger_id, "GetConfiguration")  # 409/504, a CALLERROR 409
     async with sessions() as db:
         keys, reported_at = await configuration.stored(db, charger_id)
     return ConfigurationOut(keys=_keys(keys), reported_at=reported_at, unknown_keys=fetched.unknown)

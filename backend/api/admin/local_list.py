@@ -8,11 +8,10 @@ from datetime import datetime
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict
 
-from backend.api.admin.operations import answered
+from backend.api.admin.operations import charger_word
 from backend.api.deps import CommandsDep, LocalListsDep, SessionDep, SessionsDep
 from backend.services import local_list
 from backend.services.errors import CommandFailedError
-from backend.services.ports import CommandResult
 
 router = APIRouter(tags=["chargers"])
 
@@ -47,16 +46,6 @@ class VersionOut(BaseModel):
 
 class StatusOut(BaseModel):
     status: str
-
-
-def _rejected(result: CommandResult, charger_id: str, action: str) -> None:
-    """A CALLERROR answer (e.g. NotImplemented): 409 with the charger's code."""
-    if not result.accepted and result.response == {}:
-        raise CommandFailedError(
-            "rejected",
-            f"{charger_id} answered {action} with {result.ocpp_status}: "
-            f"{result.detail or 'no detail'}",
-        )
 
 
 @router.get("/chargers/{charger_id}/local-list")
@@ -106,8 +95,7 @@ async def local_list_version(
 ) -> VersionOut:
     """GetLocalListVersion: the version the charger says it holds."""
     result = await local_list.version_on_charger(sessions, commands, charger_id)
-    answered(result, charger_id)
-    _rejected(result, charger_id, "GetLocalListVersion")
+    charger_word(result, charger_id, "GetLocalListVersion")
     return VersionOut(list_version=int(result.response.get("list_version", -1)))
 
 
@@ -115,6 +103,4 @@ async def local_list_version(
 async def clear_cache(charger_id: str, sessions: SessionsDep, commands: CommandsDep) -> StatusOut:
     """ClearCache: Accepted or Rejected, the charger's word."""
     result = await local_list.clear_cache(sessions, commands, charger_id)
-    status = answered(result, charger_id)
-    _rejected(result, charger_id, "ClearCache")
-    return StatusOut(status=status)
+    return StatusOut(status=charger_word(result, charger_id, "ClearCache"))

@@ -62,6 +62,19 @@ class CommandOut(BaseModel):
     session: SessionPublic | None = None
 
 
+def charger_word(result: CommandResult, charger_id: str, action: str) -> str:
+    """The charger's answer to `action` (`CommandResult.word`); no answer is an error as for
+    `answered`, and so is a CALLERROR such as NotImplemented (409, reason `rejected`)."""
+    answered(result, charger_id)
+    if not result.accepted and result.response == {}:
+        raise CommandFailedError(
+            "rejected",
+            f"{charger_id} answered {action} with {result.ocpp_status}: "
+            f"{result.detail or 'no detail'}",
+        )
+    return result.word
+
+
 def answered(result: CommandResult, charger_id: str) -> str:
     """The charger's own answer; no answer at all is an error (409 offline, 504 timeout)."""
     if result.status is CommandStatus.OFFLINE:

@@ -8,12 +8,10 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from backend.api.admin.operations import answered
+from backend.api.admin.operations import charger_word
 from backend.api.deps import IdPath, ReviewerDep, SessionDep
 from backend.models import ChargingProfileRecord
 from backend.services import smart_charging
-from backend.services.errors import CommandFailedError
-from backend.services.ports import CommandResult
 from backend.services.smart_charging import Period, ProfileRequest, SmartCharging
 
 router = APIRouter(tags=["smart charging"])
@@ -108,15 +106,6 @@ def _public(row: ChargingProfileRecord) -> ProfilePublic:
     return ProfilePublic.model_validate(row, from_attributes=True)
 
 
-def _word(result: CommandResult, charger_id: str, action: str) -> str:
-    status = answered(result, charger_id)
-    if not result.accepted and result.response == {}:
-        raise CommandFailedError(
-            "rejected", f"{charger_id} answered {action} with {result.ocpp_status}"
-        )
-    return status
-
-
 @router.post("/chargers/{charger_id}/charging-profiles")
 async def set_profile(
     charger_id: str, body: ProfileIn, request: Request, who: ReviewerDep
@@ -138,7 +127,7 @@ async def set_profile(
         min_charging_rate=body.min_charging_rate,
     )
     outcome = await _smart(request).set_profile(charger_id, profile, requested_by=who)
-    status = _word(outcome.result, charger_id, "SetChargingProfile")
+    status = charger_word(outcome.result, charger_id, "SetChargingProfile")
     return ProfileOut(status=status, profile=_public(outcome.profile))
 
 
@@ -159,7 +148,7 @@ async def clear_profiles(charger_id: str, body: ClearIn, request: Request) -> St
         purpose=body.purpose,
         stack_level=body.stack_level,
     )
-    return StatusOut(status=_word(result, charger_id, "ClearChargingProfile"))
+    return StatusOut(status=charger_word(result, charger_id, "ClearChargingProfile"))
 
 
 @router.get("/chargers/{charger_id}/composite-schedule")
@@ -172,7 +161,7 @@ async def composite_schedule(
 ) -> CompositeOut:
     """GetCompositeSchedule: the limits the charger will apply, all profiles combined."""
     result = await _smart(request).composite(charger_id, connector_id, duration, unit)
-    status = _word(result, charger_id, "GetCompositeSchedule")
+    status = charger_word(result, charger_id, "GetCompositeSchedule")
     return CompositeOut(
         status=status,
         connector_id=result.response.get("connector_id"),
