@@ -11,13 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sqlite3
-from collections.abc import AsyncIterator
 from datetime import datetime
 from urllib.parse import urlsplit
 
 import httpx
-import psycopg
 import pytest
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
@@ -28,59 +25,9 @@ from backend.services import readiness
 from backend.services.pricing import TariffSnapshot, compute_cost
 from backend.settings import Settings
 from tests.helpers.charging import TARIFF, driver_with_tag, priced_charger, session_of, simulator
+from tests.helpers.refusals import writes_refused
 from tests.helpers.server import LiveServer
 from tests.helpers.waiting import eventually
-
-REFUSAL = "database is read-only (test)"
-
-
-def _create_triggers(database_url: str, table: str, events: tuple[str, ...]) -> None:
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        with contextlib.closing(sqlite3.connect(url.database or "", timeout=30)) as conn:
-            for event in events:
-                conn.execute(
-                    f"CREATE TRIGGER refuse_{event.lower()}_{table} BEFORE {event} ON {table} "
-                    f"BEGIN SELECT RAISE(ABORT, '{REFUSAL}'); END"
-                )
-            conn.commit()
-        return
-    with psycopg.connect(_libpq(database_url), autocommit=True) as conn:
-        conn.execute(
-            "CREATE OR REPLACE FUNCTION refuse_writes() RETURNS trigger LANGUAGE plpgsql AS "
-            f"$$ BEGIN RAISE EXCEPTION '{REFUSAL}'; END $$"
-        )
-        conn.execute(
-            f"CREATE TRIGGER refuse_writes BEFORE {' OR '.join(events)} ON {table} "
-            "FOR EACH ROW EXECUTE FUNCTION refuse_writes()"
-        )
-
-
-def _drop_triggers(database_url: str, table: str, events: tuple[str, ...]) -> None:
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        with contextlib.closing(sqlite3.connect(url.database or "", timeout=30)) as conn:
-            for event in events:
-                conn.execute(f"DROP TRIGGER IF EXISTS refuse_{event.lower()}_{table}")
-            conn.commit()
-        return
-    with psycopg.connect(_libpq(database_url), autocommit=True) as conn:
-        conn.execute(f"DROP TRIGGER IF EXISTS refuse_writes ON {table}")
-
-
-def _libpq(database_url: str) -> str:
-    return make_url(database_url).set(drivername="postgresql").render_as_string(False)
-
-
-@contextlib.asynccontextmanager
-async def writes_refused(database_url: str, table: str, *events: str) -> AsyncIterator[None]:
-    """The database itself refuses these writes to `table` until the block ends."""
-    # In a thread: SQLite's schema lock may wait for the app's writer, which needs this loop.
-    await asyncio.to_thread(_create_triggers, database_url, table, events)
-    try:
-        yield
-    finally:
-        await asyncio.to_thread(_drop_triggers, database_url, table, events)
 
 
 async def test_a_stop_transaction_refused_by_the_database_completes_the_session_after_retries(

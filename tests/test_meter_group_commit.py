@@ -11,14 +11,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-import sqlite3
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 
-import psycopg
 import pytest
 from ocpp.exceptions import OCPPError
 from sqlalchemy import func, update
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel import col, select
 
@@ -28,6 +25,7 @@ from backend.services.batching import Batcher
 from backend.services.metering import ENERGY, POWER, MeterReport, MeterWriter, Sample
 from backend.services.plausibility import PlausibilityRules
 from tests.helpers.charging import driver_with_tag, priced_charger, session_of
+from tests.helpers.refusals import writes_refused
 from tests.helpers.server import LiveServer
 from tests.helpers.statements import statements_matching
 from tests.helpers.waiting import eventually
@@ -151,42 +149,6 @@ async def test_a_car_that_stops_and_resumes_drawing_power_over_the_socket(
         assert (session.energy_wh, session.charging_finished_at) == (1500, None)
 
 
-@contextlib.contextmanager
-def _poison_refused(database_url: str) -> Iterator[None]:
-    """The database refuses meter samples of POISON_W (a trigger), until the block ends."""
-    url = make_url(database_url)
-    if url.get_backend_name() == "sqlite":
-        with contextlib.closing(sqlite3.connect(url.database or "", timeout=30)) as conn:
-            conn.execute(
-                "CREATE TRIGGER refuse_poison BEFORE INSERT ON meter_sample "
-                f"WHEN NEW.value = {POISON_W} BEGIN SELECT RAISE(ABORT, 'poison'); END"
-            )
-            conn.commit()
-        try:
-            yield
-        finally:
-            with contextlib.closing(sqlite3.connect(url.database or "", timeout=30)) as conn:
-                conn.execute("DROP TRIGGER IF EXISTS refuse_poison")
-                conn.commit()
-        return
-    libpq = url.set(drivername="postgresql").render_as_string(False)
-    with psycopg.connect(libpq, autocommit=True) as conn:
-        conn.execute(
-            "CREATE OR REPLACE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS "
-            f"$$ BEGIN IF NEW.value = {POISON_W} THEN RAISE EXCEPTION 'poison'; END IF; "
-            "RETURN NEW; END $$"
-        )
-        conn.execute(
-            "CREATE TRIGGER refuse_poison BEFORE INSERT ON meter_sample "
-            "FOR EACH ROW EXECUTE FUNCTION refuse_poison()"
-        )
-    try:
-        yield
-    finally:
-        with psycopg.connect(libpq, autocommit=True) as conn:
-            conn.execute("DROP TRIGGER IF EXISTS refuse_poison ON meter_sample")
-
-
 async def _value(value: int) -> int:
     return value
 
@@ -218,21 +180,27 @@ async def test_a_report_the_database_refuses_fails_only_its_own_charger(
     live: LiveServer, database_url: str
 ) -> None:
     charging = live.app.state.charging
+
+    def waiting() -> Awaitable[int]:
+        return _value(charging.meter_reports_waiting)
+
     async with _charging(live, 9) as started:
         (poisoned, poisoned_tx), (first, first_tx), healthy = started[0], started[1], started[2:]
-        with _poison_refused(database_url), _sample_inserts(live.app.state.db_engine) as inserts:
-            # The first batch waits on a write held open, so the rest queue up together.
-            async with _row_held(live, first_tx):
-                first_report = asyncio.create_task(_outcome(first, first_tx, 1300, 7400.0))
-                await eventually(lambda: _value(charging.meter_reports_waiting), lambda n: n == 1)
-                reports = asyncio.gather(
-                    *(_outcome(cp, tx, 1300, 7400.0) for cp, tx in healthy[:3]),
-                    _outcome(poisoned, poisoned_tx, 5000, POISON_W),
-                    *(_outcome(cp, tx, 1300, 7400.0) for cp, tx in healthy[3:]),
-                )
-                await eventually(lambda: _value(charging.meter_reports_waiting), lambda n: n == 9)
-            assert await first_report == "answered"
-            answers = await reports
+        poison = f"NEW.value = {POISON_W}"
+        async with writes_refused(database_url, "meter_sample", "INSERT", when=poison):
+            with _sample_inserts(live.app.state.db_engine) as inserts:
+                # The first batch waits on a write held open, so the rest queue up together.
+                async with _row_held(live, first_tx):
+                    first_report = asyncio.create_task(_outcome(first, first_tx, 1300, 7400.0))
+                    await eventually(waiting, lambda n: n == 1)
+                    reports = asyncio.gather(
+                        *(_outcome(cp, tx, 1300, 7400.0) for cp, tx in healthy[:3]),
+                        _outcome(poisoned, poisoned_tx, 5000, POISON_W),
+                        *(_outcome(cp, tx, 1300, 7400.0) for cp, tx in healthy[3:]),
+                    )
+                    await eventually(waiting, lambda n: n == 9)
+                assert await first_report == "answered"
+                answers = await reports
         # The first batch, the refused batch of eight, then its eight reports one by one.
         assert len(inserts) == 1 + 1 + 8, inserts
         outcomes = [answers[3], *answers[:3], *answers[4:]]
