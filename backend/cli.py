@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import logging
 import os
+import ssl
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -36,9 +37,26 @@ def serve_options(args: argparse.Namespace, settings: Settings) -> dict[str, Any
         # it is buffered (uvicorn's default is 16 MiB).
         "ws_max_size": settings.ocpp_max_message_bytes,
     }
-    if settings.tls_certfile:
-        options["ssl_certfile"] = settings.tls_certfile
-        options["ssl_keyfile"] = settings.tls_keyfile
+    return options | tls_options(settings)
+
+
+def tls_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's TLS options: a certificate (profile 2), and with TLS_CLIENT_CAFILE client
+    certificates verified and handed to the OCPP endpoint (profile 3)."""
+    if not settings.tls_certfile:
+        return {}
+    options: dict[str, Any] = {
+        "ssl_certfile": settings.tls_certfile,
+        "ssl_keyfile": settings.tls_keyfile,
+    }
+    if settings.tls_client_cafile:
+        from backend.chargers import client_certificates
+
+        options |= {
+            "ssl_ca_certs": settings.tls_client_cafile,
+            "ssl_cert_reqs": ssl.CERT_OPTIONAL,
+            "ws": client_certificates.PROTOCOL_PATH,
+        }
     return options
 
 

@@ -213,6 +213,10 @@ class Charger(SQLModel, table=True):
     password_hash: str | None = Field(default=None, max_length=200)
     # A rotated key sent by ChangeConfiguration AuthorizationKey, used once the charger confirms.
     pending_key_hash: str | None = Field(default=None, max_length=200)
+    # The lowest OCPP security profile it may connect with (1 Basic auth, 2 the same over TLS,
+    # 3 its client certificate): raised by an accepted ChangeConfiguration SecurityProfile and
+    # to 3 by its first client-certificate connect, never lowered but by an operator. 0: any.
+    security_profile: int = 0
     boot_status: str = Field(default=BootStatus.ACCEPTED, sa_type=String(16))
     vendor: str | None = Field(default=None, max_length=50)
     model: str | None = Field(default=None, max_length=50)

@@ -153,6 +153,12 @@ class Settings(BaseSettings):
         "(OCPP security profile 2); empty: plain HTTP, e.g. behind a TLS proxy.",
     )
     tls_keyfile: str = Field(default="", description="The private key of TLS_CERTFILE.")
+    tls_client_cafile: str = Field(
+        default="",
+        description="CA certificate(s) whose client certificates identify chargers (OCPP "
+        "security profile 3; usually OCPP_CA_CERTFILE); needs TLS_CERTFILE. Clients without a "
+        "certificate (browsers, webhooks, profile 1/2 chargers) still connect.",
+    )
     ocpp_ca_certfile: str = Field(
         default="",
         description="The CA certificate that signs chargers' CSRs (SignCertificate); empty: "
@@ -279,6 +285,8 @@ class Settings(BaseSettings):
         ):
             if bool(getattr(self, cert)) != bool(getattr(self, key)):
                 raise ValueError(f"{cert.upper()} and {key.upper()} go together")
+        if self.tls_client_cafile and not self.tls_certfile:
+            raise ValueError("TLS_CLIENT_CAFILE needs TLS_CERTFILE (client certificates need TLS)")
         return self
 
     def check_secrets(self) -> None:

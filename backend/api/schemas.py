@@ -157,6 +157,12 @@ class ChargerUpdate(_In):
         "unless OCPP_ALLOW_UNSECURED). Prefer POST /admin/chargers/{id}/key.",
     )
     boot_status: BootStatus | None = None
+    security_profile: Annotated[int, Field(ge=0, le=3)] | None = Field(
+        default=None,
+        description="The lowest OCPP security profile that admits it (1 key, 2 key over TLS, "
+        "3 client certificate; 0 any). Raised by the charger's accepted SecurityProfile change "
+        "and its first certificate connect; lower it to let a replaced charger in.",
+    )
 
 
 class ChargerKeyRotate(_In):
@@ -187,6 +193,9 @@ class ChargerPublic(BaseModel):
     has_password: bool
     has_key: bool
     key_rotation_pending: bool = False
+    security_profile: int = Field(
+        default=0, description="The lowest security profile that admits it (0: any)."
+    )
     key: str | None = Field(
         default=None,
         description="The charger's new AuthorizationKey: only in the answer that made it.",

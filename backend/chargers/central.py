@@ -10,10 +10,12 @@ import logging
 import random
 from typing import Any, Protocol
 
+from cryptography import x509
 from fastapi import APIRouter, WebSocket
 from starlette.responses import PlainTextResponse, Response
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from backend.chargers.client_certificates import client_certificate, common_names
 from backend.chargers.handlers import CentralChargePoint
 from backend.chargers.protocol import SUBPROTOCOL, ConnectionLost
 from backend.chargers.registry import ChargerRegistry, Connection
@@ -179,6 +181,19 @@ class CentralSystem:
                 return None
             identity = await self.state.auto_register(charger_id)
             log.info("auto-registered unknown charger %s (boot answered Pending)", charger_id)
+        certificate = client_certificate(websocket.scope)
+        if certificate is not None:
+            return await self._admit_by_certificate(websocket, identity, certificate)
+        used = 2 if websocket.scope.get("scheme") == "wss" else 1
+        if used < identity.security_profile:
+            log.warning(
+                "%s: connected with security profile %d, but needs %d; refused",
+                charger_id,
+                used,
+                identity.security_profile,
+            )
+            await self._unauthorized(websocket)
+            return None
         if not identity.has_key:
             if self.allow_unsecured:
                 return identity
@@ -206,6 +221,25 @@ class CentralSystem:
             log.warning("%s: connection with a wrong key refused", charger_id)
             await self._unauthorized(websocket)
             return None
+        return identity
+
+    async def _admit_by_certificate(
+        self, websocket: WebSocket, identity: ChargerIdentity, certificate: x509.Certificate
+    ) -> ChargerIdentity | None:
+        """Profile 3: the TLS handshake verified the certificate against TLS_CLIENT_CAFILE;
+        its CN must name this charger (its identity or the serial number it booted with)."""
+        names = common_names(certificate)
+        if identity.id not in names and (identity.serial_number or identity.id) not in names:
+            log.warning(
+                "%s: client certificate for %s refused", identity.id, ", ".join(sorted(names))
+            )
+            await self._unauthorized(websocket)
+            return None
+        if identity.security_profile < 3:
+            await self.state.raise_security_profile(identity.id, 3)
+            log.info(
+                "%s: connected with its client certificate; profile 3 from now on", identity.id
+            )
         return identity
 
     async def _key_ok(self, identity: ChargerIdentity, password: bytes) -> bool:

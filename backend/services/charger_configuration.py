@@ -21,6 +21,7 @@ from sqlmodel import col, select
 
 from backend.db import utcnow
 from backend.models import Charger, ChargerConfigurationKey
+from backend.services.charger_state import security_profile_raised
 from backend.services.errors import InvalidFieldError
 from backend.services.ports import ChargerCommands, CommandResult
 from backend.services.rows import get_or_404
@@ -28,6 +29,8 @@ from backend.services.rows import get_or_404
 log = logging.getLogger(__name__)
 
 WRITE_ONLY = frozenset({"AuthorizationKey"})
+# Accepted, it is the lowest profile that admits the charger from then on (no downgrade).
+SECURITY_PROFILE = "SecurityProfile"
 KEY_LENGTH, VALUE_LENGTH = 50, 500  # OCPP 1.6 CiString50Type, CiString500Type
 CHANGE_TAKEN = frozenset({"Accepted", "RebootRequired"})
 
@@ -140,6 +143,8 @@ async def change(
                 row = ChargerConfigurationKey(charger_id=charger_id, key=key, reported_at=utcnow())
                 db.add(row)
             row.value, row.reported_at = value, utcnow()
+            if key.lower() == SECURITY_PROFILE.lower() and value.strip() in ("1", "2", "3"):
+                await db.execute(security_profile_raised(charger_id, int(value)))
             await db.commit()
     return result
 

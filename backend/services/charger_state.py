@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, update
+from sqlalchemy import Table, Update, bindparam, update
+from sqlalchemy import select as sa_select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
@@ -78,10 +79,22 @@ class ChargerIdentity:
     password_hash: str | None
     pending_key_hash: str | None = None
     boot_status: str | None = None  # what its BootNotification would be answered
+    serial_number: str | None = None  # as it booted: a client certificate's CN may name it
+    security_profile: int = 0  # the lowest profile it may connect with (0: any)
 
     @property
     def has_key(self) -> bool:
         return self.password_hash is not None or self.pending_key_hash is not None
+
+
+def security_profile_raised(charger_id: str, profile: int) -> Update:
+    """The charger's lowest admitted security profile becomes `profile`, if that is higher:
+    a charger, once upgraded, is never let back in with less (OCPP 1.6 security whitepaper)."""
+    return (
+        update(Charger)
+        .where(col(Charger.id) == charger_id, col(Charger.security_profile) < profile)
+        .values(security_profile=profile)
+    )
 
 
 @dataclass(frozen=True)
@@ -148,15 +161,26 @@ class ChargerStateService:
     async def _flush_identities(self, ids: Sequence[str]) -> list[ChargerIdentity | None]:
         async with self._sessions() as db:
             rows = await db.execute(
-                select(
+                sa_select(
                     col(Charger.id),
                     col(Charger.password_hash),
                     col(Charger.pending_key_hash),
                     col(Charger.boot_status),
+                    col(Charger.serial_number),
+                    col(Charger.security_profile),
                 ).where(col(Charger.id).in_(set(ids)))
             )
-            found = {row[0]: ChargerIdentity(row[0], row[1], row[2], str(row[3])) for row in rows}
+            found = {
+                row[0]: ChargerIdentity(row[0], row[1], row[2], str(row[3]), row[4], int(row[5]))
+                for row in rows
+            }
         return [found.get(charger_id) for charger_id in ids]
+
+    async def raise_security_profile(self, charger_id: str, profile: int) -> None:
+        """A lower profile no longer admits this charger (see `security_profile_raised`)."""
+        async with self._sessions() as db:
+            await db.execute(security_profile_raised(charger_id, profile))
+            await db.commit()
 
     async def replace_key_hash(self, charger_id: str, old: str, new: str) -> bool:
         """Swap a legacy hash for the keyed one, unless the key changed meanwhile."""

@@ -227,6 +227,8 @@ async def update_charger(
         charger.pending_key_hash = None
     if changes.get("boot_status") is not None:
         charger.boot_status = changes["boot_status"]
+    if changes.get("security_profile") is not None:
+        charger.security_profile = changes["security_profile"]
     await db.commit()
     return view
 

@@ -9,6 +9,7 @@ import ssl
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import psycopg
@@ -16,6 +17,7 @@ import uvicorn
 from fastapi import FastAPI
 from sqlalchemy.engine import make_url
 
+from backend.cli import tls_options
 from tests.helpers.waiting import eventually
 
 ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
@@ -68,14 +70,14 @@ async def served(
 
     `tls`: (certificate file, key file, CA file the client trusts): https and wss.
     """
+    secured: dict[str, Any] = {}
+    if tls:  # uvicorn's TLS options as `chargebot serve` builds them (client CA included)
+        served_settings = app.state.settings.model_copy(
+            update={"tls_certfile": tls[0], "tls_keyfile": tls[1]}
+        )
+        secured = tls_options(served_settings)
     config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=port,
-        log_level="warning",
-        lifespan="on",
-        ssl_certfile=tls[0] if tls else None,
-        ssl_keyfile=tls[1] if tls else None,
+        app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", **secured
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

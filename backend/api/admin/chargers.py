@@ -37,6 +37,7 @@ def charger_public(view: network.ChargerView) -> ChargerPublic:
         has_password=charger.password_hash is not None,
         has_key=charger.password_hash is not None,
         key_rotation_pending=charger.pending_key_hash is not None,
+        security_profile=charger.security_profile,
         key=view.new_key,
         vendor=charger.vendor,
         model=charger.model,

@@ -3,7 +3,10 @@ its own client certificate (a CSR sent with SignCertificate, the answer Certific
 
 from __future__ import annotations
 
+import ssl
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -59,6 +62,22 @@ class Certificates:
         request = x509.CertificateSigningRequestBuilder().subject_name(name)
         signed = request.sign(self.key, hashes.SHA256())
         return signed.public_bytes(serialization.Encoding.PEM).decode()
+
+    def load_into(self, context: ssl.SSLContext) -> None:
+        """Present our client certificate in TLS handshakes (security profile 3)."""
+        if self.key is None or self.client_certificate is None:
+            return
+        with tempfile.TemporaryDirectory() as folder:  # ssl reads certificates from files
+            cert, key = Path(folder, "client.pem"), Path(folder, "client.key")
+            cert.write_bytes(self.client_certificate.public_bytes(serialization.Encoding.PEM))
+            key.write_bytes(
+                self.key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
+            context.load_cert_chain(cert, key)
 
     def signed(self, chain: str) -> str:
         """CertificateSigned: Accepted when the first certificate is for our own key."""

@@ -49,6 +49,7 @@ from backend.chargers.simulator.config import (
     PING_INTERVAL,
     PING_TIMEOUT,
     REMOTE_START_MODES,
+    SECURITY_PROFILE_KEY,
     TX_ATTEMPTS_KEY,
     TX_INTERVAL_KEY,
     SimulatorConfig,
@@ -393,6 +394,7 @@ class SimulatedChargePoint:
             TX_INTERVAL_KEY: _fmt_seconds(self._tx_queue.retry_interval),
             **self.authorization.configuration(),
             "CustomDisplayCostAndPrice": "true" if self._config.cost_display else "false",
+            SECURITY_PROFILE_KEY: str(self._config.security_profile),
         }
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
@@ -654,6 +656,21 @@ class SimulatedChargePoint:
         reconnect_after()
         return call_result.ChangeConfiguration(status=ConfigurationStatus.accepted)
 
+    def _take_security_profile(self, value: str, reconnect_after: Callable[[], None]) -> Any:
+        """A higher security profile, used from a fresh connection. Profile 3 needs wss:// and
+        our own client certificate (SignCertificate, CertificateSigned); never lowered."""
+        profile = int(value) if value in ("0", "1", "2", "3") else -1
+        secure = self._url().startswith("wss://")
+        if (
+            profile < self._config.security_profile
+            or (profile >= 2 and not secure)
+            or (profile == 3 and self.certificates.client_certificate is None)
+        ):
+            return call_result.ChangeConfiguration(status=ConfigurationStatus.rejected)
+        self._config.security_profile = profile
+        reconnect_after()
+        return call_result.ChangeConfiguration(status=ConfigurationStatus.accepted)
+
     async def _rekey(self) -> None:
         """After the answer: reconnect so the new key is what authenticates us."""
         self._reset_requested = True  # a planned reconnect, not a lost connection
@@ -666,10 +683,13 @@ class SimulatedChargePoint:
         """For wss://: the system's trust store, or only `ca_file` when given."""
         if not self._url().startswith("wss://"):
             return None
-        return ssl.create_default_context(cafile=self._config.ca_file)
+        context = ssl.create_default_context(cafile=self._config.ca_file)
+        if self._config.security_profile == 3:
+            self.certificates.load_into(context)
+        return context
 
     def _headers(self) -> dict[str, str]:
-        if self._config.password is None:
+        if self._config.password is None or self._config.security_profile == 3:
             return {}
         raw = f"{self._config.charge_point_id}:{self._config.password}".encode()
         return {"Authorization": "Basic " + base64.b64encode(raw).decode("ascii")}

@@ -21,6 +21,7 @@ METER_KEY = "MeterValueSampleInterval"
 AUTHORIZATION_KEY = "AuthorizationKey"  # 1.6 security whitepaper: write-only, 16-20 bytes hex
 TX_ATTEMPTS_KEY = "TransactionMessageAttempts"
 TX_INTERVAL_KEY = "TransactionMessageRetryInterval"
+SECURITY_PROFILE_KEY = "SecurityProfile"  # 1.6 security whitepaper: 0-3, never lowered
 
 
 @dataclass
@@ -31,6 +32,8 @@ class SimulatorConfig:
     charge_point_id: str
     password: str | None = None  # HTTP Basic auth, username = identity
     ca_file: str | None = None  # wss://: trust this CA's server certificates (profile 2)
+    # 1: Basic auth; 2: the same over TLS; 3: its client certificate instead of the password.
+    security_profile: int = 1
     connectors: int = 2
     power_kw: float = 11.0
     meter_interval: float = 10.0  # real seconds between MeterValues while charging

@@ -44,6 +44,7 @@ from backend.chargers.simulator.config import (
     AUTHORIZATION_KEY,
     HEARTBEAT_KEY,
     METER_KEY,
+    SECURITY_PROFILE_KEY,
     TX_ATTEMPTS_KEY,
     TX_INTERVAL_KEY,
 )
@@ -299,6 +300,8 @@ class Session(ChargePoint):
             return sim._take_authorization_key(
                 value, lambda: self._plan(call_unique_id, sim._rekey)
             )
+        if key == SECURITY_PROFILE_KEY:
+            return sim._take_security_profile(value, lambda: self._plan(call_unique_id, sim._rekey))
         if key not in (HEARTBEAT_KEY, METER_KEY, TX_ATTEMPTS_KEY, TX_INTERVAL_KEY):
             return call_result.ChangeConfiguration(status=ConfigurationStatus.not_supported)
         try:
