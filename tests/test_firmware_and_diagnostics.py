@@ -4,9 +4,11 @@ security cases without certificates), with the simulator fetching and uploading 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import http.server
+import logging
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -62,7 +64,9 @@ def statuses(found: dict[str, Any]) -> list[str]:
     return [line["status"] for line in found["history"]]
 
 
-async def test_a_firmware_update_is_followed_to_installed(live: LiveServer, tmp_path: Path) -> None:
+async def test_a_firmware_update_is_followed_to_installed(
+    live: LiveServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     (tmp_path / "fw-2.0.bin").write_bytes(b"\x7fFIRMWARE" * 100)
     charger = await priced_charger(live.http)
     url = f"/admin/chargers/{charger['id']}/firmware"
@@ -84,6 +88,19 @@ async def test_a_firmware_update_is_followed_to_installed(live: LiveServer, tmp_
                 "Installed",
             ]
             assert sim.maintenance.firmware_version == "fw-2.0.bin"
+            # OCTT TC_054: the operator asks for its firmware and diagnostics status; Idle (nothing
+            # under way) leaves the finished job as it was.
+            caplog.set_level(logging.INFO, logger="backend.services.charger_jobs")
+            for message in ("FirmwareStatusNotification", "DiagnosticsStatusNotification"):
+                trigger = await live.http.post(
+                    f"/admin/chargers/{charger['id']}/trigger", json={"message": message}
+                )
+                assert trigger.json()["status"] == "Accepted", trigger.text
+            await eventually(
+                lambda: asyncio.sleep(0, caplog.text),
+                lambda text: "reports firmware idle" in text and "reports diagnostics idle" in text,
+            )
+            assert (await job(live.http, job_id))["status"] == "Installed"
 
             missing = await live.http.post(url, json={"location": f"{base}/no-such-image.bin"})
             failed = await eventually(

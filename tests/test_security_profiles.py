@@ -271,3 +271,46 @@ async def test_after_an_upgrade_the_old_profile_is_refused(live: LiveServer) -> 
     assert lowered.json()["security_profile"] == 1
     async with bare_charger(live.ocpp_url, charger["id"]) as cp:
         assert (await cp.boot()).status == "Accepted"
+
+
+async def test_certificate_ids_are_shown_and_deleted_as_the_charger_reports_them(
+    live: LiveServer,
+) -> None:
+    """OCTT TC_075/076: chargers name their certificates as they like (a serial number need
+    not be hex); the operator sees them and deletes one by what was shown."""
+    reported = {
+        "hash_algorithm": "SHA256",
+        "issuer_name_hash": "issuer-name-hash",
+        "issuer_key_hash": "issuer-key-hash",
+        "serial_number": "SN_MANUFACTURER",
+    }
+    deleted: list[dict[str, Any]] = []
+
+    class Vendor(BareChargePoint):
+        @on(Action.get_installed_certificate_ids)
+        async def on_ids(self, **_: Any) -> call_result.GetInstalledCertificateIds:
+            return call_result.GetInstalledCertificateIds(
+                status="Accepted", certificate_hash_data=[reported]
+            )
+
+        @on(Action.delete_certificate)
+        async def on_delete(
+            self, certificate_hash_data: dict[str, Any], **_: Any
+        ) -> call_result.DeleteCertificate:
+            deleted.append(certificate_hash_data)
+            return call_result.DeleteCertificate(status="Accepted")
+
+    charger = await priced_charger(live.http)
+    base = f"/admin/chargers/{charger['id']}/certificates"
+    async with bare_charger(live.ocpp_url, charger["id"], charge_point_class=Vendor) as cp:
+        await cp.boot()
+        kind = {"certificate_type": "ManufacturerRootCertificate"}
+        shown = await live.http.get(base, params=kind)
+        assert shown.status_code == 200, shown.text
+        assert shown.json() == {"status": "Accepted", "certificate_hash_data": [reported]}
+        listed = shown.json()["certificate_hash_data"][0]
+        answer = await live.http.post(f"{base}/delete", json=listed)
+        assert answer.json() == {"status": "Accepted"}
+        assert deleted == [reported]
+        too_long = {**reported, "serial_number": "9" * 41}  # OCPP's limit: 40 characters
+        assert (await live.http.post(f"{base}/delete", json=too_long)).status_code == 422

@@ -269,7 +269,11 @@ class ChargerJobs:
     async def reported(
         self, charger_id: str, kinds: tuple[str, ...], status: str, request_id: int | None = None
     ) -> ChargerJob | None:
-        """A status notification: the job it names, else the charger's newest of `kinds`."""
+        """A status notification: the job it names, else the charger's newest of `kinds`.
+        Idle (a triggered report: nothing under way) moves no job; a finished job stays so."""
+        if status == "Idle":
+            log.info("%s reports %s idle", charger_id, "/".join(kinds))
+            return None
         async with self._sessions() as db:
             query = select(ChargerJob).where(
                 col(ChargerJob.charger_id) == charger_id, col(ChargerJob.kind).in_(kinds)

@@ -15,7 +15,9 @@ from backend.services.certificates import ChargerCertificates
 router = APIRouter(tags=["certificates"])
 
 CertificateType = Literal["CentralSystemRootCertificate", "ManufacturerRootCertificate"]
-Hex = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[0-9A-Fa-f]+$")]
+# OCPP 1.6 security extension CertificateHashDataType: strings of at most 128 (hashes) and
+# 40 (serial number) characters. Chargers report what they hold, not always hex: taken as is.
+Hash = Annotated[str, Field(min_length=1, max_length=128)]
 
 
 class InstallIn(BaseModel):
@@ -25,11 +27,23 @@ class InstallIn(BaseModel):
 
 
 class HashData(BaseModel):
+    """A certificate's hash data, as an operator sends it to DeleteCertificate."""
+
     model_config = ConfigDict(extra="forbid")
     hash_algorithm: Literal["SHA256", "SHA384", "SHA512"] = "SHA256"
-    issuer_name_hash: Hex
-    issuer_key_hash: Hex
-    serial_number: Annotated[str, Field(min_length=1, max_length=40, pattern=r"^[0-9A-Fa-f]+$")]
+    issuer_name_hash: Hash
+    issuer_key_hash: Hash
+    serial_number: Annotated[str, Field(min_length=1, max_length=40)]
+
+
+class ReportedHashData(BaseModel):
+    """A certificate's hash data as the charger reported it (GetInstalledCertificateIds)."""
+
+    model_config = ConfigDict(extra="ignore")
+    hash_algorithm: str = ""
+    issuer_name_hash: str = ""
+    issuer_key_hash: str = ""
+    serial_number: str = ""
 
 
 class StatusOut(BaseModel):
@@ -38,7 +52,7 @@ class StatusOut(BaseModel):
 
 class InstalledOut(BaseModel):
     status: str  # Accepted | NotFound
-    certificate_hash_data: list[HashData]
+    certificate_hash_data: list[ReportedHashData]
 
 
 def _service(request: Request) -> ChargerCertificates:
@@ -60,7 +74,8 @@ async def installed(
     """GetInstalledCertificateIds: the hash data of the charger's root certificates."""
     result = await _service(request).installed(charger_id, certificate_type)
     status = charger_word(result, charger_id, "GetInstalledCertificateIds")
-    found = [HashData(**item) for item in certs.certificate_hash_list(result.response)]
+    reported = certs.certificate_hash_list(result.response)
+    found = [ReportedHashData.model_validate(item) for item in reported]
     return InstalledOut(status=status, certificate_hash_data=found)
 
 

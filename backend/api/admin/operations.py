@@ -50,9 +50,14 @@ class AvailabilityIn(_In):
 
 
 class TriggerIn(_In):
-    message: Literal["StatusNotification", "BootNotification", "Heartbeat", "MeterValues"] = (
-        "StatusNotification"
-    )
+    message: Literal[
+        "StatusNotification",
+        "BootNotification",
+        "Heartbeat",
+        "MeterValues",
+        "FirmwareStatusNotification",
+        "DiagnosticsStatusNotification",
+    ] = "StatusNotification"
     connector_id: ConnectorNumber | None = None
 
 

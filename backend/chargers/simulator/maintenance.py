@@ -50,6 +50,11 @@ async def _put(location: str, name: str, content: bytes) -> bool:
     return response.is_success
 
 
+CORE_FIRMWARE = frozenset(
+    {"Downloaded", "DownloadFailed", "Downloading", "Idle", "InstallationFailed", "Installing"}
+)
+
+
 class Maintenance:
     """What one simulated charge point does for UpdateFirmware, GetDiagnostics and GetLog."""
 
@@ -58,6 +63,7 @@ class Maintenance:
         self.firmware_version = "sim-1.0"
         self.firmware_status = "Idle"
         self.log_status = "Idle"
+        self.diagnostics_status = "Idle"
         self.uploads: list[str] = []  # file names uploaded, oldest first
 
     async def _tell(self, payload: Any) -> None:
@@ -91,12 +97,13 @@ class Maintenance:
         await self._firmware("Installed", request_id)
 
     async def upload_diagnostics(self, location: str, name: str) -> None:
+        self.diagnostics_status = "Uploading"
         await self._tell(call.DiagnosticsStatusNotification(status="Uploading"))
         uploaded = await _put(location, name, self._report("diagnostics"))
         if uploaded:
             self.uploads.append(name)
-        status = "Uploaded" if uploaded else "UploadFailed"
-        await self._tell(call.DiagnosticsStatusNotification(status=status))
+        self.diagnostics_status = "Uploaded" if uploaded else "UploadFailed"
+        await self._tell(call.DiagnosticsStatusNotification(status=self.diagnostics_status))
 
     async def upload_log(self, location: str, name: str, request_id: int, log_type: str) -> None:
         self.log_status = "Uploading"
@@ -111,6 +118,17 @@ class Maintenance:
         """ExtendedTriggerMessage FirmwareStatusNotification: the signed one, as the
         security extension says (Idle when nothing is going on)."""
         await self._tell(call.SignedFirmwareStatusNotification(status=self.firmware_status))
+
+    async def report_core_firmware_status(self) -> None:
+        """TriggerMessage FirmwareStatusNotification (OCPP 1.6 core): Idle unless an update is
+        under way (a signed update's own states are the security extension's)."""
+        status = self.firmware_status if self.firmware_status in CORE_FIRMWARE else "Idle"
+        await self._tell(call.FirmwareStatusNotification(status=status))
+
+    async def report_diagnostics_status(self) -> None:
+        """TriggerMessage DiagnosticsStatusNotification: Idle unless an upload is under way."""
+        status = "Uploading" if self.diagnostics_status == "Uploading" else "Idle"
+        await self._tell(call.DiagnosticsStatusNotification(status=status))
 
     async def report_log_status(self) -> None:
         await self._tell(call.LogStatusNotification(status=self.log_status))

@@ -266,6 +266,10 @@ class Session(ChargePoint):
             factory = sim._heartbeat_once
         elif requested_message == MessageTrigger.meter_values:
             factory = functools.partial(sim._send_triggered_meter_values, connector_id)
+        elif requested_message == MessageTrigger.firmware_status_notification:
+            factory = sim.maintenance.report_core_firmware_status
+        elif requested_message == MessageTrigger.diagnostics_status_notification:
+            factory = sim.maintenance.report_diagnostics_status
         else:
             return call_result.TriggerMessage(status=TriggerMessageStatus.not_implemented)
         self._plan(call_unique_id, factory)
