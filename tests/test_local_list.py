@@ -175,6 +175,25 @@ async def test_a_version_mismatch_is_answered_with_the_whole_list(live: LiveServ
         assert set(listed(sim)) == {"MISMATCH-1", "MISMATCH-2"}
 
 
+async def test_a_charger_that_lost_its_list_gets_it_whole_again(live: LiveServer) -> None:
+    """A differential update goes only on top of the version the charger says it holds
+    (GetLocalListVersion first, as OCTT TC_043_5 expects): one reset to factory settings
+    would otherwise take the changes and miss every card listed before."""
+    charger = await priced_charger(live.http)
+    await driver_with_tag(live.http, "WIPED-1")
+    async with simulator(live, charger["id"]) as sim:
+        await sync(live.http, charger["id"])
+        await driver_with_tag(live.http, "WIPED-2", name="Second")
+        sim.authorization.version, sim.authorization.entries = 0, {}  # a factory reset
+        healed = await sync(live.http, charger["id"])
+        assert healed["status"] == "Accepted" and healed["update_type"] == "Full"
+        assert set(listed(sim)) == {"WIPED-1", "WIPED-2"}
+        await driver_with_tag(live.http, "WIPED-3", name="Third")
+        changed = await sync(live.http, charger["id"])  # it holds ours now: a differential
+        assert changed["update_type"] == "Differential" and changed["sent"] == 1
+        assert set(listed(sim)) == {"WIPED-1", "WIPED-2", "WIPED-3"}
+
+
 async def test_chargers_without_a_list_or_with_it_switched_off(live: LiveServer) -> None:
     charger = await priced_charger(live.http)
     await driver_with_tag(live.http, "NOLIST")

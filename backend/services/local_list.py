@@ -10,8 +10,9 @@ in an OCPP 1.6 list: a charger that is offline cannot keep them.
 
 Publishing compares the tags with the stored entries; each change raises the scope's version,
 and the changed entries carry it (a removed tag stays as a tombstone). A charger at version
-v then gets only the entries changed since v (`Differential`), or the whole list (`Full`)
-when it holds none, holds another scope's, or answers VersionMismatch. What it accepted is
+v then gets only the entries changed since v (`Differential`) once it confirms it holds v
+(GetLocalListVersion), or the whole list (`Full`) when it holds none, holds another scope's or
+another version than we recorded, or answers VersionMismatch. What it accepted is
 recorded per charger (`charger_local_list`). A charger whose `LocalAuthListEnabled` is
 reported false is not sent a list; `SendLocalListMaxLength` splits a long update.
 """
@@ -45,7 +46,7 @@ from backend.models import (
     StationGroup,
 )
 from backend.services.drivers import VIRTUAL_TAG_PREFIX, tag_status
-from backend.services.ports import ChargerCommands, CommandResult
+from backend.services.ports import ChargerCommands, CommandResult, CommandStatus
 from backend.services.rows import get_or_404
 
 log = logging.getLogger(__name__)
@@ -272,6 +273,17 @@ class LocalListSync:
             if not full and holds == version:
                 return SyncOutcome("up_to_date", scope, version)
             differential = not full and 0 < holds < version
+        if differential:
+            # Only on top of the list it really holds (OCTT TC_043_5 asks first, too): a charger
+            # reset to factory settings, or given a list by someone else, gets the whole list.
+            asked = await self._commands.operate(charger_id, "GetLocalListVersion", {})
+            if asked.status in (CommandStatus.OFFLINE, CommandStatus.TIMED_OUT):
+                return SyncOutcome(asked.word, scope, holds, detail=asked.detail)
+            reported = asked.response.get("list_version")
+            if reported != holds:
+                log.info("%s holds list v%s, not our v%s: full update", charger_id, reported, holds)
+                differential = False
+        async with self._sessions() as db:
             entries = await _entries(db, scope, holds if differential else None)
         outcome = await self._send(charger_id, scope, version, entries, differential, size)
         if differential and outcome.status == "VersionMismatch":
