@@ -19,6 +19,7 @@ from backend.api import demo_payments as demo_payments_api
 from backend.api import docs as api_docs
 from backend.api import payments as payments_api
 from backend.api import uploads as uploads_api
+from backend.api.ftp_uploads import ftp_base, start_ftp_uploads, stop_ftp_uploads
 from backend.chargers import central
 from backend.chargers.redis_relay import RedisNetwork
 from backend.chargers.registry import ChargerRegistry
@@ -227,8 +228,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             public_base_url=settings.public_base_url,
             upload_dir=Path(settings.upload_dir),
             max_upload_bytes=settings.max_upload_bytes,
+            ftp_base=ftp_base(settings) if settings.ftp_upload_port else None,
         )
         app.state.jobs = jobs
+        app.state.ftp_uploads = await start_ftp_uploads(settings, jobs)
         authority = (
             CertificateAuthority.load(
                 settings.ocpp_ca_certfile,
@@ -409,6 +412,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 await collector.stop()
             await stop_telegram(app.state.telegram)
             await app.state.central.close_all()
+            await stop_ftp_uploads(app.state.ftp_uploads)
             await hold_guard.drain()
             await price_display.drain()
             await certificates.drain()

@@ -176,6 +176,23 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         default=50 * 1024 * 1024, ge=1024, description="Largest upload a charger may send."
     )
+    ftp_upload_port: int = Field(
+        default=0,
+        ge=0,
+        le=65535,
+        description="Serve FTP uploads (diagnostics, logs) on this port for chargers that "
+        "cannot upload by HTTP; 0: no FTP.",
+    )
+    ftp_bind_host: str = Field(default="0.0.0.0", description="Address the FTP server binds.")
+    ftp_public_host: str = Field(
+        default="",
+        description="Host name chargers reach the FTP server at; empty: PUBLIC_BASE_URL's.",
+    )
+    ftp_passive_ports: str = Field(
+        default="",
+        pattern=r"^(\d{1,5}-\d{1,5})?$",
+        description="Passive data ports as FIRST-LAST (open them in the firewall); empty: any.",
+    )
     queue_claim_minutes: float = Field(
         default=5.0,
         gt=0,

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ftplib
 import functools
 import http.server
+import io
 import logging
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -209,3 +212,79 @@ async def test_a_large_upload_is_refused(live_uploads: LiveServer) -> None:
             lambda: job(live.http, asked["job"]["id"]), lambda j: j["status"] == "UploadFailed"
         )
         assert failed["file_size"] is None
+
+
+async def test_a_charger_that_only_speaks_ftp_uploads_to_our_ftp_server(
+    live_settings: Settings, tmp_path: Path
+) -> None:
+    """GetDiagnostics and GetLog for a charger whose SupportedFileTransferProtocols is FTP:
+    the location is our FTP server, the job's token is the password, the file lands like an
+    HTTP upload; a wrong password gets nothing."""
+    port = free_port()
+    settings = live_settings.model_copy(
+        update={
+            "public_base_url": "http://127.0.0.1:1",
+            "upload_dir": str(tmp_path / "uploads"),
+            "max_upload_bytes": 4096,
+            "ftp_upload_port": port,
+            "ftp_bind_host": "127.0.0.1",
+        }
+    )
+    async with served(create_app(settings)) as live:
+        charger = await priced_charger(live.http)
+        base = f"/admin/chargers/{charger['id']}"
+        async with simulator(live, charger["id"], file_transfer_protocols="FTP") as sim:
+            await live.http.post(f"{base}/configuration/fetch")  # what it supports
+            asked = await live.http.post(f"{base}/diagnostics", json={})
+            body = asked.json()
+            assert body["job"]["location"] == f"ftp://chargebot:…@127.0.0.1:{port}/"
+            done = await eventually(
+                lambda: job(live.http, body["job"]["id"]),
+                lambda j: j["status"] == "Uploaded" and j["file_size"],
+            )
+            assert sim.maintenance.uploads == [done["file_name"]]
+            download = await live.http.get(f"/admin/jobs/{body['job']['id']}/file")
+            assert f"diagnostics of {charger['id']}".encode() in download.content
+
+            logged = await live.http.post(f"{base}/logs", json={"log_type": "SecurityLog"})
+            assert logged.json()["job"]["location"].startswith("ftp://")
+            await eventually(
+                lambda: job(live.http, logged.json()["job"]["id"]),
+                lambda j: j["status"] == "Uploaded" and j["file_size"],
+            )
+            # Beyond MAX_UPLOAD_BYTES the upload is cut off and nothing of it is kept.
+            given = urlsplit(sim.maintenance.upload_locations[0])
+            stored = await job(live.http, body["job"]["id"])
+
+            def too_large() -> None:
+                with ftplib.FTP() as ftp:
+                    ftp.connect("127.0.0.1", port, timeout=10)
+                    ftp.login(given.username or "", given.password or "")
+                    ftp.storbinary("STOR huge.txt", io.BytesIO(b"x" * 100_000))
+
+            with pytest.raises((ftplib.Error, OSError)):
+                await asyncio.to_thread(too_large)
+            after = await job(live.http, body["job"]["id"])
+            assert (after["file_name"], after["file_size"]) == (
+                stored["file_name"],
+                stored["file_size"],
+            )
+            over_http = await live.http.post(f"{base}/diagnostics", json={"protocol": "http"})
+            assert over_http.json()["job"]["location"].startswith("http://127.0.0.1:1/uploads/")
+
+        def wrong_password() -> None:
+            with ftplib.FTP() as ftp:
+                ftp.connect("127.0.0.1", port, timeout=10)
+                ftp.login("chargebot", "not-a-token")
+
+        with pytest.raises(ftplib.error_perm):
+            await asyncio.to_thread(wrong_password)
+
+
+async def test_ftp_uploads_are_off_unless_configured(live: LiveServer) -> None:
+    charger = await priced_charger(live.http)
+    asked = await live.http.post(
+        f"/admin/chargers/{charger['id']}/diagnostics", json={"protocol": "ftp"}
+    )
+    assert asked.status_code == 422
+    assert "FTP_UPLOAD_PORT" in asked.text

@@ -149,6 +149,12 @@ async def change(
     return result
 
 
+async def reported_value(db: AsyncSession, charger_id: str, key: str) -> str | None:
+    """A key's value as the charger last reported or accepted it; None if unknown."""
+    row = await db.get(ChargerConfigurationKey, (charger_id, key))
+    return row.value if row is not None else None
+
+
 # Keys other features read from the snapshot (local lists, price display); the upkeep asks a
 # charger for them once per process when none of its keys is known yet.
 FEATURE_KEYS = [
@@ -156,6 +162,7 @@ FEATURE_KEYS = [
     "SendLocalListMaxLength",
     "AuthorizationCacheEnabled",
     "CustomDisplayCostAndPrice",
+    "SupportedFileTransferProtocols",
 ]
 
 

@@ -8,7 +8,9 @@ while the answer is being written) and the job's `status` (the answer only while
 still `requested`). FirmwareStatusNotification and
 DiagnosticsStatusNotification carry no request id: they belong to the charger's newest job of
 that kind. Uploads (diagnostics, logs) go to `<PUBLIC_BASE_URL>/uploads/<token>`: a random
-token per job, of which only a hash is stored, so the URL is the charger's whole permission.
+token per job, of which only a hash is stored, so the URL is the charger's whole permission;
+or, for chargers that only upload by FTP, to `ftp://chargebot:<token>@<host>:<port>/` on our
+FTP server (`backend/api/ftp_uploads.py`), where the token is the password.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from sqlalchemy import func, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,6 +33,7 @@ from sqlmodel import col, select
 
 from backend.db import utcnow
 from backend.models import Charger, ChargerJob, ChargerJobStatus, SecurityEvent
+from backend.services.charger_configuration import reported_value
 from backend.services.errors import InvalidFieldError, NotFoundError
 from backend.services.ports import ChargerCommands, CommandResult
 from backend.services.rows import get_or_404
@@ -39,6 +43,8 @@ log = logging.getLogger(__name__)
 FIRMWARE, SIGNED_FIRMWARE, DIAGNOSTICS, LOG = "firmware", "signed_firmware", "diagnostics", "log"
 UPLOADS = (DIAGNOSTICS, LOG)
 REQUESTED = "requested"
+FTP_USER = "chargebot"  # FTP uploads log in as this user with the job's token as password
+TRANSFER_PROTOCOLS_KEY = "SupportedFileTransferProtocols"
 LOCATION_SCHEMES = ("http://", "https://", "ftp://", "ftps://", "sftp://")
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -101,22 +107,31 @@ class ChargerJobs:
         public_base_url: str,
         upload_dir: Path,
         max_upload_bytes: int,
+        ftp_base: str | None = None,
     ) -> None:
         self._sessions = sessions
         self._commands = commands
         self._base = public_base_url.rstrip("/")
+        self._ftp_base = ftp_base  # "ftp://host:port" of our FTP upload server, if it runs
         self._upload_dir = upload_dir
         self._max_upload_bytes = max_upload_bytes
 
     # -- requests ---------------------------------------------------------------------------
 
     async def _open(
-        self, charger_id: str, kind: str, location: str | None, requested_by: str | None
+        self,
+        charger_id: str,
+        kind: str,
+        location: str | None,
+        requested_by: str | None,
+        protocol: str = "auto",
     ) -> tuple[ChargerJob, str | None]:
         """The job's row (committed) and, for an upload, its token."""
         token = secrets.token_urlsafe(24) if location is None else None
         async with self._sessions() as db:
             await get_or_404(db, Charger, charger_id, "charger")
+            if token is not None:
+                ftp = await self._by_ftp(db, charger_id, protocol)
             job = ChargerJob(
                 charger_id=charger_id,
                 kind=kind,
@@ -131,9 +146,24 @@ class ChargerJobs:
             db.add(ChargerJobStatus(job_id=job.id, status=REQUESTED, at=job.created_at))
             await db.commit()
             if token is not None:
-                job.location = f"{self._base}/uploads/{token}"
+                job.location = (
+                    f"{self._ftp_base.replace('://', f'://{FTP_USER}:{token}@', 1)}/"
+                    if ftp and self._ftp_base
+                    else f"{self._base}/uploads/{token}"
+                )
                 await db.commit()
         return job, token
+
+    async def _by_ftp(self, db: AsyncSession, charger_id: str, protocol: str) -> bool:
+        """Upload by FTP: asked for, or (auto) the charger reports FTP but no HTTP(S) among its
+        SupportedFileTransferProtocols and our FTP server runs."""
+        if protocol == "ftp" and self._ftp_base is None:
+            raise InvalidFieldError("protocol", "FTP uploads are off (FTP_UPLOAD_PORT)")
+        if protocol != "auto":
+            return protocol == "ftp"
+        reported = await reported_value(db, charger_id, TRANSFER_PROTOCOLS_KEY)
+        offered = {p.strip().upper() for p in (reported or "").split(",")}
+        return self._ftp_base is not None and "FTP" in offered and not {"HTTP", "HTTPS"} & offered
 
     async def _send(self, job: ChargerJob, action: str, fields: dict[str, Any]) -> JobOutcome:
         assert job.id is not None
@@ -225,9 +255,11 @@ class ChargerJobs:
         retries: int | None = None,
         retry_interval: int | None = None,
         requested_by: str | None = None,
+        protocol: str = "auto",
     ) -> JobOutcome:
-        """GetDiagnostics: the charger uploads its diagnostics file to our upload URL."""
-        job, _ = await self._open(charger_id, DIAGNOSTICS, None, requested_by)
+        """GetDiagnostics: the charger uploads its diagnostics file to our upload URL (HTTP,
+        or FTP: `protocol` auto, http or ftp)."""
+        job, _ = await self._open(charger_id, DIAGNOSTICS, None, requested_by, protocol)
         fields: dict[str, Any] = {
             "location": job.location,
             "retries": retries,
@@ -247,9 +279,10 @@ class ChargerJobs:
         retries: int | None = None,
         retry_interval: int | None = None,
         requested_by: str | None = None,
+        protocol: str = "auto",
     ) -> JobOutcome:
-        """GetLog (DiagnosticsLog or SecurityLog), uploaded to our upload URL."""
-        job, _ = await self._open(charger_id, LOG, None, requested_by)
+        """GetLog (DiagnosticsLog or SecurityLog), uploaded to our upload URL (as above)."""
+        job, _ = await self._open(charger_id, LOG, None, requested_by, protocol)
         entry: dict[str, Any] = {"remote_location": job.location}
         if oldest is not None:
             entry["oldest_timestamp"] = ocpp_time(oldest)
@@ -305,6 +338,14 @@ class ChargerJobs:
 
     # -- uploads --------------------------------------------------------------------------------
 
+    async def upload_expected(self, token: str) -> bool:
+        """Whether `token` is an upload job's (the FTP server's login check)."""
+        async with self._sessions() as db:
+            job = await db.scalar(
+                select(ChargerJob).where(col(ChargerJob.upload_token_hash) == token_hash(token))
+            )
+        return job is not None and job.kind in UPLOADS
+
     async def receive_upload(
         self, token: str, name: str | None, chunks: AsyncIterator[bytes]
     ) -> ChargerJob:
@@ -341,6 +382,15 @@ class ChargerJobs:
             current.updated_at = utcnow()
             await db.commit()
         return current
+
+
+def without_token(location: str) -> str:
+    """An upload location as shown again: without its token (the charger's permission)."""
+    parts = urlsplit(location)
+    if parts.password:
+        netloc = parts.netloc.replace(f":{parts.password}@", ":…@", 1)
+        return urlunsplit(parts._replace(netloc=netloc))
+    return location.rsplit("/", 1)[0] + "/…"
 
 
 async def known_charger(db: AsyncSession, charger_id: str) -> None:

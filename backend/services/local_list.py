@@ -34,7 +34,6 @@ from sqlmodel import col, select
 from backend.db import utcnow
 from backend.models import (
     Charger,
-    ChargerConfigurationKey,
     ChargerLocalList,
     Driver,
     GroupMembership,
@@ -45,6 +44,7 @@ from backend.models import (
     StationAccess,
     StationGroup,
 )
+from backend.services.charger_configuration import reported_value
 from backend.services.drivers import VIRTUAL_TAG_PREFIX, tag_status
 from backend.services.ports import ChargerCommands, CommandResult, CommandStatus
 from backend.services.rows import get_or_404
@@ -196,11 +196,6 @@ async def _entries(db: AsyncSession, scope: str, since: int | None) -> list[List
     return [Listed(r.id_tag, r.status, r.expires_at) for r in rows]
 
 
-async def _reported(db: AsyncSession, charger_id: str, key: str) -> str | None:
-    row = await db.get(ChargerConfigurationKey, (charger_id, key))
-    return row.value if row is not None else None
-
-
 def _chunk_size(reported: str | None) -> int:
     try:
         size = int(reported or DEFAULT_CHUNK)
@@ -262,13 +257,13 @@ class LocalListSync:
             copy = await db.get(ChargerLocalList, charger_id)
             if scope is None:
                 return SyncOutcome("unplaced", None, copy.version if copy else 0)
-            enabled = await _reported(db, charger_id, ENABLED_KEY)
+            enabled = await reported_value(db, charger_id, ENABLED_KEY)
             if enabled is not None and enabled.strip().lower() == "false":
                 await _record(db, charger_id, copy, "disabled")
                 await db.commit()
                 return SyncOutcome("disabled", scope, copy.version if copy else 0)
             version = await _published(db, scope, publish_first)
-            size = _chunk_size(await _reported(db, charger_id, CHUNK_KEY))
+            size = _chunk_size(await reported_value(db, charger_id, CHUNK_KEY))
             holds = copy.version if copy is not None and copy.scope == scope else 0
             if not full and holds == version:
                 return SyncOutcome("up_to_date", scope, version)

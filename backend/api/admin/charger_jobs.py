@@ -42,11 +42,20 @@ class SignedFirmwareIn(FirmwareIn):
     signature: Annotated[str, Field(min_length=1, max_length=800)]  # base64
 
 
+UploadProtocol = Literal["auto", "http", "ftp"]
+
+
 class DiagnosticsIn(_In):
     start_time: AwareDatetime | None = None
     stop_time: AwareDatetime | None = None
     retries: Retries | None = None
     retry_interval: Interval | None = None
+    protocol: UploadProtocol = Field(
+        default="auto",
+        description="How the charger uploads: http (our /uploads URL), ftp (our FTP server, "
+        "FTP_UPLOAD_PORT) or auto (FTP only for a charger reporting FTP but no HTTP(S) in "
+        "SupportedFileTransferProtocols).",
+    )
 
 
 class LogIn(_In):
@@ -55,6 +64,7 @@ class LogIn(_In):
     latest: AwareDatetime | None = None
     retries: Retries | None = None
     retry_interval: Interval | None = None
+    protocol: UploadProtocol = "auto"  # as for diagnostics
 
 
 class ExtendedTriggerIn(_In):
@@ -114,7 +124,7 @@ async def _public_all(db: AsyncSession, jobs: list[ChargerJob]) -> list[JobPubli
 def _public(job: ChargerJob, history: list[ChargerJobStatus]) -> JobPublic:
     location = job.location
     if job.upload_token_hash:  # the upload URL is a credential: not shown again
-        location = location.rsplit("/", 1)[0] + "/…"
+        location = charger_jobs.without_token(location)
     return JobPublic(
         id=job.id or 0,
         charger_id=job.charger_id,
@@ -197,6 +207,7 @@ async def get_diagnostics(
         retries=body.retries,
         retry_interval=body.retry_interval,
         requested_by=who,
+        protocol=body.protocol,
     )
     return await _out(outcome, charger_id, "GetDiagnostics", sessions)
 
@@ -219,6 +230,7 @@ async def get_log(
         retries=body.retries,
         retry_interval=body.retry_interval,
         requested_by=who,
+        protocol=body.protocol,
     )
     return await _out(outcome, charger_id, "GetLog", sessions)
 

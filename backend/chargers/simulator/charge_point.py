@@ -395,6 +395,7 @@ class SimulatedChargePoint:
             **self.authorization.configuration(),
             "CustomDisplayCostAndPrice": "true" if self._config.cost_display else "false",
             SECURITY_PROFILE_KEY: str(self._config.security_profile),
+            "SupportedFileTransferProtocols": self._config.file_transfer_protocols,
         }
 
     def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:

@@ -58,3 +58,5 @@ class SimulatorConfig:
     reservations: bool = True  # Reservation profile: False answers every ReserveNow Rejected
     cost_display: bool = False  # shows California Pricing messages (CustomDisplayCostAndPrice)
     diagnostics: bool = True  # False: GetDiagnostics finds nothing to upload (no fileName)
+    # SupportedFileTransferProtocols it reports: "FTP" for a charger that cannot upload by HTTP
+    file_transfer_protocols: str = "HTTP,HTTPS,FTP"

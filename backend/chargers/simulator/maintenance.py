@@ -5,14 +5,18 @@ then Downloaded, Installing, Installed, each a FirmwareStatusNotification, and t
 point reports the new version (the image's file name) at its next boot. SignedUpdateFirmware
 does the same with SignedFirmwareStatusNotifications (the signature is checked for presence
 only: the simulator holds no manufacturer certificate). GetDiagnostics and GetLog upload a
-small text file with HTTP PUT to the location given, the file name appended.
+small text file with HTTP PUT to the location given, the file name appended, or with FTP STOR
+(`ftplib`) to an ftp:// location.
 """
 
 from __future__ import annotations
 
+import asyncio
+import ftplib
+import io
 import logging
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 from ocpp.v16 import call
@@ -39,7 +43,24 @@ async def _fetch(url: str) -> bytes | None:
     return response.content if response.status_code == 200 else None
 
 
+def _ftp_store(location: str, name: str, content: bytes) -> None:
+    """STOR `content` as `name` at an ftp:// location (user and password in the URL)."""
+    parts = urlsplit(location)
+    with ftplib.FTP(timeout=HTTP_TIMEOUT) as ftp:
+        ftp.connect(parts.hostname or "", parts.port or 21)
+        ftp.login(unquote(parts.username or "anonymous"), unquote(parts.password or ""))
+        if parts.path.strip("/"):
+            ftp.cwd(parts.path)
+        ftp.storbinary(f"STOR {name}", io.BytesIO(content))
+
+
 async def _put(location: str, name: str, content: bytes) -> bool:
+    if location.startswith("ftp://"):
+        try:
+            await asyncio.to_thread(_ftp_store, location, name, content)
+        except (OSError, ftplib.Error):
+            return False
+        return True
     if not _http(location):
         return False
     try:
@@ -65,6 +86,7 @@ class Maintenance:
         self.log_status = "Idle"
         self.diagnostics_status = "Idle"
         self.uploads: list[str] = []  # file names uploaded, oldest first
+        self.upload_locations: list[str] = []  # where it was asked to upload, oldest first
 
     async def _tell(self, payload: Any) -> None:
         try:
@@ -97,6 +119,7 @@ class Maintenance:
         await self._firmware("Installed", request_id)
 
     async def upload_diagnostics(self, location: str, name: str) -> None:
+        self.upload_locations.append(location)
         self.diagnostics_status = "Uploading"
         await self._tell(call.DiagnosticsStatusNotification(status="Uploading"))
         uploaded = await _put(location, name, self._report("diagnostics"))
