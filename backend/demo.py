@@ -7,17 +7,20 @@ import contextlib
 import logging
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import uvicorn
+from sqlalchemy import func
+from sqlmodel import col, select
 
 from backend import migrate
 from backend.app import create_app
 from backend.chargers.simulator import SimulatorConfig, run_simulators
 from backend.db import create_engine, session_factory
 from backend.demo_console import banner_lines, queue_examples, seed_console
+from backend.models import Connector
 from backend.services import network
 from backend.services.network import ConnectorListing
 from backend.services.seed import seed_demo_network
@@ -197,6 +200,25 @@ async def _sms_chat(app: Any, phone: str) -> None:
     await app.state.notifier.drain()
 
 
+async def _until_reported(
+    app: Any, connectors: int, stopping: Callable[[], bool], within: float = 20.0
+) -> None:
+    """Wait (at most `within` s) until every connector has reported its status once, so the
+    first message typed (or piped) finds the connectors as they are, not Unavailable."""
+    print("  waiting for the simulated chargers to report their connectors…", flush=True)
+    deadline = asyncio.get_running_loop().time() + within
+    while asyncio.get_running_loop().time() < deadline and not stopping():
+        async with app.state.sessions() as db:
+            reported = await db.scalar(
+                select(func.count())
+                .select_from(Connector)
+                .where(col(Connector.status_updated_at).is_not(None))
+            )
+        if int(reported or 0) >= connectors:
+            return
+        await asyncio.sleep(0.25)
+
+
 async def run_demo(
     host: str,
     port: int,
@@ -242,6 +264,7 @@ async def run_demo(
                 for charger_id in charger_ids
             ]
         )
+        await _until_reported(app, len(connectors), lambda: server.should_exit or serving.done())
     try:
         if chat:
             chatting = asyncio.create_task(_sms_chat(app, sms) if sms else _chat(app, lang, pay))

@@ -123,6 +123,15 @@ def test_the_demo_chat_answers_piped_lines_and_exits(tmp_path: Path) -> None:
     assert "bot>   2) English" in out
 
 
+def test_a_connector_code_piped_at_once_finds_the_connector_free(tmp_path: Path) -> None:
+    """The chat starts once the simulated chargers have reported their connectors: a code
+    typed (or piped) at once is not answered "out of order"."""
+    out = _demo_chat(tmp_path, ["STTHT"])
+    assert "Uttag STTHT" in out
+    assert "ur drift" not in out
+    assert "Starta laddningen" in out
+
+
 def test_the_demo_chat_speaks_english_with_lang_en(tmp_path: Path) -> None:
     out = _demo_chat(tmp_path, ["/help", "/find Göteborg central"], "--lang", "en")
     assert "bot> Here's what I can do:" in out
