@@ -44,6 +44,9 @@ class ReservationStatus(StrEnum):
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     REFUSED = "refused"  # the charger said no (Occupied, Faulted, ...) or could not be asked
+    # The charger let it go before its expiry: its connector, seen Reserved, reported
+    # Available again (cancelled at the charger, or used by a start that did not name it).
+    ENDED_BY_CHARGER = "ended_by_charger"
 
 
 class QueueStatus(StrEnum):
@@ -171,11 +174,12 @@ RESERVATION_LIFECYCLE: Lifecycle[ReservationStatus] = Lifecycle(
     initial=frozenset({_R.REQUESTED}),
     moves={
         _R.REQUESTED: frozenset({_R.ACTIVE, _R.REFUSED}),
-        _R.ACTIVE: frozenset({_R.USED, _R.CANCELLED, _R.EXPIRED}),
+        _R.ACTIVE: frozenset({_R.USED, _R.CANCELLED, _R.EXPIRED, _R.ENDED_BY_CHARGER}),
         _R.USED: frozenset(),
         _R.CANCELLED: frozenset(),
         _R.EXPIRED: frozenset(),
         _R.REFUSED: frozenset(),
+        _R.ENDED_BY_CHARGER: frozenset(),
     },
 )
 

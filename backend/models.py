@@ -427,6 +427,9 @@ class Reservation(SQLModel, table=True):
     requested_by: str | None = Field(default=None, max_length=254)
     created_at: datetime = _created()
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # When its connector first reported Reserved after it was requested: only then does an
+    # Available report mean the charger let it go (services/reservations.py).
+    reserved_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 class ChargerJob(SQLModel, table=True):

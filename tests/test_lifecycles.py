@@ -96,6 +96,7 @@ RESERVATION_MOVES = {
     ("active", "used"),
     ("active", "cancelled"),
     ("active", "expired"),
+    ("active", "ended_by_charger"),
 }
 RESERVATION_INITIAL = {"requested"}
 

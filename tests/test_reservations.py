@@ -4,14 +4,19 @@ and frees it when the reservation is cancelled, used or expires."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from ocpp.v16 import call_result
+from ocpp.v16.enums import Action
 
+from backend.chargers.typed_ocpp import on
 from tests.helpers.charging import charger_of, driver_with_tag, priced_charger, simulator
 from tests.helpers.server import LiveServer
 from tests.helpers.waiting import eventually
+from tests.ocpp_client import BareChargePoint, bare_charger
 
 
 async def reserve(
@@ -165,3 +170,130 @@ async def test_connector_zero_holds_any_free_connector(live: LiveServer) -> None
         rejected = (await reserve(live.http, other["id"], 1, "RES-OTHER")).json()
         assert rejected["status"] == "Rejected"
         assert rejected["reservation"]["status"] == "refused"
+
+
+class _Reserving(BareChargePoint):
+    """Accepts every ReserveNow and says nothing more: the test sends each status itself."""
+
+    @on(Action.reserve_now)
+    async def on_reserve_now(self, **kwargs: Any) -> call_result.ReserveNow:
+        self.received.append(("ReserveNow", kwargs))
+        return call_result.ReserveNow(status="Accepted")
+
+
+async def _reserving_charger(live: LiveServer, tag: str) -> str:
+    charger = await priced_charger(live.http)
+    await driver_with_tag(live.http, tag)
+    return str(charger["id"])
+
+
+async def _ready(cp: BareChargePoint) -> None:
+    await cp.boot()
+    for connector in (1, 2):
+        await cp.status(connector, "Available")
+
+
+def _reserve_nows(cp: BareChargePoint) -> list[dict[str, Any]]:
+    return [kwargs for name, kwargs in cp.received if name == "ReserveNow"]
+
+
+async def test_a_reservation_the_charger_lets_go_ends_and_the_card_may_reserve_again(
+    live: LiveServer,
+) -> None:
+    """OCTT TC_047 then TC_048: the charger cancelled (or expired) it itself: its connector,
+    Reserved, is Available again; the card's next ReserveNow is sent at once."""
+    cid = await _reserving_charger(live, "RES-LETGO")
+    async with bare_charger(live.ocpp_url, cid, charge_point_class=_Reserving) as cp:
+        await _ready(cp)
+        held = await reserve(live.http, cid, 1, "RES-LETGO")
+        assert held.status_code == 200 and held.json()["reservation"]["status"] == "active"
+        rid = held.json()["reservation"]["id"]
+        await cp.status(1, "Reserved")
+        assert (await reservation(live.http, rid))["status"] == "active"
+        await cp.status(1, "Available")  # answered once written
+        ended = await reservation(live.http, rid)
+        assert (ended["status"], ended["outcome"]) == ("ended_by_charger", "Available")
+        assert ended["ended_at"] is not None and ended["session_id"] is None
+
+        again = await reserve(live.http, cid, 1, "RES-LETGO")
+        assert again.status_code == 200, again.text
+        assert again.json()["status"] == "Accepted"
+        assert again.json()["reservation"]["status"] == "active"
+        assert [r["reservation_id"] for r in _reserve_nows(cp)] == [
+            rid,
+            again.json()["reservation"]["id"],
+        ]
+
+
+async def test_an_available_before_the_first_reserved_keeps_the_reservation(
+    live: LiveServer,
+) -> None:
+    """Right after ReserveNow the connector may still say Available once: that is not the
+    charger letting go. Only an Available after a Reserved is."""
+    cid = await _reserving_charger(live, "RES-EARLY")
+    async with bare_charger(live.ocpp_url, cid, charge_point_class=_Reserving) as cp:
+        await _ready(cp)
+        rid = (await reserve(live.http, cid, 2, "RES-EARLY")).json()["reservation"]["id"]
+        await cp.status(2, "Available")
+        assert (await reservation(live.http, rid))["status"] == "active"
+        twice = await reserve(live.http, cid, 1, "RES-EARLY")
+        assert twice.status_code == 409 and twice.json()["reason"] == "has_reservation"
+        assert len(_reserve_nows(cp)) == 1
+        await cp.status(1, "Reserved")  # another connector's Reserved arms nothing here
+        await cp.status(1, "Available")
+        assert (await reservation(live.http, rid))["status"] == "active"
+
+        await cp.status(2, "Reserved")
+        await cp.status(2, "Available")
+        assert (await reservation(live.http, rid))["status"] == "ended_by_charger"
+
+
+async def test_a_reserved_connector_in_use_or_faulted_keeps_its_reservation(
+    live: LiveServer,
+) -> None:
+    """Preparing to Finishing: the reservation is being used (the StartTransaction naming it
+    marks it used); Faulted and Unavailable may return to Reserved. None of them ends it; the
+    Available after them does."""
+    cid = await _reserving_charger(live, "RES-INUSE")
+    async with bare_charger(live.ocpp_url, cid, charge_point_class=_Reserving) as cp:
+        await _ready(cp)
+        rid = (await reserve(live.http, cid, 1, "RES-INUSE")).json()["reservation"]["id"]
+        await cp.status(1, "Reserved")
+        for status in ("Preparing", "Charging", "SuspendedEV", "SuspendedEVSE", "Finishing"):
+            await cp.status(1, status)
+            assert (await reservation(live.http, rid))["status"] == "active", status
+        await cp.status(1, "Faulted", "GroundFailure")
+        await cp.status(1, "Unavailable")
+        await cp.status(1, "Reserved")
+        assert (await reservation(live.http, rid))["status"] == "active"
+        twice = await reserve(live.http, cid, 2, "RES-INUSE")
+        assert twice.status_code == 409 and twice.json()["reason"] == "has_reservation"
+        await cp.status(1, "Available")
+        assert (await reservation(live.http, rid))["status"] == "ended_by_charger"
+
+
+async def test_our_cancel_ends_it_cancelled_though_the_charger_says_available_first(
+    live: LiveServer,
+) -> None:
+    """The Available our own CancelReservation brings, reported before its answer, is not
+    the charger letting the reservation go by itself."""
+    cid = await _reserving_charger(live, "RES-OURS")
+    sent: list[asyncio.Task[Any]] = []
+
+    class FreesFirst(_Reserving):
+        @on(Action.cancel_reservation)
+        async def on_cancel_reservation(self, **_: Any) -> call_result.CancelReservation:
+            sent.append(asyncio.create_task(self.status(1, "Available")))
+            await eventually(
+                lambda: charger_of(live.http, cid), lambda c: status_of(1)(c) == "Available"
+            )
+            return call_result.CancelReservation(status="Accepted")
+
+    async with bare_charger(live.ocpp_url, cid, charge_point_class=FreesFirst) as cp:
+        await _ready(cp)
+        rid = (await reserve(live.http, cid, 1, "RES-OURS")).json()["reservation"]["id"]
+        await cp.status(1, "Reserved")
+        cancelled = (await live.http.post(f"/admin/reservations/{rid}/cancel")).json()
+        assert cancelled["status"] == "Accepted"
+        assert cancelled["reservation"]["status"] == "cancelled"
+        await asyncio.gather(*sent)

@@ -3,7 +3,8 @@
 The connect path is batched across chargers (see services/batching.py): identity lookups
 are one SELECT ... WHERE id IN (...), online marks one UPDATE per batch, boots one SELECT
 and one executemany UPDATE in one transaction, StatusNotifications two SELECTs and an
-executemany UPDATE per batch; each charger is answered after its batch committed.
+executemany UPDATE per batch (and, for Reserved or Available reports, the reservations they
+settle: services/reservations.py); each charger is answered after its batch committed.
 Last-seen times are kept in memory and written by `flush_seen` (one executemany UPDATE),
 which the central system calls every few seconds and at shutdown.
 """
@@ -22,6 +23,7 @@ from sqlmodel import col, select
 
 from backend.db import utcnow
 from backend.models import BootStatus, Charger, Connector
+from backend.services import reservations
 from backend.services.batching import Batcher, caused_by_an_item
 
 _CHARGERS = cast(Table, Charger.__table__)  # type: ignore[attr-defined]
@@ -307,7 +309,8 @@ class ChargerStateService:
 
     async def _flush_statuses(self, reports: Sequence[StatusReport]) -> list[bool]:
         """One transaction: which chargers and connectors exist, then one executemany UPDATE
-        each for charge-point (connector 0) and connector reports, in arrival order."""
+        each for charge-point (connector 0) and connector reports, in arrival order, then the
+        reservations the connector reports settle."""
         charger_ids = {report.charger_id for report in reports}
         seen = utcnow()
         async with self._sessions() as db:
@@ -349,5 +352,11 @@ class ChargerStateService:
                 await db.execute(_CHARGER_STATUS_UPDATE, sorted(whole, key=_by_charger))
             if parts:
                 await db.execute(_CONNECTOR_STATUS_UPDATE, sorted(parts, key=_by_connector))
+                # A reserved connector's report may end our reservation (the charger let it go).
+                await reservations.follow_connector_statuses(
+                    db,
+                    [(r.charger_id, r.connector_id, r.status) for r in written if r.connector_id],
+                    seen,
+                )
             await db.commit()
         return known

@@ -295,6 +295,7 @@ class ChatReservations:
                 ended = reservation is not None and reservation.status in (
                     ReservationStatus.CANCELLED,
                     ReservationStatus.EXPIRED,
+                    ReservationStatus.ENDED_BY_CHARGER,
                 )
                 past = entry.offer_expires_at is None or entry.offer_expires_at <= now
                 if (ended or past) and await move_entry(db, entry.id, _Q.LAPSED):

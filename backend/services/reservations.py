@@ -4,19 +4,19 @@ A reservation holds a connector (or, with connector 0, one connector of the char
 id tag until it expires. Its row is written `requested` before ReserveNow goes out (its id is
 the reservationId), then moves by RESERVATION_LIFECYCLE: `active` when the charger accepts,
 `refused` when it answers Occupied, Faulted, Rejected or Unavailable or cannot be asked;
-an active one ends `used` (a StartTransaction names it), `cancelled` or `expired`. While it
-is active, a start on that connector by any other id tag is refused here before the charger
-is asked (reason `reserved`).
+an active one ends `used` (a StartTransaction names it), `cancelled`, `expired` or
+`ended_by_charger` (see `follow_connector_statuses`). While it is active, a start on that
+connector by any other id tag is refused here before the charger is asked (reason `reserved`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import exists, or_, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
 
@@ -39,6 +39,13 @@ MAX_MINUTES = 24 * 60
 # after this long by the sweep.
 REQUEST_GRACE = timedelta(minutes=5)
 _R = ReservationStatus
+# What a reserved connector reports while the charger holds the reservation, and what it
+# reports once the charger let it go (OCPP 1.6 §4.9: Reserved -> Available when it expires
+# or is cancelled there; Finishing -> Available after a transaction). Faulted and Unavailable
+# prove nothing (a faulted connector may return to Reserved), nor do Preparing to Finishing
+# (it is being used: the StartTransaction naming it marks it `used`).
+CONNECTOR_RESERVED = "Reserved"
+CONNECTOR_RELEASED = "Available"
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,58 @@ async def mark_used(
         }
         await db.flush()
     return used
+
+
+async def follow_connector_statuses(
+    db: AsyncSession, reports: Sequence[tuple[str, int, str]], now: datetime
+) -> int:
+    """A batch of connector StatusNotifications (charger, connector > 0, status; in arrival
+    order), in the caller's transaction right after the connectors' statuses were written:
+    a reservation whose connector reports Reserved is marked seen, and an active one whose
+    connector, seen Reserved since, now reports Available has been let go by the charger: it
+    ends `ended_by_charger` (one whose time is up is left to the sweep: `expired`). The
+    Available a connector may report just after ReserveNow, before Reserved, ends nothing.
+    Connector-0 reservations are left to expiry and cancelling: the charger reports the
+    connector it picked, which we do not know. How many reservations ended.
+
+    At most two statements per batch, each only when the batch has such reports, both on
+    (charger_id, status) rows of requested or active reservations.
+    """
+    reserved = sorted({(c, n) for c, n, status in reports if status == CONNECTOR_RESERVED})
+    released = sorted({c for c, _, status in reports if status == CONNECTOR_RELEASED})
+    if reserved:
+        await db.execute(
+            update(Reservation)
+            .where(
+                col(Reservation.status).in_([_R.REQUESTED, _R.ACTIVE]),
+                col(Reservation.reserved_seen_at).is_(None),
+                tuple_(col(Reservation.charger_id), col(Reservation.connector_id)).in_(reserved),
+            )
+            .values(reserved_seen_at=now)
+        )
+    if not released:
+        return 0
+    # Joined on the connector's status as written now, its last report in this batch: Reserved
+    # then Available ends it, Available then Reserved does not.
+    connector_released = exists().where(
+        col(Connector.charger_id) == col(Reservation.charger_id),
+        col(Connector.connector_id) == col(Reservation.connector_id),
+        col(Connector.status) == CONNECTOR_RELEASED,
+    )
+    ended = await db.execute(
+        update(Reservation)
+        .where(
+            col(Reservation.charger_id).in_(released),
+            col(Reservation.status).in_(RESERVATION_LIFECYCLE.sources(_R.ENDED_BY_CHARGER)),
+            col(Reservation.reserved_seen_at).is_not(None),
+            col(Reservation.connector_id) != 0,
+            col(Reservation.expires_at) > now,
+            connector_released,
+        )
+        .values(status=_R.ENDED_BY_CHARGER, ended_at=now, outcome=CONNECTOR_RELEASED)
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(ended, "rowcount", 0))
 
 
 async def active_for_driver(db: AsyncSession, driver_id: int) -> Reservation | None:
@@ -217,6 +276,16 @@ class ReservationService:
             reservation = await get_or_404(db, Reservation, reservation_id, "reservation")
             if reservation.status != _R.ACTIVE:
                 raise ConflictError(f"reservation {reservation_id} is {reservation.status}")
+            # Our own CancelReservation frees the connector: the Available it brings must not
+            # end it as the charger's doing before the answer below is written. Only a Reserved
+            # report (the charger holding it still) arms that rule again.
+            await db.execute(
+                update(Reservation)
+                .where(col(Reservation.id) == reservation_id)
+                .values(reserved_seen_at=None)
+                .execution_options(synchronize_session=False)
+            )
+            await db.commit()
         result = await self._commands.operate(
             reservation.charger_id, "CancelReservation", {"reservation_id": reservation_id}
         )

@@ -36,7 +36,7 @@ class ReservationPublic(BaseModel):
     connector_id: int
     id_tag: str
     driver_id: int | None
-    status: str  # requested | active | used | cancelled | expired | refused
+    status: str  # requested | active | used | cancelled | expired | ended_by_charger | refused
     outcome: str | None  # the charger's last answer about it, or why it ended
     expires_at: datetime
     session_id: int | None
