@@ -217,6 +217,9 @@ class Charger(SQLModel, table=True):
     # 3 its client certificate): raised by an accepted ChangeConfiguration SecurityProfile and
     # to 3 by its first client-certificate connect, never lowered but by an operator. 0: any.
     security_profile: int = 0
+    # SHA-256 (hex) of the client certificate we signed for it and it accepted: the only one
+    # that admits it with security profile 3.
+    client_certificate_sha256: str | None = Field(default=None, max_length=64)
     boot_status: str = Field(default=BootStatus.ACCEPTED, sa_type=String(16))
     vendor: str | None = Field(default=None, max_length=50)
     model: str | None = Field(default=None, max_length=50)

@@ -19,12 +19,16 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from ocpp.v16 import call, call_result
+from ocpp.v16.enums import Action
 
 from backend.app import create_app
+from backend.chargers.typed_ocpp import on
 from backend.settings import Settings
 from tests.helpers.charging import priced_charger, simulator
 from tests.helpers.server import LiveServer, free_port, served
 from tests.helpers.waiting import eventually
+from tests.ocpp_client import BareChargePoint, bare_charger
 
 CERTIFICATE = "-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----\n"
 
@@ -101,7 +105,10 @@ async def test_a_firmware_update_is_followed_to_installed(
                 assert trigger.json()["status"] == "Accepted", trigger.text
             await eventually(
                 lambda: asyncio.sleep(0, caplog.text),
-                lambda text: "reports firmware idle" in text and "reports diagnostics idle" in text,
+                lambda text: (
+                    "reports firmware idle" in text
+                    and "reported Idle for no job of ours (('diagnostics',))" in text
+                ),
             )
             assert (await job(live.http, job_id))["status"] == "Installed"
 
@@ -288,3 +295,22 @@ async def test_ftp_uploads_are_off_unless_configured(live: LiveServer) -> None:
     )
     assert asked.status_code == 422
     assert "FTP_UPLOAD_PORT" in asked.text
+
+
+async def test_an_idle_report_ends_a_job_the_charger_dropped(live: LiveServer) -> None:
+    """A charger that answered GetDiagnostics and then reports Idle (it rebooted mid-upload)
+    will never upload: the job ends Idle instead of waiting forever."""
+
+    class Forgetful(BareChargePoint):
+        @on(Action.get_diagnostics)
+        async def on_get_diagnostics(self, **_: Any) -> call_result.GetDiagnostics:
+            return call_result.GetDiagnostics(file_name="diag.txt")
+
+    charger = await priced_charger(live.http)
+    async with bare_charger(live.ocpp_url, charger["id"], charge_point_class=Forgetful) as cp:
+        await cp.boot()
+        asked = await live.http.post(f"/admin/chargers/{charger['id']}/diagnostics", json={})
+        job_id = asked.json()["job"]["id"]
+        assert (await job(live.http, job_id))["status"] == "Accepted"
+        await cp.call(call.DiagnosticsStatusNotification(status="Idle"))
+        assert (await job(live.http, job_id))["status"] == "Idle"

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 from ocpp.v16 import call, call_result
 from ocpp.v16.enums import Action
@@ -118,6 +119,24 @@ async def test_a_charger_s_csr_is_signed_by_our_ca(live_settings: Settings, tmp_
             await eventually(
                 lambda: live.http.get(f"/admin/chargers/{charger['id']}/jobs"),
                 lambda r: r.json()[0]["status"] == "csr_refused",
+            )
+            # Nor one naming two (it would be ours and somebody else's certificate).
+            two_names = x509.CertificateSigningRequestBuilder().subject_name(
+                x509.Name(
+                    [
+                        x509.NameAttribute(NameOID.COMMON_NAME, charger["id"]),
+                        x509.NameAttribute(NameOID.COMMON_NAME, "SOMEONE-ELSE"),
+                    ]
+                )
+            )
+            assert sim.certificates.key is not None
+            pem = two_names.sign(sim.certificates.key, hashes.SHA256()).public_bytes(
+                serialization.Encoding.PEM
+            )
+            await sim._call(call.SignCertificate(csr=pem.decode()))
+            await eventually(
+                lambda: live.http.get(f"/admin/chargers/{charger['id']}/jobs"),
+                lambda r: [j["status"] for j in r.json()][:2] == ["csr_refused", "csr_refused"],
             )
             triggered = await live.http.post(
                 f"/admin/chargers/{charger['id']}/extended-trigger",
@@ -266,6 +285,9 @@ async def test_after_an_upgrade_the_old_profile_is_refused(live: LiveServer) -> 
         async with bare_charger(live.ocpp_url, charger["id"]):
             pass
     assert refused.value.response.status_code == 401
+    # Profile 3 would lock it out where no client certificate can be presented.
+    locked_out = await live.http.put(f"{base}/configuration/SecurityProfile", json={"value": "3"})
+    assert locked_out.status_code == 422 and "TLS_CLIENT_CAFILE" in locked_out.text
     # An operator may lower it again (a charger reset to its factory settings).
     lowered = await live.http.patch(base, json={"security_profile": 1})
     assert lowered.json()["security_profile"] == 1

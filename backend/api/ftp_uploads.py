@@ -1,18 +1,21 @@
 """FTP uploads for chargers that cannot upload by HTTP (OCPP 1.6 GetDiagnostics, GetLog).
 
-pyftpdlib serves FTP in its own thread. A charger logs in as `chargebot` with its job's upload
-token as the password (the token is in the location it was given), may only store files, each
-into a private folder of that login; a stored file is handed to `ChargerJobs.receive_upload` on
-the app's event loop, like an HTTP upload, and the temporary copy is removed. Uploads larger
-than MAX_UPLOAD_BYTES are cut off.
+pyftpdlib serves FTP in its own threads (one per connection, so a login check or a file being
+stored, which wait for the app's event loop, hold up only their own connection). A charger
+logs in as `chargebot` with its job's upload token as the password (the token is in the
+location it was given), may only store files, each into a private folder of that login; a
+stored file is handed to `ChargerJobs.receive_upload` on the app's event loop, like an HTTP
+upload, and the temporary copy is removed. Uploads larger than MAX_UPLOAD_BYTES are cut off.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import shutil
+import socket
 import tempfile
 import threading
 from collections.abc import AsyncIterator
@@ -22,7 +25,7 @@ from urllib.parse import urlsplit
 
 from pyftpdlib.authorizers import AuthenticationFailed, DummyAuthorizer
 from pyftpdlib.handlers import DTPHandler, FTPHandler
-from pyftpdlib.servers import FTPServer
+from pyftpdlib.servers import ThreadedFTPServer
 
 from backend.services.charger_jobs import FTP_USER, ChargerJobs, UploadRefusedError
 from backend.settings import Settings
@@ -86,6 +89,7 @@ class _UploadHandler(FTPHandler):  # type: ignore[misc]
     _folder: str | None = None
 
     def handle_auth_success(self, home: str, password: str, msg_login: str) -> None:
+        self._drop_folder()  # a second login on one connection
         self._folder = tempfile.mkdtemp(prefix="ftp-upload-", dir=self.uploads.spool)
         super().handle_auth_success(self._folder, password, msg_login)
 
@@ -96,10 +100,22 @@ class _UploadHandler(FTPHandler):  # type: ignore[misc]
         Path(file).unlink(missing_ok=True)
 
     def close(self) -> None:
+        self._drop_folder()
+        super().close()
+
+    def _drop_folder(self) -> None:
         if self._folder is not None:
             shutil.rmtree(self._folder, ignore_errors=True)
             self._folder = None
-        super().close()
+
+
+class _Server(ThreadedFTPServer):  # type: ignore[misc]
+    """pyftpdlib's threaded server with its stop flag and lock per instance, not per class."""
+
+    def __init__(self, address: tuple[str, int], handler: type[FTPHandler]) -> None:
+        self._exit = threading.Event()
+        self._lock = threading.Lock()
+        super().__init__(address, handler)
 
 
 class FtpUploads:
@@ -135,7 +151,7 @@ class FtpUploads:
                 "timeout": 120,
             },
         )
-        self._server = FTPServer((host, port), handler)
+        self._server = _Server((host, port), handler)
         self.port: int = self._server.socket.getsockname()[1]
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._serve, name="ftp-uploads", daemon=True)
@@ -189,6 +205,23 @@ def ftp_base(settings: Settings) -> str:
     return f"ftp://{host}:{settings.ftp_upload_port}"
 
 
+def _masquerade(public_host: str) -> str | None:
+    """The address passive replies name when chargers reach us through NAT: FTP_PUBLIC_HOST
+    (resolved once if it is a name); None: the address the charger connected to."""
+    if not public_host:
+        return None
+    try:
+        return str(ipaddress.ip_address(public_host))
+    except ValueError:
+        try:
+            return socket.gethostbyname(public_host)
+        except OSError:
+            log.warning(
+                "FTP_PUBLIC_HOST %s does not resolve; passive replies name ours", public_host
+            )
+            return None
+
+
 def passive_range(value: str) -> range | None:
     if not value:
         return None
@@ -210,7 +243,7 @@ async def start_ftp_uploads(settings: Settings, jobs: ChargerJobs) -> FtpUploads
             spool=Path(settings.upload_dir) / ".ftp-spool",
             max_bytes=settings.max_upload_bytes,
             passive_ports=passive_range(settings.ftp_passive_ports),
-            masquerade=None,
+            masquerade=_masquerade(settings.ftp_public_host),
         )
     except OSError as error:
         log.warning("FTP uploads not served here (%s): another process may serve them", error)

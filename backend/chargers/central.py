@@ -20,7 +20,7 @@ from backend.chargers.handlers import CentralChargePoint
 from backend.chargers.protocol import SUBPROTOCOL, ConnectionLost
 from backend.chargers.registry import ChargerRegistry, Connection
 from backend.services import charger_keys
-from backend.services.certificates import ChargerCertificates
+from backend.services.certificates import ChargerCertificates, fingerprint
 from backend.services.charger_jobs import ChargerJobs
 from backend.services.charger_state import ChargerIdentity, ChargerStateService
 from backend.services.charging import ChargingService
@@ -226,12 +226,14 @@ class CentralSystem:
     async def _admit_by_certificate(
         self, websocket: WebSocket, identity: ChargerIdentity, certificate: x509.Certificate
     ) -> ChargerIdentity | None:
-        """Profile 3: the TLS handshake verified the certificate against TLS_CLIENT_CAFILE;
-        its CN must name this charger (its identity or the serial number it booted with)."""
-        names = common_names(certificate)
-        if identity.id not in names and (identity.serial_number or identity.id) not in names:
+        """Profile 3: the TLS handshake verified the certificate against TLS_CLIENT_CAFILE; it
+        must be the very certificate we signed for this charger (SignCertificate) and it
+        accepted, whatever its CN says and whatever password comes with it."""
+        if identity.certificate_pin is None or fingerprint(certificate) != identity.certificate_pin:
             log.warning(
-                "%s: client certificate for %s refused", identity.id, ", ".join(sorted(names))
+                "%s: a client certificate not issued to it (CN %s) refused",
+                identity.id,
+                ", ".join(sorted(common_names(certificate))) or "-",
             )
             await self._unauthorized(websocket)
             return None

@@ -100,6 +100,7 @@ async def _send(
             charger_id,
             fields.get("key", ""),
             fields.get("value", ""),
+            client_certificates=bool(request.app.state.settings.tls_client_cafile),
         ),
         "clear_cache": lambda: local_list.clear_cache(
             request.app.state.sessions, commands, charger_id

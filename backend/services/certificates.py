@@ -22,7 +22,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlmodel import col
 
 from backend.chargers.certificate_hash import hash_data as hash_data
 from backend.db import utcnow
@@ -73,8 +75,8 @@ class CertificateAuthority:
         if not csr.is_signature_valid:
             raise InvalidFieldError("csr", "the request's signature does not verify")
         common = csr.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-        if not common or str(common[0].value) not in names:
-            raise InvalidFieldError("csr", "its CN is not this charger's identity or serial")
+        if len(common) != 1 or str(common[0].value) not in names:
+            raise InvalidFieldError("csr", "it needs one CN, this charger's identity or serial")
         now = datetime.now(UTC)
         certificate = (
             x509.CertificateBuilder()
@@ -173,6 +175,17 @@ class ChargerCertificates:
         result = await self._commands.operate(
             charger_id, "CertificateSigned", {"certificate_chain": chain}
         )
+        if result.ocpp_status == "Accepted":
+            # Profile 3 admits this charger with exactly this certificate (not any of ours
+            # whose CN looks right: serial numbers are whatever a charger says it has).
+            pin = fingerprint(x509.load_pem_x509_certificates(chain.encode())[0])
+            async with self._sessions() as db:
+                await db.execute(
+                    update(Charger)
+                    .where(col(Charger.id) == charger_id)
+                    .values(client_certificate_sha256=pin)
+                )
+                await db.commit()
         await _note(self._sessions, job.id, result.word)
 
 
@@ -184,6 +197,11 @@ async def _note(sessions: async_sessionmaker[AsyncSession], job_id: int, status:
         job.status, job.updated_at = status[:32], utcnow()
         db.add(ChargerJobStatus(job_id=job_id, status=status[:32], at=job.updated_at))
         await db.commit()
+
+
+def fingerprint(certificate: x509.Certificate) -> str:
+    """SHA-256 of the certificate (DER), hex: what a charger's profile-3 login is pinned to."""
+    return certificate.fingerprint(hashes.SHA256()).hex()
 
 
 def certificate_hash_list(response: dict[str, Any]) -> list[dict[str, str]]:

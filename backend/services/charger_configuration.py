@@ -123,8 +123,11 @@ async def change(
     charger_id: str,
     key: str,
     value: str,
+    *,
+    client_certificates: bool = False,
 ) -> CommandResult:
-    """ChangeConfiguration; an accepted value (also RebootRequired) is stored as known."""
+    """ChangeConfiguration; an accepted value (also RebootRequired) is stored as known.
+    `client_certificates`: we verify TLS client certificates (SecurityProfile 3 possible)."""
     if key in WRITE_ONLY:
         raise InvalidFieldError(
             "key", f"{key} is changed by rotating the charger's key (POST .../key), not here"
@@ -133,6 +136,9 @@ async def change(
         raise InvalidFieldError("key", f"a configuration key is 1 to {KEY_LENGTH} characters")
     if len(value) > VALUE_LENGTH:
         raise InvalidFieldError("value", f"a configuration value is at most {VALUE_LENGTH}")
+    if key.lower() == SECURITY_PROFILE.lower() and value.strip() == "3" and not client_certificates:
+        # It would lock the charger out: no connection here can present a certificate.
+        raise InvalidFieldError("value", "security profile 3 needs TLS_CLIENT_CAFILE set here")
     async with sessions() as db:
         await get_or_404(db, Charger, charger_id, "charger")
     result = await commands.change_configuration(charger_id, key, value)

@@ -43,6 +43,18 @@ log = logging.getLogger(__name__)
 FIRMWARE, SIGNED_FIRMWARE, DIAGNOSTICS, LOG = "firmware", "signed_firmware", "diagnostics", "log"
 UPLOADS = (DIAGNOSTICS, LOG)
 REQUESTED = "requested"
+# A job the charger is still working on: an Idle report then means it dropped the job.
+UNDER_WAY = frozenset(
+    {
+        REQUESTED,
+        "Accepted",
+        "Downloading",
+        "Downloaded",
+        "SignatureVerified",
+        "Installing",
+        "Uploading",
+    }
+)
 FTP_USER = "chargebot"  # FTP uploads log in as this user with the job's token as password
 TRANSFER_PROTOCOLS_KEY = "SupportedFileTransferProtocols"
 LOCATION_SCHEMES = ("http://", "https://", "ftp://", "ftps://", "sftp://")
@@ -303,10 +315,8 @@ class ChargerJobs:
         self, charger_id: str, kinds: tuple[str, ...], status: str, request_id: int | None = None
     ) -> ChargerJob | None:
         """A status notification: the job it names, else the charger's newest of `kinds`.
-        Idle (a triggered report: nothing under way) moves no job; a finished job stays so."""
-        if status == "Idle":
-            log.info("%s reports %s idle", charger_id, "/".join(kinds))
-            return None
+        Idle (a triggered report: nothing under way) ends only a job still under way (the
+        charger dropped it, e.g. in a reboot); a finished job stays as it ended."""
         async with self._sessions() as db:
             query = select(ChargerJob).where(
                 col(ChargerJob.charger_id) == charger_id, col(ChargerJob.kind).in_(kinds)
@@ -316,6 +326,9 @@ class ChargerJobs:
             job = (await db.scalars(query.order_by(col(ChargerJob.id).desc()))).first()
             if job is None or job.id is None:
                 log.info("%s reported %s for no job of ours (%s)", charger_id, status, kinds)
+                return None
+            if status == "Idle" and job.status not in UNDER_WAY:
+                log.info("%s reports %s idle", charger_id, "/".join(kinds))
                 return None
             await _record(db, job.id, status, utcnow())
             await db.commit()

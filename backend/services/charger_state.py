@@ -3,14 +3,16 @@
 The connect path is batched across chargers (see services/batching.py): identity lookups
 are one SELECT ... WHERE id IN (...), online marks one UPDATE per batch, boots one SELECT
 and one executemany UPDATE in one transaction, StatusNotifications two SELECTs and an
-executemany UPDATE per batch (and, for Reserved or Available reports, the reservations they
-settle: services/reservations.py); each charger is answered after its batch committed.
+executemany UPDATE per batch (then, in their own transaction, the reservations Reserved or
+Available reports settle: services/reservations.py); each charger is answered after its batch
+committed.
 Last-seen times are kept in memory and written by `flush_seen` (one executemany UPDATE),
 which the central system calls every few seconds and at shutdown.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -26,6 +28,7 @@ from backend.models import BootStatus, Charger, Connector
 from backend.services import reservations
 from backend.services.batching import Batcher, caused_by_an_item
 
+log = logging.getLogger(__name__)
 _CHARGERS = cast(Table, Charger.__table__)  # type: ignore[attr-defined]
 # One row per booted charger, executed as executemany in the boot batch's transaction.
 _BOOT_UPDATE = (
@@ -81,8 +84,8 @@ class ChargerIdentity:
     password_hash: str | None
     pending_key_hash: str | None = None
     boot_status: str | None = None  # what its BootNotification would be answered
-    serial_number: str | None = None  # as it booted: a client certificate's CN may name it
     security_profile: int = 0  # the lowest profile it may connect with (0: any)
+    certificate_pin: str | None = None  # SHA-256 of the client certificate that admits it
 
     @property
     def has_key(self) -> bool:
@@ -168,12 +171,12 @@ class ChargerStateService:
                     col(Charger.password_hash),
                     col(Charger.pending_key_hash),
                     col(Charger.boot_status),
-                    col(Charger.serial_number),
                     col(Charger.security_profile),
+                    col(Charger.client_certificate_sha256),
                 ).where(col(Charger.id).in_(set(ids)))
             )
             found = {
-                row[0]: ChargerIdentity(row[0], row[1], row[2], str(row[3]), row[4], int(row[5]))
+                row[0]: ChargerIdentity(row[0], row[1], row[2], str(row[3]), int(row[4]), row[5])
                 for row in rows
             }
         return [found.get(charger_id) for charger_id in ids]
@@ -352,11 +355,22 @@ class ChargerStateService:
                 await db.execute(_CHARGER_STATUS_UPDATE, sorted(whole, key=_by_charger))
             if parts:
                 await db.execute(_CONNECTOR_STATUS_UPDATE, sorted(parts, key=_by_connector))
-                # A reserved connector's report may end our reservation (the charger let it go).
-                await reservations.follow_connector_statuses(
-                    db,
-                    [(r.charger_id, r.connector_id, r.status) for r in written if r.connector_id],
-                    seen,
-                )
             await db.commit()
+        connector_reports = [
+            (r.charger_id, r.connector_id, r.status) for r in written if r.connector_id
+        ]
+        if connector_reports:
+            await self._follow_reservations(connector_reports, seen)
         return known
+
+    async def _follow_reservations(
+        self, reports: list[tuple[str, int, str]], seen: datetime
+    ) -> None:
+        """A reserved connector's report may end our reservation (the charger let it go): in
+        its own transaction after the statuses are stored, so it can never fail their batch."""
+        try:
+            async with self._sessions() as db:
+                await reservations.follow_connector_statuses(db, reports, seen)
+                await db.commit()
+        except Exception:
+            log.exception("following reservations after connector statuses failed")

@@ -229,6 +229,8 @@ async def update_charger(
         charger.boot_status = changes["boot_status"]
     if changes.get("security_profile") is not None:
         charger.security_profile = changes["security_profile"]
+        if charger.security_profile < 3:  # a replaced charger: its old certificate is out
+            charger.client_certificate_sha256 = None
     await db.commit()
     return view
 

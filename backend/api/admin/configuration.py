@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from backend.api.admin.operations import answered, charger_word
-from backend.api.deps import CommandsDep, SessionDep, SessionsDep
+from backend.api.deps import CommandsDep, SessionDep, SessionsDep, SettingsDep
 from backend.services import charger_configuration as configuration
 from backend.services.charger_configuration import KEY_LENGTH, VALUE_LENGTH
 
@@ -72,8 +72,21 @@ async def fetch_configuration(
 
 @router.put("/chargers/{charger_id}/configuration/{key}")
 async def change_configuration(
-    charger_id: str, key: KeyPath, body: ChangeIn, sessions: SessionsDep, commands: CommandsDep
+    charger_id: str,
+    key: KeyPath,
+    body: ChangeIn,
+    sessions: SessionsDep,
+    commands: CommandsDep,
+    settings: SettingsDep,
 ) -> ChangeOut:
-    """ChangeConfiguration; the charger's own answer (the stored value follows an accepted one)."""
-    result = await configuration.change(sessions, commands, charger_id, key, body.value)
+    """ChangeConfiguration; the charger's own answer (the stored value follows an accepted one).
+    SecurityProfile 3 is 422 unless TLS_CLIENT_CAFILE is set (it would lock the charger out)."""
+    result = await configuration.change(
+        sessions,
+        commands,
+        charger_id,
+        key,
+        body.value,
+        client_certificates=bool(settings.tls_client_cafile),
+    )
     return ChangeOut(status=answered(result, charger_id))

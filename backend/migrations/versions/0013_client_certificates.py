@@ -21,8 +21,12 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("security_profile", sa.Integer(), nullable=False, server_default="0")
         )
+        batch.add_column(
+            sa.Column("client_certificate_sha256", sa.String(length=64), nullable=True)
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("charger") as batch:
+        batch.drop_column("client_certificate_sha256")
         batch.drop_column("security_profile")
