@@ -53,6 +53,7 @@ OPEN_CHOICES = intents.OPEN_CHOICES
 WHILE_WAITING = frozenset({"start", "stop", "status", "yes", "no"})
 # Typed while an agent holds the chat, certain commands still act; the rest is for the agent.
 WHILE_HELD = frozenset({"start", "stop", "status", "support", "find", "prices", "history"})
+CODE_READINGS = frozenset({None, "start", "prices"})  # readings a code in the message decides
 
 
 def describe(inbound: Inbound, labels: dict[str, str] | None = None) -> str:
@@ -173,10 +174,10 @@ class Engine:
             return []
         if understood.number is not None:
             return await self._on_number(ctx, understood.number)
-        if understood.codes and understood.intent in {None, "start", "prices"}:
+        if understood.codes and (understood.alone or understood.intent in CODE_READINGS):
             code = await self._known_code(ctx, understood.codes)
             if code is not None:
-                if understood.intent == "prices":
+                if understood.intent == "prices" and not understood.alone:
                     return await info.prices(ctx, code)
                 return await start.show(ctx, code)
         if mode == ConversationMode.WAITING:

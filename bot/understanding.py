@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Final
@@ -64,6 +64,7 @@ class Understanding:
     alternatives: tuple[str, ...] = ()  # other intents the text matches as well
     number: int | None = None  # the message is a bare number (a menu choice)
     codes: tuple[str, ...] = ()  # words that could be connector codes, upper case
+    alone: bool = False  # the message is nothing but codes[0]: a known code wins over any word
 
 
 @dataclass(frozen=True)
@@ -237,12 +238,15 @@ class IntentTable:
             return Understanding(number=int(number.group(1)))
         tokens = self._tokens(text)
         codes = tuple(dict.fromkeys(self._codes(tokens)))
-        by_keyword = self._by_keyword(text, tokens, codes)
-        if by_keyword is not None:
-            return by_keyword
-        if len(tokens) > MAX_WORDS:
-            return Understanding(codes=codes)
-        return self._by_phrasing(tokens, codes)
+        whole = _whole_code(text)
+        if whole is not None:
+            codes = (whole, *(code for code in codes if code != whole))
+        understood = self._by_keyword(text, tokens, codes)
+        if understood is None and len(tokens) > MAX_WORDS:
+            understood = Understanding(codes=codes)
+        if understood is None:
+            understood = self._by_phrasing(tokens, codes)
+        return replace(understood, alone=whole is not None)
 
     def _tokens(self, text: str) -> list[_Token]:
         tokens = []
@@ -328,8 +332,8 @@ class IntentTable:
 
     def _keyword_of(self, word: str) -> str | None:
         folded = _LETTERS.sub("", fold(word))
-        if not folded:
-            return None
+        if not folded or any(char.isdigit() for char in word):
+            return None  # "J855A", "MEN4B", "NEAR7": a code or a plate, never JA, MENY, NEAR
         if folded in self._keywords:
             return folded
         if len(folded) < KEYWORD_FUZZY_MIN or folded in self._known:
@@ -466,6 +470,15 @@ def _forms(raw: object) -> dict[str, tuple[str, ...]]:
         for variant in _words(variants, f"forms.{canonical}"):
             inverted[variant] = words
     return inverted
+
+
+def _whole_code(text: str) -> str | None:
+    """The message as one connector code ("MEN4B", "THEVE", "k7p 3q"), never two words
+    ("ja tack" is JATACK only in shape)."""
+    code = normalize_code(text)
+    if code is None or (" " in text and not any(char.isdigit() for char in text)):
+        return None
+    return code
 
 
 def _rank(match: _Match) -> tuple[int, int, int]:

@@ -5,9 +5,14 @@ from __future__ import annotations
 import contextlib
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import pytest
+from fastapi import FastAPI
+from sqlalchemy import update
+from sqlmodel import col
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from backend.models import ChargingSession, SessionStatus
+from backend.models import ChargingSession, Connector, SessionStatus
 from backend.services.pricing import TariffSnapshot
 from backend.settings import Settings
 from bot.flows.sessions_text import receipt_text
@@ -266,3 +271,35 @@ def test_the_receipt_shows_the_minutes_billed_not_0_min_for_0_08_kr(lang: str, l
     assert line in receipt_text(lang, session, None).splitlines()
     session.stopped_at = started + timedelta(minutes=65, seconds=30)  # 32,75 kr
     assert "65 min 30 s x 0" in receipt_text(lang, session, None)
+
+
+# Drawn codes that also read as words: MEN4B as MENY, J855A as JA, NEAR7 as NEAR, B2JKA as
+# BOKA, THEVE and YEEAH as English words (about one drawn code in a thousand reads as one).
+CODES_THAT_READ_AS_WORDS = ("MEN4B", "J855A", "NEAR7", "B2JKA", "THEVE", "YEEAH", "QE7UE")
+
+
+@pytest.mark.parametrize("code", CODES_THAT_READ_AS_WORDS)
+async def test_a_code_typed_alone_is_the_connector_even_when_it_reads_as_a_word(
+    app: FastAPI, admin: httpx.AsyncClient, db: AsyncSession, code: str
+) -> None:
+    charger = await priced_charger(admin)
+    connector = charger["connectors"][0]
+    await db.execute(
+        update(Connector).where(col(Connector.code) == connector["code"]).values(code=code)
+    )
+    await db.commit()
+    anna = chat_driver(app, phone=PHONE)
+    for typed in (code, code.lower(), f"{code[:3]}-{code[3:]}", f" {code}. "):
+        shown = text_of(await anna.say(typed))
+        assert "Sundbyberg Centrum" in shown and "Energi: 4,50 kr per kWh" in shown, typed
+
+
+async def test_a_word_shaped_like_a_code_is_still_the_word_when_no_connector_has_it(
+    app: FastAPI, admin: httpx.AsyncClient
+) -> None:
+    await priced_charger(admin)
+    anna = chat_driver(app, phone=PHONE)
+    assert "Sundbyberg Centrum" not in text_of(await anna.say("THEVE"))
+    menu = text_of(await anna.say("MENY"))
+    assert menu == text_of(await anna.command("help"))
+    assert "kr per kWh" not in text_of(await anna.say("J855A"))  # no connector: not "ja"
