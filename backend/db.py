@@ -17,8 +17,11 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.types import DateTime, TypeDecorator
 
+from backend import sqlite_writers
+
 _ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "psycopg"}
 _BACKEND_ALIASES = {"postgres": "postgresql"}
+SQLITE_BUSY_SECONDS = 5.0  # how long a SQLite writer waits for the lock before it fails
 
 
 class UnsupportedDatabaseError(ValueError):
@@ -73,7 +76,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute(f"PRAGMA busy_timeout={int(SQLITE_BUSY_SECONDS * 1000)}")
     cursor.close()
 
 
@@ -88,6 +91,8 @@ def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     engine = create_async_engine(url, **kwargs)
     if url.get_backend_name() == "sqlite":
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    if path is not None:
+        sqlite_writers.take_turns(engine, str(path.resolve()), SQLITE_BUSY_SECONDS)
     return engine
 
 
