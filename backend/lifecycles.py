@@ -123,9 +123,9 @@ class Lifecycle(Generic[S]):
 _S = SessionStatus
 SESSION_LIFECYCLE: Lifecycle[SessionStatus] = Lifecycle(
     name="charging session",
-    # A chat start is created pending; a charger's own start (RFID) is charging, or failed
-    # when its tag is refused.
-    initial=frozenset({_S.PENDING, _S.CHARGING, _S.FAILED}),
+    # A start awaiting a payment is created pending, a direct remote start starting; a
+    # charger's own start (RFID) is charging, or failed when its tag is refused.
+    initial=frozenset({_S.PENDING, _S.STARTING, _S.CHARGING, _S.FAILED}),
     moves={
         _S.PENDING: frozenset({_S.STARTING, _S.CHARGING, _S.COMPLETED, _S.NEEDS_REVIEW, _S.FAILED}),
         _S.STARTING: frozenset({_S.CHARGING, _S.COMPLETED, _S.NEEDS_REVIEW, _S.FAILED}),

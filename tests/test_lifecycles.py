@@ -68,7 +68,7 @@ SESSION_MOVES = {
     ("stopping", "failed"),
     ("needs_review", "completed"),
 }
-SESSION_INITIAL = {"pending", "charging", "failed"}
+SESSION_INITIAL = {"pending", "starting", "charging", "failed"}
 
 PAYMENT_MOVES = {
     ("pending", "authorized"),

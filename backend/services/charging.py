@@ -171,12 +171,21 @@ class ChargingService:
     ) -> StartOutcome:
         """Check the rules, create the session, send RemoteStartTransaction, record the outcome.
 
-        `charging_profile`: a TxProfile the charger applies to this transaction (its limit)."""
-        session = await self.reserve(
-            charger_id, connector_id, id_tag=id_tag, driver_id=driver_id, channel=channel
-        )
-        assert session.id is not None
-        return await self.start_pending(session.id, charging_profile)
+        The session is created `starting` (nothing to wait for: no payment), in the same
+        transaction as the checks. `charging_profile`: a TxProfile the charger applies to this
+        transaction (its limit)."""
+        async with self._sessions() as db:
+            session = await self._create_session(
+                db,
+                charger_id,
+                connector_id,
+                id_tag,
+                driver_id,
+                channel,
+                status=SessionStatus.STARTING,
+                hold_until=utcnow() + self._start_timeout + REMOTE_START_IN_FLIGHT,
+            )
+        return await self._send_start(session, charging_profile)
 
     async def reserve(
         self,
@@ -194,7 +203,7 @@ class ChargingService:
         before the timers fail the session; by default the start timeout.
         """
         async with self._sessions() as db:
-            return await self._create_pending(
+            return await self._create_session(
                 db, charger_id, connector_id, id_tag, driver_id, channel, hold_until
             )
 
@@ -241,6 +250,12 @@ class ChargingService:
             await db.commit()
             if not claimed:
                 raise ConflictError(f"session {session_id} is {session.status}, not pending")
+        return await self._send_start(session, charging_profile)
+
+    async def _send_start(
+        self, session: ChargingSession, charging_profile: dict[str, Any] | None
+    ) -> StartOutcome:
+        """Send RemoteStartTransaction for a `starting` session and record the outcome."""
         assert session.id is not None and session.id_tag is not None
         charger_id, connector_id = session.charger_id, session.connector_id
         result = await self._commands.remote_start(
@@ -319,7 +334,7 @@ class ChargingService:
         await self._check_connector(db, charger, connector, id_tag, driver_key)
         return charger, driver, id_tag
 
-    async def _create_pending(
+    async def _create_session(
         self,
         db: AsyncSession,
         charger_id: str,
@@ -328,6 +343,7 @@ class ChargingService:
         driver_id: int | None,
         channel: str,
         hold_until: datetime | None = None,
+        status: SessionStatus = SessionStatus.PENDING,
     ) -> ChargingSession:
         charger, driver, id_tag = await self._checked_start(
             db, charger_id, connector_id, id_tag, driver_id
@@ -340,7 +356,7 @@ class ChargingService:
             charger_id=charger_id,
             connector_id=connector_id,
             id_tag=id_tag,
-            status=SessionStatus.PENDING,
+            status=status,
             channel=channel,
             currency=snapshot.currency,
             tariff_snapshot=snapshot.to_json(),
