@@ -50,6 +50,7 @@ from backend.services.events import EventBus
 from backend.services.hold_guard import HoldGuard
 from backend.services.local_list import LocalListSync
 from backend.services.login_throttle import LoginThrottle, RedisCounters
+from backend.services.pacing import Pace
 from backend.services.payments import PaymentService
 from backend.services.places import Gazetteer
 from backend.services.plausibility import PlausibilityRules
@@ -136,10 +137,11 @@ async def _run_upkeep(
     smart: SmartCharging,
     registry: ChargerRegistry,
     interval: float,
+    pace: Pace,
 ) -> None:
     """Every `interval` s, the chargers this process holds are read once (the configuration
     keys other features need), get what their local list lacks and their station's power
-    limit if they missed it."""
+    limit if they missed it. Reads and list syncs start one per turn of `pace`."""
     while True:
         await asyncio.sleep(interval)
         booted = [
@@ -149,11 +151,11 @@ async def _run_upkeep(
             and connection.boot_answer == "Accepted"
         ]
         try:
-            await first_read.read_unknown(booted)
+            await first_read.read_unknown(booted, pace=pace)
         except Exception:
             log.exception("configuration read failed; retrying in %s s", interval)
         try:
-            await local_lists.sync_behind(booted)
+            await local_lists.sync_behind(booted, pace=pace)
         except Exception:
             log.exception("local list sync failed; retrying in %s s", interval)
         try:
@@ -292,6 +294,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         events.subscribe(hold_guard, local_only=True)
         # Prices on chargers' displays (California Pricing DataTransfer), where they show them.
         price_display = PriceDisplay(sessions, commands)
+        app.state.price_display = price_display
         events.subscribe(price_display, local_only=True)
         app.state.central = central.CentralSystem(
             ChargerStateService(sessions),
@@ -379,6 +382,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 app.state.chat_reservations,
             )
         )
+        # First contact with chargers (configuration, local list) is spread over time.
+        app.state.upkeep_pace = Pace(settings.charger_upkeep_per_second)
         list_sync = (
             asyncio.create_task(
                 _run_upkeep(
@@ -387,6 +392,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     smart,
                     registry,
                     settings.charger_sync_seconds,
+                    app.state.upkeep_pace,
                 )
             )
             if settings.charger_sync_seconds > 0

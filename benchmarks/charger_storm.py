@@ -600,6 +600,7 @@ class Figures:
     steady_errors: int = 0
     steady_rate: float | None = None
     steady_charging: int = 0
+    steady_cpu_share: float | None = None  # server CPU seconds per second of the steady phase
     admin_start_ms: list[float] = field(default_factory=list)
     admin_start_failed: int = 0
     peak_rss_mib: float = 0.0
@@ -853,12 +854,13 @@ async def _steady(
         )
     )
     spy = profiling(options, kind, server, "steady")
+    await _sleep_until(at)
+    cpu_before = tree_cpu_seconds(server.pid)
     if kind == "chargebot":
         headers = {"Authorization": f"Bearer {TOKEN}"}
         async with httpx.AsyncClient(
             base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=60
         ) as http:
-            await _sleep_until(at)
             while time.monotonic() < at + seconds and idle:
                 charger_id = idle.pop()
                 began = time.monotonic()
@@ -873,6 +875,7 @@ async def _steady(
                     figures.admin_start_failed += 1
                 await asyncio.sleep(0.5)
     replies = list(await steady)
+    figures.steady_cpu_share = (tree_cpu_seconds(server.pid) - cpu_before) / seconds
     stop_profiling(spy)
     figures.steady_ms = [t * 1000 for r in replies for t in r["latencies"]]
     figures.steady_errors = sum(r["errors"] for r in replies)
@@ -1164,6 +1167,18 @@ def table(options: Options, results: dict[str, Figures]) -> str:
                     percentile(chargebot.steady_ms, 99) if chargebot.steady_ms else None,
                     percentile(bare.steady_ms, 99) if bare.steady_ms else None,
                 ),
+            )
+        )
+
+        def cpu(f: Figures) -> str:
+            return f"{f.steady_cpu_share:.0%} of a core" if f.steady_cpu_share is not None else "–"
+
+        rows.append(
+            (
+                f"{n}, steady: server CPU",
+                cpu(chargebot),
+                cpu(bare),
+                _ratio(chargebot.steady_cpu_share, bare.steady_cpu_share),
             )
         )
         rows.append(

@@ -5,6 +5,7 @@ tariff billing uses, in the driver's language; nothing for chargers that do not 
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,10 +13,14 @@ import pytest
 
 from backend.app import create_app
 from backend.chargers.simulator import SimulatedChargePoint
+from backend.services.price_display import PriceDisplay
 from backend.settings import Settings
 from tests.helpers.charging import driver_with_tag, priced_charger, session_of, simulator
 from tests.helpers.server import LiveServer, served
+from tests.helpers.statements import statements_matching
 from tests.helpers.waiting import eventually
+
+_SUPPORT_READ = re.compile(r"^\s*SELECT\b.*\bFROM charger_configuration_key\b", re.I | re.S)
 
 
 def shown(sim: SimulatedChargePoint, message_id: str) -> list[dict[str, Any]]:
@@ -103,3 +108,69 @@ async def test_chargers_that_show_no_prices_get_none(upkeep: LiveServer) -> None
     calls = [action for action, _ in sim.received]
     assert "GetConfiguration" in calls  # the upkeep read it (and so knows it shows nothing)
     assert "DataTransfer" not in calls
+
+
+async def test_a_charger_that_shows_no_prices_is_not_asked_about_it_at_every_meter_value(
+    upkeep: LiveServer,
+) -> None:
+    """The running cost is due at every MeterValues here; whether the charger shows prices is
+    read once, not once per reading (ten thousand chargers send a hundred a second)."""
+    live = upkeep
+    display: PriceDisplay = live.app.state.price_display
+    display.running_every = 0.0
+    charger = await priced_charger(live.http)
+    await driver_with_tag(live.http, "SHOW-ONCE")
+    cid = charger["id"]
+    async with simulator(live, cid) as sim:
+        await eventually(
+            lambda: live.http.get(f"/admin/chargers/{cid}/configuration"),
+            lambda r: r.json()["reported_at"] is not None,
+        )
+        with statements_matching(
+            live.app.state.db_engine, _SUPPORT_READ, bound="CustomDisplayCostAndPrice"
+        ) as reads:
+            transaction_id = await sim.start_local(1, "SHOW-ONCE")
+            assert transaction_id is not None
+            # MeterValues every 0.1 s: wait for a dozen readings on the session.
+            await eventually(
+                lambda: session_of(live.http, transaction_id), lambda s: s["energy_wh"] > 0
+            )
+            first = await session_of(live.http, transaction_id)
+            await asyncio.sleep(1.2)
+            later = await session_of(live.http, transaction_id)
+        assert later["energy_wh"] > first["energy_wh"]  # the readings did arrive meanwhile
+        await sim.stop_local(1)
+    assert len(reads) == 1, reads
+    assert sim.display == []
+
+
+async def test_a_charger_that_starts_showing_prices_gets_the_running_cost_once_read_again(
+    upkeep: LiveServer,
+) -> None:
+    live = upkeep
+    display: PriceDisplay = live.app.state.price_display
+    display.running_every = 0.0
+    display.support_ttl = 0.3
+    charger = await priced_charger(live.http)
+    await driver_with_tag(live.http, "SHOW-LATER")
+    cid = charger["id"]
+    async with simulator(live, cid) as sim:
+        await eventually(
+            lambda: live.http.get(f"/admin/chargers/{cid}/configuration"),
+            lambda r: r.json()["reported_at"] is not None,
+        )
+        transaction_id = await sim.start_local(1, "SHOW-LATER")
+        assert transaction_id is not None
+        await eventually(
+            lambda: session_of(live.http, transaction_id), lambda s: s["energy_wh"] > 0
+        )
+        assert shown(sim, "RunningCost") == []
+        sim._config.cost_display = True  # e.g. a firmware update turned the display on
+        fetched = await live.http.post(
+            f"/admin/chargers/{cid}/configuration/fetch",
+            json={"keys": ["CustomDisplayCostAndPrice"]},
+        )
+        assert fetched.status_code == 200, fetched.text
+        await eventually(lambda: _display(sim), lambda kinds: "RunningCost" in kinds)
+        assert shown(sim, "RunningCost")[0]["transactionId"] == transaction_id
+        await sim.stop_local(1)

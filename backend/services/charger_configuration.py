@@ -23,6 +23,7 @@ from backend.db import utcnow
 from backend.models import Charger, ChargerConfigurationKey
 from backend.services.charger_state import security_profile_raised
 from backend.services.errors import InvalidFieldError
+from backend.services.pacing import Pace
 from backend.services.ports import ChargerCommands, CommandResult
 from backend.services.rows import get_or_404
 
@@ -182,8 +183,13 @@ class FirstRead:
         self._commands = commands
         self._asked: set[str] = set()
 
-    async def read_unknown(self, charger_ids: list[str], concurrency: int = 4) -> int:
-        """Ask those of `charger_ids` never read (once per process); how many were asked."""
+    async def read_unknown(
+        self, charger_ids: list[str], concurrency: int = 4, pace: Pace | None = None
+    ) -> int:
+        """Ask those of `charger_ids` never read (once per process); how many were asked.
+
+        With `pace`, one read starts per turn of it (background work; see services/pacing).
+        """
         fresh = [c for c in charger_ids if c not in self._asked]
         if not fresh:
             return 0
@@ -203,6 +209,8 @@ class FirstRead:
 
         async def one(charger_id: str) -> None:
             async with gate:
+                if pace is not None:
+                    await pace.turn()
                 try:
                     await fetch(self._sessions, self._commands, charger_id, FEATURE_KEYS)
                 except Exception:

@@ -23,11 +23,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import and_
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, func, select
@@ -44,6 +45,7 @@ from backend.models import (
     SessionStatus,
 )
 from backend.services import plausibility
+from backend.services.batching import Batcher
 from backend.services.charging import ENERGY, ChargingService, session_cost
 from backend.services.errors import ConflictError, NotFoundError
 from backend.services.events import (
@@ -124,6 +126,9 @@ class HoldGuard:
         self._window = window
         self.clock = clock  # tests may move it on: per-minute fees grow with it
         self._holds: dict[int, Hold | None] = {}  # per live session; None: no hold to guard
+        # A session's hold is looked up once, at its first reading; after a restart thousands
+        # of live sessions report within a minute, so their lookups share queries.
+        self._lookups: Batcher[int, Hold | None] = Batcher(self._read_holds, name="hold lookup")
         self._busy: set[int] = set()
         self._asked_at: dict[int, datetime] = {}  # by the guard's clock
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -179,13 +184,15 @@ class HoldGuard:
             self._busy.discard(session_id)
 
     async def _check_once(self, session_id: int) -> None:
+        if session_id not in self._holds:
+            self._holds[session_id] = await self._lookups.submit(session_id)
+        hold = self._holds[session_id]
+        if hold is None:  # most sessions: an account, a tag
+            return
         async with self._sessions() as db:
             session = await db.get(ChargingSession, session_id)
             # Charging or stopping: a STOPPING one may never stop.
             if session is None or session.status not in LIVE_SESSION_STATUSES:
-                return
-            hold = await self._hold_of(db, session)
-            if hold is None:
                 return
             now = self.clock()
             energy_at = await self._energy_at(db, session, now)
@@ -250,32 +257,41 @@ class HoldGuard:
         )
         return min(max(newest or start, start), session.updated_at, now)
 
-    async def _hold_of(self, db: AsyncSession, session: ChargingSession) -> Hold | None:
-        assert session.id is not None
-        if session.id in self._holds:
-            return self._holds[session.id]
-        payment = await db.scalar(
-            select(Payment)
-            .where(col(Payment.session_id) == session.id)
-            .order_by(col(Payment.id).desc())
-            .limit(1)
+    async def _read_holds(self, session_ids: Sequence[int]) -> list[Hold | None]:
+        """Each session's authorized card hold (its newest payment), if any: one query."""
+        newest = (
+            select(
+                col(Payment.session_id),
+                func.max(col(Payment.id)).label("payment_id"),
+            )
+            .where(col(Payment.session_id).in_(session_ids))
+            .group_by(col(Payment.session_id))
+            .subquery()
         )
-        hold = None
-        if (
-            payment is not None
-            and payment.status == PaymentStatus.AUTHORIZED
-            and payment.amount_authorized_minor > 0
-        ):
-            max_kw = await db.scalar(
-                select(col(Connector.max_power_kw)).where(
-                    col(Connector.charger_id) == session.charger_id,
-                    col(Connector.connector_id) == session.connector_id,
+        async with self._sessions() as db:
+            rows = await db.execute(
+                select(
+                    col(Payment.session_id),
+                    col(Payment.status),
+                    col(Payment.amount_authorized_minor),
+                    col(Connector.max_power_kw),
+                )
+                .join(newest, newest.c.payment_id == col(Payment.id))
+                .join(ChargingSession, col(ChargingSession.id) == col(Payment.session_id))
+                .outerjoin(
+                    Connector,
+                    and_(
+                        col(Connector.charger_id) == col(ChargingSession.charger_id),
+                        col(Connector.connector_id) == col(ChargingSession.connector_id),
+                    ),
                 )
             )
-            power_w = max_kw * 1000 if max_kw else DEFAULT_MAX_POWER_W
-            hold = Hold(payment.amount_authorized_minor, power_w)
-        self._holds[session.id] = hold
-        return hold
+            found: dict[int, Hold] = {}
+            for session_id, status, amount, max_kw in rows:
+                if session_id is not None and status == PaymentStatus.AUTHORIZED and amount > 0:
+                    power_w = max_kw * 1000 if max_kw else DEFAULT_MAX_POWER_W
+                    found[session_id] = Hold(amount, power_w)
+        return [found.get(session_id) for session_id in session_ids]
 
     async def _claim(self, session_id: int) -> bool:
         """True once per session, across processes: the right to tell the driver."""

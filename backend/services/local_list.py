@@ -46,6 +46,7 @@ from backend.models import (
 )
 from backend.services.charger_configuration import reported_value
 from backend.services.drivers import VIRTUAL_TAG_PREFIX, tag_status
+from backend.services.pacing import Pace
 from backend.services.ports import ChargerCommands, CommandResult, CommandStatus
 from backend.services.rows import get_or_404
 
@@ -333,11 +334,14 @@ class LocalListSync:
         assert result is not None
         return SyncOutcome(result.word, scope, version, update_type, sent, result.detail)
 
-    async def sync_behind(self, charger_ids: Iterable[str], concurrency: int = 4) -> int:
+    async def sync_behind(
+        self, charger_ids: Iterable[str], concurrency: int = 4, pace: Pace | None = None
+    ) -> int:
         """Sync those of `charger_ids` whose list is behind their scope's; how many were sent.
 
         Publishes each scope once; a charger that answered NotSupported, or has the list
-        disabled, is left alone (an operator's sync still sends).
+        disabled, is left alone (an operator's sync still sends). With `pace`, one sync
+        starts per turn of it (background work; see services/pacing).
         """
         ids = list(charger_ids)
         if not ids:
@@ -375,6 +379,8 @@ class LocalListSync:
 
         async def one(charger_id: str) -> bool:
             async with gate:
+                if pace is not None:
+                    await pace.turn()
                 try:
                     outcome = await self.sync(charger_id, publish_first=False)
                 except Exception:

@@ -20,9 +20,16 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from backend.db import utcnow
+from backend.lifecycles import LIVE_SESSION_STATUSES
 from backend.models import ChargerConfigurationKey, ChargingSession, Driver
 from backend.services.charging import session_cost
-from backend.services.events import DomainEvent, SessionCompleted, SessionProgress, SessionStarted
+from backend.services.events import (
+    DomainEvent,
+    SessionCompleted,
+    SessionFailed,
+    SessionProgress,
+    SessionStarted,
+)
 from backend.services.ports import ChargerCommands
 from backend.services.pricing import FREE, TariffSnapshot
 
@@ -31,6 +38,9 @@ log = logging.getLogger(__name__)
 VENDOR_ID = "org.openchargealliance.costmsg"
 SUPPORT_KEY = "CustomDisplayCostAndPrice"
 RUNNING_EVERY = 60.0  # seconds between RunningCost messages of one session
+# How long a charger's answer to "do you show prices?" is trusted before it is read again
+# (an operator's GetConfiguration or ChangeConfiguration may change it).
+SUPPORT_TTL = 300.0
 MAX_IN_FLIGHT = 200  # display messages being sent at once; more are dropped (and logged)
 LANGUAGES = ("sv", "en")
 
@@ -86,11 +96,17 @@ class PriceDisplay:
         sessions: async_sessionmaker[AsyncSession],
         commands: ChargerCommands,
         running_every: float = RUNNING_EVERY,
+        support_ttl: float = SUPPORT_TTL,
     ) -> None:
         self._sessions = sessions
         self._commands = commands
-        self._running_every = running_every
+        self.running_every = running_every
+        self.support_ttl = support_ttl
         self._last_running: dict[int, float] = {}
+        # Per live session its charger; per charger whether it shows prices, and when read.
+        # Most chargers do not: their MeterValues then cost no query here.
+        self._charger_of: dict[int, str] = {}
+        self._shows: dict[str, tuple[bool, float]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def __call__(self, event: DomainEvent) -> None:
@@ -99,12 +115,23 @@ class PriceDisplay:
         elif isinstance(event, SessionProgress):
             now = time.monotonic()
             last = self._last_running.get(event.session_id)
-            if last is None or now - last >= self._running_every:
+            if last is None or now - last >= self.running_every:
                 self._last_running[event.session_id] = now
+                if self._known_not_to_show(event.session_id, now):
+                    return
                 self._spawn(self._running_cost(event.session_id))
-        elif isinstance(event, SessionCompleted):
+        elif isinstance(event, (SessionCompleted, SessionFailed)):
             self._last_running.pop(event.session_id, None)
-            self._spawn(self._final_cost(event.session_id))
+            self._charger_of.pop(event.session_id, None)
+            if isinstance(event, SessionCompleted):
+                self._spawn(self._final_cost(event.session_id))
+
+    def _known_not_to_show(self, session_id: int, now: float) -> bool:
+        charger_id = self._charger_of.get(session_id)
+        if charger_id is None:
+            return False
+        shows, read_at = self._shows.get(charger_id, (True, 0.0))
+        return not shows and now - read_at < self.support_ttl
 
     def _spawn(self, work: Any) -> None:
         if len(self._tasks) >= MAX_IN_FLIGHT:
@@ -126,8 +153,12 @@ class PriceDisplay:
             session = await db.get(ChargingSession, session_id)
             if session is None:
                 return None
-            shows = await db.get(ChargerConfigurationKey, (session.charger_id, SUPPORT_KEY))
-            if shows is None or (shows.value or "").strip().lower() != "true":
+            key = await db.get(ChargerConfigurationKey, (session.charger_id, SUPPORT_KEY))
+            shows = key is not None and (key.value or "").strip().lower() == "true"
+            self._shows[session.charger_id] = (shows, time.monotonic())
+            if session.status in LIVE_SESSION_STATUSES:
+                self._charger_of[session.id or session_id] = session.charger_id
+            if not shows:
                 return None
             driver = await db.get(Driver, session.driver_id) if session.driver_id else None
         tariff = (
