@@ -189,6 +189,9 @@ class Engine:
             if not understood.certain and ctx.services.faq.match(text, ctx.lang).kind != "answer":
                 return await find.by_text(ctx, text)
         if understood.intent is None:
+            if understood.alone and any(char.isdigit() for char in understood.codes[0]):
+                # "ZZ9ZZ": a code no connector has (a typo, a sticker of another network)
+                return [ctx.reply(ctx.t("unknown_code", code=understood.codes[0]))]
             return await faq.ask(ctx, text)
         return await self._decide(ctx, understood, text)
 

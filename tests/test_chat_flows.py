@@ -303,3 +303,14 @@ async def test_a_word_shaped_like_a_code_is_still_the_word_when_no_connector_has
     menu = text_of(await anna.say("MENY"))
     assert menu == text_of(await anna.command("help"))
     assert "kr per kWh" not in text_of(await anna.say("J855A"))  # no connector: not "ja"
+
+
+async def test_a_code_no_connector_has_is_said_to_be_unknown_not_taken_for_a_question(
+    app: FastAPI, admin: httpx.AsyncClient
+) -> None:
+    await priced_charger(admin)
+    anna = chat_driver(app, phone=PHONE)
+    for typed in ("ZQ9XW", "zq9xw", "ZQ9 XW"):
+        reply = text_of(await anna.say(typed))
+        assert "ZQ9XW" in reply and "dekalen" in reply, reply  # "check the sticker"
+    assert "dekalen" not in text_of(await anna.say("ZQXWK"))  # no digit: a word, not a code

@@ -36,11 +36,19 @@ from backend.services.payments import DEMO_PAYMENT_METHOD
 from backend.services.pricing import TariffSnapshot, compute_cost
 from backend.settings import Settings
 from bot.flows.sessions_text import payment_lines
-from tests.helpers.charging import TARIFF, charger_of, priced_charger, session_of, simulator
+from tests.helpers.charging import (
+    TARIFF,
+    charger_of,
+    driver_with_tag,
+    priced_charger,
+    session_of,
+    simulator,
+)
 from tests.helpers.chat import ChatDriver, chat_driver, wait_for_text
 from tests.helpers.factories import make_charger, make_driver, make_station
 from tests.helpers.payments import WEBHOOK, Paying, paying_app, save_a_card, stripe_settings
 from tests.helpers.server import LiveServer, served
+from tests.helpers.statements import statements_matching
 from tests.helpers.stripe_double import RecordingStripeClient, event, signed
 from tests.helpers.support import agent, the_conversation
 from tests.helpers.waiting import eventually
@@ -930,3 +938,36 @@ async def test_the_test_page_answers_junk_ids_with_404_or_422(live_settings: Set
         assert (await http.get("/demo/pay/2147483647")).status_code == 404
         for action in ("approve", "cancel"):
             assert (await http.post(f"/demo/pay/999/{action}")).status_code == 404
+
+
+_PAYMENT_READ = re.compile(r"^\s*SELECT\b.*\bpayment\b", re.I | re.S)
+
+
+async def test_a_charge_without_a_hold_costs_the_guard_no_query_of_its_own(
+    live: LiveServer,
+) -> None:
+    """Ten thousand chargers: most charges run on an account or a tag. The guard learns from
+    its tick's one query that they have no hold; none is looked up by itself."""
+    charger = await priced_charger(live.http)
+    await driver_with_tag(live.http, "NO-HOLD")
+    async with simulator(live, charger["id"]) as sim:
+        with statements_matching(live.app.state.db_engine, _PAYMENT_READ) as reads:
+            transaction_id = await sim.start_local(1, "NO-HOLD")
+            assert transaction_id is not None
+            # A dozen MeterValues (every 0.1 s), waited for on the charger's side: no API
+            # call (which reads payments itself) while counting.
+            start_wh = sim.meter_wh(1)
+            await eventually(_now, lambda _: sim.meter_wh(1) > start_wh + 1200)
+            await live.app.state.hold_guard.drain()
+        later = await session_of(live.http, transaction_id)
+        await sim.stop_local(1)
+    assert later["status"] == "charging" and later["energy_wh"] > 0
+    # The tick: the ids of every live session with a hold, in one query.
+    ticks = [sql for sql in reads if re.match(r"\s*SELECT charging_session\.id\s+FROM", sql)]
+    assert ticks, "the guard's tick ran meanwhile"
+    own = [sql for sql in reads if sql not in ticks]
+    assert own == [], own
+
+
+async def _now() -> float:
+    return utcnow().timestamp()

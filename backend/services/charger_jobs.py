@@ -351,23 +351,24 @@ class ChargerJobs:
 
     # -- uploads --------------------------------------------------------------------------------
 
-    async def upload_expected(self, token: str) -> bool:
-        """Whether `token` is an upload job's (the FTP server's login check)."""
+    async def _upload_job(self, token: str) -> ChargerJob | None:
+        """The upload job (diagnostics, log) whose token this is, if any."""
         async with self._sessions() as db:
             job = await db.scalar(
                 select(ChargerJob).where(col(ChargerJob.upload_token_hash) == token_hash(token))
             )
-        return job is not None and job.kind in UPLOADS
+        return job if job is not None and job.kind in UPLOADS else None
+
+    async def upload_expected(self, token: str) -> bool:
+        """Whether `token` is an upload job's (the FTP server's login check)."""
+        return await self._upload_job(token) is not None
 
     async def receive_upload(
         self, token: str, name: str | None, chunks: AsyncIterator[bytes]
     ) -> ChargerJob:
         """Store an upload for the job whose token this is; the file replaces an earlier one."""
-        async with self._sessions() as db:
-            job = await db.scalar(
-                select(ChargerJob).where(col(ChargerJob.upload_token_hash) == token_hash(token))
-            )
-        if job is None or job.kind not in UPLOADS:
+        job = await self._upload_job(token)
+        if job is None:
             raise UploadRefusedError(404, "no upload is expected here")
         safe = _SAFE_NAME.sub("_", name or job.file_name or f"{job.kind}-{job.id}")[-100:]
         folder = self._upload_dir / _SAFE_NAME.sub("_", job.charger_id)

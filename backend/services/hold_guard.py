@@ -126,8 +126,11 @@ class HoldGuard:
         self._window = window
         self.clock = clock  # tests may move it on: per-minute fees grow with it
         self._holds: dict[int, Hold | None] = {}  # per live session; None: no hold to guard
-        # A session's hold is looked up once, at its first reading; after a restart thousands
-        # of live sessions report within a minute, so their lookups share queries.
+        # Sessions that reported before we knew whether they have a hold. The next tick's one
+        # query (every session with a hold) tells: thousands of sessions without one (an
+        # account, a tag) cost no query of their own, also right after a restart.
+        self._unsorted: set[int] = set()
+        # The holds of sessions the tick found, looked up together (amount, connector power).
         self._lookups: Batcher[int, Hold | None] = Batcher(self._read_holds, name="hold lookup")
         self._busy: set[int] = set()
         self._asked_at: dict[int, datetime] = {}  # by the guard's clock
@@ -138,6 +141,7 @@ class HoldGuard:
             self._spawn(event.session_id)
         elif isinstance(event, (SessionCompleted, SessionFailed)):
             self._holds.pop(event.session_id, None)
+            self._unsorted.discard(event.session_id)
             self._asked_at.pop(event.session_id, None)
 
     async def tick(self) -> None:
@@ -146,6 +150,7 @@ class HoldGuard:
         Time-based fees and unreported energy grow without MeterValues, and a stop the
         charger accepted may never land.
         """
+        reported, self._unsorted = self._unsorted, set()
         async with self._sessions() as db:
             ids = (
                 await db.scalars(
@@ -158,16 +163,21 @@ class HoldGuard:
                     )
                 )
             ).all()
-        for session_id in ids:
-            if session_id is not None:
-                self._spawn(session_id)
+        held = {session_id for session_id in ids if session_id is not None}
+        for session_id in reported - held:
+            self._holds.setdefault(session_id, None)
+        for session_id in held:
+            self._spawn(session_id, sorted_by_tick=True)
 
     async def drain(self) -> None:
         """Wait for checks and stops in flight (tests, shutdown)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
-    def _spawn(self, session_id: int) -> None:
+    def _spawn(self, session_id: int, *, sorted_by_tick: bool = False) -> None:
+        if session_id not in self._holds and not sorted_by_tick:
+            self._unsorted.add(session_id)  # the next tick tells (within `sweep_interval`)
+            return
         if session_id in self._busy or self._holds.get(session_id, 0) is None:
             return  # a check is running, or the session has no hold to guard
         self._busy.add(session_id)
