@@ -31,6 +31,14 @@ async def _display(sim: SimulatedChargePoint) -> list[str]:
     return [kind for kind, _ in sim.display]
 
 
+async def _configuration_read(live: LiveServer, charger_id: str) -> None:
+    """Wait until the upkeep has read the charger's configuration (and so knows its display)."""
+    await eventually(
+        lambda: live.http.get(f"/admin/chargers/{charger_id}/configuration"),
+        lambda r: r.json()["reported_at"] is not None,
+    )
+
+
 @pytest.fixture
 async def upkeep(live_settings: Settings) -> AsyncIterator[LiveServer]:
     """Chargers are read once by the upkeep, which learns which ones show prices."""
@@ -93,10 +101,7 @@ async def test_chargers_that_show_no_prices_get_none(upkeep: LiveServer) -> None
     await driver_with_tag(live.http, "SHOW-NONE")
     cid = charger["id"]
     async with simulator(live, cid) as sim:
-        await eventually(
-            lambda: live.http.get(f"/admin/chargers/{cid}/configuration"),
-            lambda r: r.json()["reported_at"] is not None,
-        )
+        await _configuration_read(live, cid)
         transaction_id = await sim.start_local(1, "SHOW-NONE")
         assert transaction_id is not None
         await sim.stop_local(1)
@@ -122,10 +127,7 @@ async def test_a_charger_that_shows_no_prices_is_not_asked_about_it_at_every_met
     await driver_with_tag(live.http, "SHOW-ONCE")
     cid = charger["id"]
     async with simulator(live, cid) as sim:
-        await eventually(
-            lambda: live.http.get(f"/admin/chargers/{cid}/configuration"),
-            lambda r: r.json()["reported_at"] is not None,
-        )
+        await _configuration_read(live, cid)
         with statements_matching(
             live.app.state.db_engine, _SUPPORT_READ, bound="CustomDisplayCostAndPrice"
         ) as reads:
@@ -155,10 +157,7 @@ async def test_a_charger_that_starts_showing_prices_gets_the_running_cost_once_r
     await driver_with_tag(live.http, "SHOW-LATER")
     cid = charger["id"]
     async with simulator(live, cid) as sim:
-        await eventually(
-            lambda: live.http.get(f"/admin/chargers/{cid}/configuration"),
-            lambda r: r.json()["reported_at"] is not None,
-        )
+        await _configuration_read(live, cid)
         transaction_id = await sim.start_local(1, "SHOW-LATER")
         assert transaction_id is not None
         await eventually(
