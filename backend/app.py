@@ -27,6 +27,7 @@ from backend.chargers.relay import LocalChargerCommands
 from backend.collector import CollectorPolicy
 from backend.db import create_engine, session_factory, sqlite_file, utcnow
 from backend.logs import protect_logs
+from backend.loop_watch import LoopWatch
 from backend.models import Charger
 from backend.paths import DATA_DIR
 from backend.payments.demo_gateway import DemoGateway
@@ -404,6 +405,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.gc_full_pass_seconds > 0:  # last: what startup built is frozen with it
             collector = CollectorPolicy(settings.gc_full_pass_seconds)
             collector.start()
+        loop_watch = None
+        if settings.loop_stall_log_ms > 0:
+            loop_watch = LoopWatch(settings.loop_stall_log_ms / 1000)
+            loop_watch.start()
+        app.state.loop_watch = loop_watch
         try:
             yield
         finally:
@@ -414,6 +420,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+            if loop_watch is not None:
+                await loop_watch.stop()
             if collector is not None:
                 await collector.stop()
             await stop_telegram(app.state.telegram)

@@ -220,6 +220,12 @@ class Settings(BaseSettings):
         description="Survivors of full garbage collections are frozen; every this many seconds "
         "all is thawed and collected once (backend/collector.py); 0: Python's own collection.",
     )
+    loop_stall_log_ms: float = Field(
+        default=500.0,
+        ge=0,
+        description="A stall of the event loop (no charger answered) at least this long is "
+        "logged with the code that held it (backend/loop_watch.py); 0: not watched.",
+    )
     ocpp_handler_concurrency: int = Field(
         default=4, ge=1, description="OCPP messages using the database at once (of the pool)."
     )

@@ -1,5 +1,9 @@
 """Every dependency alias of the routes (`SessionDep`, `AdminDep`, `CurrentStaff`,
-`ChargingDep`, `PaymentsDep`, `OutboundDep`, `DeskDep`, ...): what they take from the app."""
+`ChargingDep`, `PaymentsDep`, `OutboundDep`, `DeskDep`, ...): what they take from the app.
+
+Every one is `async def`, even those that only read `app.state`: FastAPI runs a plain `def`
+dependency in its thread pool, a hand-off to a thread and back per dependency per request,
+each waiting its turn on a busy event loop (tests/test_api_dependencies.py holds this)."""
 
 from __future__ import annotations
 
@@ -27,7 +31,7 @@ from backend.services.staff import staff_id_of
 from backend.settings import Settings
 
 
-def get_settings_from_app(request: Request) -> Settings:
+async def get_settings_from_app(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -46,7 +50,7 @@ MAX_ID = 2**31 - 1
 IdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="a database id")]
 
 
-def get_login_throttle(request: Request) -> LoginThrottle:
+async def get_login_throttle(request: Request) -> LoginThrottle:
     throttle: LoginThrottle = request.app.state.login_throttle
     return throttle
 
@@ -56,50 +60,50 @@ LoginThrottleDep = Annotated[LoginThrottle, Depends(get_login_throttle)]
 PasswordFormDep = Annotated[OAuth2PasswordRequestForm, Depends()]
 
 
-def get_charging(request: Request) -> ChargingService:
+async def get_charging(request: Request) -> ChargingService:
     service: ChargingService = request.app.state.charging
     return service
 
 
-def get_commands(request: Request) -> ChargerCommands:
+async def get_commands(request: Request) -> ChargerCommands:
     commands: ChargerCommands = request.app.state.commands
     return commands
 
 
-def get_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+async def get_sessions(request: Request) -> async_sessionmaker[AsyncSession]:
     """The session factory, for services that keep no transaction open across a charger's
     answer."""
     sessions: async_sessionmaker[AsyncSession] = request.app.state.sessions
     return sessions
 
 
-def get_local_lists(request: Request) -> LocalListSync:
+async def get_local_lists(request: Request) -> LocalListSync:
     local_lists: LocalListSync = request.app.state.local_lists
     return local_lists
 
 
-def get_reservations(request: Request) -> ReservationService:
+async def get_reservations(request: Request) -> ReservationService:
     reservations: ReservationService = request.app.state.reservations
     return reservations
 
 
-def get_payments(request: Request) -> PaymentService | None:
+async def get_payments(request: Request) -> PaymentService | None:
     """The card payment service, or None without a Stripe key (each route says what then)."""
     payments: PaymentService | None = getattr(request.app.state, "payments", None)
     return payments
 
 
-def get_outbound(request: Request) -> OutboundMessages:
+async def get_outbound(request: Request) -> OutboundMessages:
     outbound: OutboundMessages = request.app.state.outbound
     return outbound
 
 
-def get_faq(request: Request) -> FaqCatalogue:
+async def get_faq(request: Request) -> FaqCatalogue:
     faq: FaqCatalogue = request.app.state.faq
     return faq
 
 
-def get_desk(request: Request) -> SupportDesk:
+async def get_desk(request: Request) -> SupportDesk:
     return SupportDesk.of(request.app)
 
 

@@ -9,15 +9,16 @@ SQLite or PostgreSQL, and a move the table lacks raises IllegalTransition before
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import secrets
-from collections.abc import Iterable
+from collections.abc import Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import and_, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlmodel import col, select
@@ -37,6 +38,7 @@ from backend.models import (
     MeterSample,
     OrphanTransaction,
     SessionStatus,
+    Station,
     Tariff,
 )
 from backend.services import access, plausibility, reservations
@@ -156,6 +158,7 @@ class ChargingService:
         self._plausibility = plausibility or PlausibilityRules()
         self._meters = MeterWriter(sessions, self._plausibility)
         self._transactions = SharedTransactions(sessions, "Start/StopTransaction batch")
+        self._background: set[asyncio.Task[Any]] = set()
 
     # -- starting ---------------------------------------------------------------------------
 
@@ -261,17 +264,26 @@ class ChargingService:
         result = await self._commands.remote_start(
             charger_id, connector_id, session.id_tag, charging_profile
         )
-        async with self._sessions() as db:
-            if result.accepted:
-                deadline = utcnow() + self._start_timeout
-                await update_session_while(
-                    db, session.id, SessionStatus.STARTING, start_deadline_at=deadline
+        failed_reason = None
+        if result.accepted:
+            # The start timeout counts from the charger's yes. That deadline is written with
+            # the next shared transaction, not on the answer's path: until it commits, the
+            # longer in-flight deadline stands, which can free the connector later, never
+            # sooner.
+            self._in_background(
+                self._transactions.run(
+                    functools.partial(
+                        _start_timeout_from,
+                        session_id=session.id,
+                        deadline=utcnow() + self._start_timeout,
+                    )
                 )
-                failed_reason = None
-            else:
+            )
+        async with self._sessions() as db:
+            if not result.accepted:
                 failed_reason = FAILURE_BY_OUTCOME[result.status]
                 failed_reason = await _fail(db, session.id, AWAITING_START_STATUSES, failed_reason)
-            await db.commit()
+                await db.commit()
             current = await db.get(ChargingSession, session.id, populate_existing=True)
             assert current is not None
         if failed_reason:
@@ -312,14 +324,29 @@ class ChargingService:
         driver_id: int | None,
         *,
         write: bool = True,
-    ) -> tuple[Charger, Driver | None, str]:
-        """Every rule a start must pass: driver, tag, placement, access, the connector's state."""
-        charger = await get_or_404(db, Charger, charger_id, "charger")
-        connector = await db.scalar(
-            select(Connector).where(
-                col(Connector.charger_id) == charger_id, col(Connector.connector_id) == connector_id
+    ) -> tuple[Charger, Driver | None, str, Tariff | None]:
+        """Every rule a start must pass: driver, tag, placement, access, the connector's state.
+
+        The charger, the connector, its station and the station's tariff come in one query;
+        the access rules then find the station in the session without asking again."""
+        found = (
+            await db.execute(
+                select(Charger, Connector, Station, Tariff)
+                .outerjoin(
+                    Connector,
+                    and_(
+                        col(Connector.charger_id) == col(Charger.id),
+                        col(Connector.connector_id) == connector_id,
+                    ),
+                )
+                .outerjoin(Station, col(Station.id) == col(Charger.station_id))
+                .outerjoin(Tariff, col(Tariff.station_id) == col(Charger.station_id))
+                .where(col(Charger.id) == charger_id)
             )
-        )
+        ).first()
+        if found is None:
+            raise NotFoundError(f"charger {charger_id!r} not found")
+        charger, connector, _station, tariff = found
         if connector is None:
             raise NotFoundError(f"charger {charger_id!r} has no connector {connector_id}")
         driver, id_tag = await self._who(db, id_tag, driver_id, write=write)
@@ -332,7 +359,7 @@ class ChargingService:
         if not decision.allowed:
             raise AccessDeniedError(decision.reason or "denied", decision.message or "denied")
         await self._check_connector(db, charger, connector, id_tag, driver_key)
-        return charger, driver, id_tag
+        return charger, driver, id_tag, tariff
 
     async def _create_session(
         self,
@@ -345,10 +372,9 @@ class ChargingService:
         hold_until: datetime | None = None,
         status: SessionStatus = SessionStatus.PENDING,
     ) -> ChargingSession:
-        charger, driver, id_tag = await self._checked_start(
+        _, driver, id_tag, tariff = await self._checked_start(
             db, charger_id, connector_id, id_tag, driver_id
         )
-        tariff = await db.scalar(select(Tariff).where(col(Tariff.station_id) == charger.station_id))
         plan = driver.plan if driver is not None else None
         snapshot = for_plan(_snapshot(tariff), plan, self._member_discount)
         session = ChargingSession(
@@ -848,9 +874,21 @@ class ChargingService:
         """MeterValues submitted and not yet written."""
         return self._meters.waiting
 
+    def _in_background(self, write: Coroutine[Any, Any, Any]) -> None:
+        """Run a write nobody waits for; `drain` finishes it, a failure is logged."""
+        task = asyncio.create_task(write)
+        self._background.add(task)
+        task.add_done_callback(self._background_done)
+
+    def _background_done(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a background write failed", exc_info=task.exception())
+
     async def drain(self) -> None:
         """Finish the MeterValues and Start/StopTransactions being written (shutdown)."""
         try:
+            await asyncio.gather(*self._background, return_exceptions=True)
             await self._meters.drain()
         finally:
             await self._transactions.drain()
@@ -1193,6 +1231,13 @@ async def move_session(
     """
     from_statuses = SESSION_LIFECYCLE.sources(to, only_from)
     return await _update_if(db, session_id, from_statuses, status=to, **values)
+
+
+async def _start_timeout_from(db: AsyncSession, session_id: int, deadline: datetime) -> bool:
+    """A shared-transaction unit: a `starting` session's deadline, once its charger said yes."""
+    return await update_session_while(
+        db, session_id, SessionStatus.STARTING, start_deadline_at=deadline
+    )
 
 
 async def update_session_while(
