@@ -4,10 +4,12 @@ while it stalls no charger, driver or operator is answered."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import re
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -33,6 +35,17 @@ def _collect_a_big_heap() -> None:
     del cycles
 
 
+@contextlib.asynccontextmanager
+async def _watching(threshold: float) -> AsyncIterator[LoopWatch]:
+    """A loop watch on the running loop while inside, stopped (thread joined) afterwards."""
+    watch = LoopWatch(threshold)
+    watch.start()
+    try:
+        yield watch
+    finally:
+        await watch.stop()
+
+
 def _stall_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "backend.loop_watch"]
 
@@ -41,14 +54,10 @@ async def test_a_stall_is_logged_once_with_its_length_and_the_code_that_held_the
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING, logger="backend.loop_watch")
-    watch = LoopWatch(0.05)
-    watch.start()
-    try:
+    async with _watching(0.05) as watch:
         await asyncio.sleep(0.1)
         _hold_the_loop(0.4)
         await asyncio.sleep(0.1)
-    finally:
-        await watch.stop()
     held = [line for line in _stall_lines(caplog) if "_hold_the_loop" in line]
     assert len(held) == 1, _stall_lines(caplog)
     stalled_ms = float(re.search(r"stalled (\d+) ms", held[0]).group(1))  # type: ignore[union-attr]
@@ -60,16 +69,12 @@ async def test_a_stall_in_the_garbage_collector_says_how_much_of_it_the_collecto
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.WARNING, logger="backend.loop_watch")
-    watch = LoopWatch(0.02)
-    watch.start()
-    try:
+    async with _watching(0.02):
         await asyncio.sleep(0.05)
         began = time.perf_counter()
         _collect_a_big_heap()
         took = time.perf_counter() - began
         await asyncio.sleep(0.05)
-    finally:
-        await watch.stop()
     lines = [line for line in _stall_lines(caplog) if "_collect_a_big_heap" in line]
     assert took >= 0.02 and lines, (took, _stall_lines(caplog))
     in_collection = int(re.search(r"\((\d+) ms of it in garbage", lines[0]).group(1))  # type: ignore[union-attr]
@@ -77,13 +82,10 @@ async def test_a_stall_in_the_garbage_collector_says_how_much_of_it_the_collecto
 
 
 async def test_a_loop_that_keeps_turning_is_not_reported() -> None:
-    watch = LoopWatch(0.5)  # well above what a busy test machine stalls between two awaits
-    watch.start()
-    try:
+    # well above what a busy test machine stalls between two awaits
+    async with _watching(0.5) as watch:
         for _ in range(20):
             await asyncio.sleep(0.02)
-    finally:
-        await watch.stop()
     assert watch.stalls == 0
 
 
